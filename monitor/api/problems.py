@@ -1,0 +1,71 @@
+"""RFC 9457 problem+json errors, and the middleware that turns every error into one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+log = structlog.get_logger(__name__)
+M = TypeVar("M", bound=BaseModel)
+PROBLEM_TYPE = "application/problem+json"
+
+
+class Problem(web.HTTPException):
+    """Raise to answer with a problem document."""
+
+    def __init__(self, status: int, title: str, detail: str | None = None,
+                 errors: list[dict[str, Any]] | None = None) -> None:
+        self.status_code = status
+        body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+        if detail:
+            body["detail"] = detail
+        if errors:
+            body["errors"] = errors
+        super().__init__(text=json.dumps(body), content_type=PROBLEM_TYPE)
+
+
+def problem_response(status: int, title: str, detail: str | None = None,
+                     errors: list[dict[str, Any]] | None = None) -> web.Response:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    return web.Response(status=status, text=json.dumps(body), content_type=PROBLEM_TYPE)
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """Read and validate a JSON body; size is already capped by client_max_size."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise Problem(413, "Request body too large") from None
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        raise Problem(422, "Invalid request body", "see errors", errors) from None
+
+
+@web.middleware
+async def problem_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Problem:
+        raise
+    except web.HTTPRequestEntityTooLarge:
+        return problem_response(413, "Request body too large")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem_response(exc.status, exc.reason)
+    except Exception:
+        log.exception("api_unhandled_error", path=request.path, method=request.method)
+        return problem_response(500, "Internal error")

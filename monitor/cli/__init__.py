@@ -1,0 +1,51 @@
+"""The `capmon` command line. Each command lives in its own module with a `register` function.
+
+The CLI is the one place in monitor/ allowed to import producers/ and consumers/: it wires the
+roles together (lazily, so `capmon --help` stays fast).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from monitor.errors import CapmonError
+
+# One line per command module; each defines register(subparsers).
+COMMAND_MODULES = (
+    "monitor.cli.roles",
+    "monitor.cli.parse",
+    "monitor.cli.topics",
+    "monitor.cli.db",
+    "monitor.cli.config_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="capmon", description="Capacity alerts for CCAs: SCE DR events and CAISO notices."
+    )
+    parser.add_argument("--config", metavar="FILE", help="TOML config file (see README)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except CapmonError as exc:
+        print(f"capmon: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""`capmon parse SOURCE FILE`: run one parser on a saved response, print conditions as JSON lines.
+
+Exit 0 on success; exit 1 with a one-line reason on input the parser rejects. The parsers are
+the pure functions the producers use, looked up lazily by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import ParseError
+from monitor.events import Condition
+
+# SOURCE name -> "module:function" with signature (raw: bytes, fetched_at: datetime) -> list.
+PARSERS: dict[str, str] = {}
+
+Parser = Callable[[bytes, datetime], list[Condition]]
+
+
+def load_parser(name: str) -> Parser:
+    module, func = PARSERS[name].split(":")
+    parser: Parser = getattr(importlib.import_module(module), func)
+    return parser
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("parse", help="run one source parser on a saved response")
+    p.add_argument("source", choices=sorted(PARSERS) or None, metavar="SOURCE",
+                   help="one of: " + ", ".join(sorted(PARSERS)))
+    p.add_argument("file", type=Path)
+    p.add_argument("--fetched-at", type=datetime.fromisoformat, default=None,
+                   help="the fetch time to assume (ISO 8601 with offset; default now)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.source not in PARSERS:
+        print(f"capmon parse: unknown source {args.source!r}", file=sys.stderr)
+        return 2
+    try:
+        raw = args.file.read_bytes()
+    except OSError as exc:
+        print(f"capmon parse: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    fetched_at = args.fetched_at or datetime.now(UTC)
+    if fetched_at.tzinfo is None:
+        print("capmon parse: --fetched-at needs a UTC offset", file=sys.stderr)
+        return 2
+    try:
+        conditions = load_parser(args.source)(raw, fetched_at)
+    except ParseError as exc:
+        print(f"capmon parse: {args.source}: {exc}", file=sys.stderr)
+        return 1
+    for condition in conditions:
+        sys.stdout.write(condition.to_json() + "\n")
+    return 0

@@ -1,0 +1,227 @@
+"""One typed configuration tree (pydantic-settings).
+
+Sources, highest first: constructor arguments, `CAPMON_*` environment variables, an optional
+TOML file (`capmon --config FILE`), defaults. Environment names are `CAPMON_<SECTION>_<FIELD>`
+(e.g. `CAPMON_KAFKA_BOOTSTRAP`, `CAPMON_STORE_URL`, `CAPMON_ADMIN_KEY`). Unknown keys in the
+file or unknown `CAPMON_*` variables are errors, so a typo never silently falls back to a
+default. Secrets are `SecretStr`: they never show in a repr, a log line or `config show`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from monitor.errors import ConfigError
+
+ENV_PREFIX = "CAPMON_"
+# Variables the test suite and scripts use; they configure the harness, not capmon.
+_NOT_CONFIG_PREFIXES = ("CAPMON_TEST_", "CAPMON_CONFIG")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(Section):
+    # Empty means the embedded bus; set it to use Kafka.
+    bootstrap: str = ""
+    client_id: str = "capmon"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    replication_factor: int = Field(default=1, ge=1)
+    request_timeout_ms: int = 40_000
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    max_poll_records: int = 500
+    commit_interval_s: float = 0.2
+    linger_ms: int = 5
+
+
+class StoreSettings(Section):
+    url: str = "sqlite+aiosqlite:///./capmon.db"
+    echo: bool = False
+
+
+class ApiSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Public base URL used in SMS links, unsubscribe links and status callbacks.
+    public_url: str = "http://127.0.0.1:8080"
+    max_body_bytes: int = 256 * 1024
+
+
+class AdminSettings(Section):
+    key: SecretStr | None = None
+
+
+class LogSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class SourcesSettings(Section):
+    caiso_outlook_url: str = "https://www.caiso.com/outlook"
+    caiso_flex_url: str = (
+        "https://wwwmobile.caiso.com/TodaysOutlookApi/api/EmergencyNotices/v2/ActiveFlexAlertEvents"
+    )
+    caiso_oasis_url: str = "https://oasis.caiso.com/oasisapi/SingleZip"
+    sce_api_url: str = "https://www.sce.openadr.com/m.dr.website/resteasy/services"
+    sce_html_url: str = "https://www.sce.openadr.com/dr.website"
+    user_agent: str = "capmon/0.1 (+https://github.com/capmon/capmon; CCA capacity alerts)"
+    timeout_s: float = Field(default=20.0, gt=0)
+    max_response_bytes: int = 20 * 1024 * 1024
+    stale_after_intervals: int = Field(default=3, ge=1)
+    enabled: tuple[str, ...] = ()  # empty: every source
+
+
+class ImapSettings(Section):
+    host: str | None = None
+    port: int = 993
+    username: str | None = None
+    password: SecretStr | None = None
+    mailbox: str = "INBOX"
+    use_tls: bool = True
+    poll_interval_s: float = 60.0
+
+
+class SmtpSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = 25
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+    use_tls: bool = False
+    sender: str = "capmon <alerts@capmon.invalid>"
+    timeout_s: float = 30.0
+
+
+class TwilioSettings(Section):
+    account_sid: str | None = None
+    auth_token: SecretStr | None = None
+    messaging_service_sid: str | None = None
+    from_number: str | None = None
+    # Override only to point at a local stand-in of Twilio's REST API.
+    api_base_url: str | None = None
+
+
+class WebhookSettings(Section):
+    timeout_s: float = 15.0
+    # http:// targets and these hosts are admitted only when listed (local development).
+    allow_hosts: tuple[str, ...] = ()
+    allow_http: bool = False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+        frozen=True,
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    store: StoreSettings = StoreSettings()
+    api: ApiSettings = ApiSettings()
+    admin: AdminSettings = AdminSettings()
+    log: LogSettings = LogSettings()
+    sources: SourcesSettings = SourcesSettings()
+    imap: ImapSettings = ImapSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    twilio: TwilioSettings = TwilioSettings()
+    webhook: WebhookSettings = WebhookSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if _toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_toml_path))
+        return tuple(sources)
+
+    @property
+    def uses_kafka(self) -> bool:
+        return bool(self.kafka.bootstrap)
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective config as plain data, secrets shown as '**********'."""
+        return _redact(self.model_dump(mode="python"))
+
+
+_toml_path: Path | None = None
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "**********"
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _known_env_names() -> set[str]:
+    names = set()
+    for section, info in Settings.model_fields.items():
+        model = info.annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        for field in model.model_fields:
+            names.add(f"{ENV_PREFIX}{section}_{field}".upper())
+    return names
+
+
+def _check_env(environ: dict[str, str]) -> None:
+    known = _known_env_names()
+    unknown = sorted(
+        k for k in environ
+        if k.upper().startswith(ENV_PREFIX)
+        and not k.upper().startswith(_NOT_CONFIG_PREFIXES)
+        and k.upper() not in known
+    )
+    if unknown:
+        raise ConfigError(f"unknown configuration variable(s): {', '.join(unknown)}")
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate the whole tree once; the CLI passes it down explicitly."""
+    global _toml_path
+    path = config_file or os.environ.get("CAPMON_CONFIG")
+    if path is not None:
+        _toml_path = Path(path)
+        if not _toml_path.is_file():
+            raise ConfigError(f"config file not found: {_toml_path}")
+    else:
+        _toml_path = None
+    try:
+        _check_env(dict(os.environ))
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+    finally:
+        _toml_path = None

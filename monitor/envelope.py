@@ -1,0 +1,91 @@
+"""CloudEvents 1.0 envelopes for conditions and notifications, and the Kafka binary binding.
+
+Uses the `cloudevents` package (2.x core API). On Kafka, every record is binary mode: the value
+is the JSON `data`, attributes travel as `ce_*` headers, the key is the condition id (or the
+subscription id for notifications). Consumers accept structured mode as well.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+from monitor.errors import BusError
+from monitor.events import Condition
+
+_JSON = JSONFormat()
+CONDITION_TYPE_PREFIX = "capmon.condition."
+
+
+@dataclass(frozen=True)
+class Record:
+    """One message as a bus carries it (the Kafka binary binding), independent of the bus."""
+
+    key: str
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+
+
+def condition_type(kind: str) -> str:
+    return f"{CONDITION_TYPE_PREFIX}{kind}.v1"
+
+
+def condition_event(condition: Condition, source: str) -> CloudEvent:
+    return CloudEvent(
+        attributes={
+            "id": condition.event_id(),
+            "source": source,
+            "type": condition_type(condition.kind.value),
+            "subject": condition.id,
+            "time": condition.observed_at,
+            "datacontenttype": "application/json",
+            "severity": condition.severity.value,
+        },
+        data=condition.model_dump(mode="json"),
+    )
+
+
+def make_event(
+    *, event_id: str, source: str, type_: str, subject: str, time: datetime, data: dict[str, Any],
+    extensions: dict[str, str] | None = None,
+) -> CloudEvent:
+    attributes: dict[str, Any] = {
+        "id": event_id, "source": source, "type": type_, "subject": subject, "time": time,
+        "datacontenttype": "application/json",
+    }
+    attributes.update(extensions or {})
+    return CloudEvent(attributes=attributes, data=data)
+
+
+def condition_from_event(event: BaseCloudEvent) -> Condition:
+    if not event.get_type().startswith(CONDITION_TYPE_PREFIX):
+        raise BusError(f"not a condition event: {event.get_type()}", reason="schema")
+    data = event.get_data()
+    if isinstance(data, bytes | str):
+        return Condition.from_json(data)
+    return Condition.model_validate(data)
+
+
+def to_record(event: BaseCloudEvent, key: str) -> Record:
+    msg = ce_kafka.to_binary(event, _JSON, key_mapper=lambda _e: key)
+    return Record(key=key, value=msg.value, headers=tuple(msg.headers.items()))
+
+
+def from_record(record: Record) -> BaseCloudEvent:
+    """Decode binary or structured mode; a record that is neither raises BusError."""
+    msg = ce_kafka.KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value)
+    try:
+        return ce_kafka.from_kafka(msg, _JSON)
+    except Exception as exc:  # the SDK raises several unrelated types on bad input
+        raise BusError(f"undecodable CloudEvent on key {record.key!r}: {exc}", reason="schema") from exc
+
+
+def to_json(event: BaseCloudEvent) -> bytes:
+    """Structured-mode JSON (`application/cloudevents+json`), e.g. for webhook bodies."""
+    return _JSON.write(event)

@@ -1,0 +1,71 @@
+"""Every Prometheus metric capmon exports, in one place (catalogue: docs/metrics.md).
+
+Labels are bounded sets (source, kind, channel, outcome, reason, role, topic); never a
+subscription id, a condition id or a URL.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+# -- sources (producers) ----------------------------------------------------------------------
+POLLS = Counter("capmon_source_polls_total", "Source polls by outcome.",
+                ["source", "outcome"], registry=REGISTRY)
+PARSE_ERRORS = Counter("capmon_source_parse_errors_total", "Responses a parser rejected.",
+                       ["source", "reason"], registry=REGISTRY)
+FETCH_ERRORS = Counter("capmon_source_fetch_errors_total", "Failed fetches.",
+                       ["source", "reason"], registry=REGISTRY)
+LAST_SUCCESS = Gauge("capmon_source_last_success_timestamp_seconds",
+                     "Unix time of the last good parse.", ["source"], registry=REGISTRY)
+SOURCE_STALE = Gauge("capmon_source_stale", "1 while the source is stale.", ["source"],
+                     registry=REGISTRY)
+POLL_DURATION = Histogram("capmon_source_poll_duration_seconds", "Fetch plus parse time.",
+                          ["source"], buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+REVISIONS_PUBLISHED = Counter("capmon_condition_revisions_published_total",
+                              "Condition revisions published.", ["source", "kind"],
+                              registry=REGISTRY)
+
+# -- conditions and decide --------------------------------------------------------------------
+CONDITIONS = Gauge("capmon_conditions", "Conditions in the store by kind and status.",
+                   ["kind", "status"], registry=REGISTRY)
+TRANSITIONS = Counter("capmon_transitions_total", "Transitions derived by decide.",
+                      ["kind", "transition"], registry=REGISTRY)
+NOTIFICATIONS_DECIDED = Counter("capmon_notifications_decided_total",
+                                "Notifications decided, by channel.", ["channel"],
+                                registry=REGISTRY)
+NOTIFICATIONS_SUPPRESSED = Counter("capmon_notifications_suppressed_total",
+                                   "Notifications not sent, by reason.", ["reason"],
+                                   registry=REGISTRY)
+DECIDE_DURATION = Histogram("capmon_decide_duration_seconds", "Decide time per revision.",
+                            buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+
+# -- deliver ----------------------------------------------------------------------------------
+DELIVERIES = Counter("capmon_deliveries_total", "Delivery attempts by channel and outcome.",
+                     ["channel", "outcome"], registry=REGISTRY)
+ATTEMPT_LATENCY = Histogram("capmon_delivery_attempt_duration_seconds",
+                            "Time of one delivery attempt.", ["channel"],
+                            buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+END_TO_END_LATENCY = Histogram("capmon_end_to_end_latency_seconds",
+                               "Condition observed_at to delivered.", ["channel"],
+                               buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+RETRY_QUEUE = Gauge("capmon_delivery_retry_queue", "Notifications waiting for a retry.",
+                    ["channel"], registry=REGISTRY)
+DLQ_SIZE = Gauge("capmon_delivery_dead_letters", "Notifications in state dead.",
+                 registry=REGISTRY)
+CIRCUIT_OPEN = Gauge("capmon_delivery_circuit_open", "Endpoints with an open circuit.",
+                     ["channel"], registry=REGISTRY)
+
+# -- bus --------------------------------------------------------------------------------------
+BUS_PUBLISHED = Counter("capmon_bus_published_total", "Records published.", ["topic"],
+                        registry=REGISTRY)
+BUS_CONSUMED = Counter("capmon_bus_consumed_total", "Records handled and acknowledged.",
+                       ["topic", "group"], registry=REGISTRY)
+BUS_POISON = Counter("capmon_bus_poison_records_total",
+                     "Records that could not be decoded or handled and were skipped.",
+                     ["topic", "group"], registry=REGISTRY)
+CONSUMER_LAG = Gauge("capmon_bus_consumer_lag_records", "Records not yet consumed.",
+                     ["topic", "group"], registry=REGISTRY)

@@ -1,0 +1,127 @@
+"""What every role gets: settings, clock, bus and store, built once and passed down.
+
+A role is an async function `run(rt: Runtime, stop: asyncio.Event) -> None` that returns after
+`stop` is set and its in-flight work is drained. `capmon run` runs every role on one Runtime;
+`capmon produce|decide|deliver|api` runs one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from monitor.bus import Bus, make_bus
+from monitor.clock import Clock, SystemClock
+from monitor.config import Settings
+from monitor.logging import register_secret
+from monitor.store import Store
+from monitor.topics import TOPIC_SPECS
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    clock: Clock
+    bus: Bus
+    store: Store
+
+
+RoleFn = Callable[[Runtime, asyncio.Event], Awaitable[None]]
+
+# Role name -> "module:function". The modules live in producers/ and consumers/ (and the API in
+# monitor/api); they are imported only when the role runs.
+ROLES: dict[str, str] = {
+    "api": "monitor.api.app:run",
+    "produce": "producers.runner:run",
+    "decide": "consumers.decide:run",
+    "deliver": "consumers.deliver:run",
+}
+
+
+def load_role(name: str) -> RoleFn | None:
+    """The role's entry point, or None if that role is not part of this build."""
+    module, func = ROLES[name].split(":")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module.startswith(exc.name):
+            return None
+        raise
+    fn: RoleFn = getattr(mod, func)
+    return fn
+
+
+def register_config_secrets(settings: Settings) -> None:
+    register_secret(settings.admin.key)
+    register_secret(settings.kafka.sasl_password)
+    register_secret(settings.imap.password)
+    register_secret(settings.smtp.password)
+    register_secret(settings.twilio.auth_token)
+
+
+async def open_runtime(settings: Settings, clock: Clock | None = None,
+                       bus: Bus | None = None) -> Runtime:
+    register_config_secrets(settings)
+    store = Store(settings.store.url, echo=settings.store.echo)
+    await store.upgrade()
+    bus = bus or make_bus(settings)
+    await bus.start()
+    await bus.ensure_topics(TOPIC_SPECS)
+    return Runtime(settings=settings, clock=clock or SystemClock(), bus=bus, store=store)
+
+
+async def close_runtime(rt: Runtime) -> None:
+    await rt.bus.close()
+    await rt.store.close()
+
+
+async def run_roles(settings: Settings, names: Sequence[str], *, required: bool) -> int:
+    """Run the named roles until SIGINT/SIGTERM, then drain them and close cleanly."""
+    roles: list[tuple[str, RoleFn]] = []
+    for name in names:
+        fn = load_role(name)
+        if fn is None:
+            if required:
+                log.error("role_not_built", role=name)
+                return 2
+            log.warning("role_not_built", role=name)
+            continue
+        roles.append((name, fn))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    rt = await open_runtime(settings)
+    log.info("capmon_started", roles=[n for n, _ in roles], bus=rt.bus.name,
+             store=rt.store.engine.url.render_as_string(hide_password=True))
+    tasks = {asyncio.create_task(fn(rt, stop), name=f"role:{n}"): n for n, fn in roles}
+    code = 0
+    try:
+        done, _ = await asyncio.wait(
+            [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task in tasks and task.exception() is not None:
+                log.error("role_failed", role=tasks[task], error=repr(task.exception()))
+                code = 1
+        stop.set()
+        # Roles drain in-flight work after stop; give them a bounded time.
+        _, pending = await asyncio.wait(tasks, timeout=30)
+        for task in pending:
+            log.warning("role_drain_timeout", role=tasks[task])
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    finally:
+        await close_runtime(rt)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        log.info("capmon_stopped", code=code)
+    return code

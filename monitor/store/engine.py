@@ -1,0 +1,85 @@
+"""The store: an async SQLAlchemy engine over SQLite (default) or PostgreSQL, plus migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from monitor.errors import StoreError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _alembic_config(connection: sa.Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+class Store:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if not self.is_sqlite:
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    def begin(self) -> Any:
+        """A transaction: `async with store.begin() as conn: ...`."""
+        return self.engine.begin()
+
+    def connect(self) -> Any:
+        return self.engine.connect()
+
+    async def upgrade(self, target: str = "heads") -> None:
+        """Apply migrations up to `target` (every head by default)."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(_alembic_config(c), target))
+
+    async def current_revisions(self) -> set[str]:
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(_current)
+
+    async def pending_migrations(self) -> bool:
+        heads = set(ScriptDirectory.from_config(_alembic_config()).get_heads())
+        return await self.current_revisions() != heads
+
+    async def ping(self) -> None:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except Exception as exc:  # any driver error means "not ready"
+            raise StoreError(f"store unreachable: {type(exc).__name__}", reason="connect") from exc
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _current(conn: sa.Connection) -> set[str]:
+    from alembic.runtime.migration import MigrationContext
+
+    return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets the API read while decide writes; a busy timeout instead of "database is locked".
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+__all__ = ["AsyncConnection", "Store"]

@@ -1,0 +1,122 @@
+"""The store's tables (DESIGN section 7), as SQLAlchemy Core metadata.
+
+Alembic migrations (monitor/store/migrations) create and evolve these; this module is what the
+code queries against. JSON columns hold validated models' JSON forms.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = sa.DateTime(timezone=True)
+
+tenants = sa.Table(
+    "tenants", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("admin_contact", sa.String(320), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), sa.ForeignKey("tenants.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    # sha256 of the key: keys are shown once and never stored in clear.
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("revoked_at", TS, nullable=True),
+)
+
+subscriptions = sa.Table(
+    "subscriptions", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), sa.ForeignKey("tenants.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    # The subscription document (match, transitions, repeat_interval, channel, quiet_hours).
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("channel_type", sa.String(16), nullable=False),
+    sa.Column("target", sa.String(2048), nullable=False),
+    sa.Column("secret", sa.String(200), nullable=True),
+    # Rotation: the previous webhook secret stays valid (signatures carry both) until then.
+    sa.Column("previous_secret", sa.String(200), nullable=True),
+    sa.Column("previous_secret_expires_at", TS, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("status_reason", sa.String(500), nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+conditions = sa.Table(
+    "conditions", metadata,
+    sa.Column("id", sa.String(300), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False, index=True),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("window_start", TS, nullable=True),
+    sa.Column("window_end", TS, nullable=True),
+    sa.Column("observed_at", TS, nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+condition_history = sa.Table(
+    "condition_history", metadata,
+    sa.Column("condition_id", sa.String(300), primary_key=True),
+    sa.Column("revision", sa.BigInteger, primary_key=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("observed_at", TS, nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+)
+
+notifications = sa.Table(
+    "notifications", metadata,
+    # The deterministic notification key (DESIGN section 5): the ledger admits each once.
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), nullable=False, index=True),
+    sa.Column("subscription_id", sa.String(36), nullable=False, index=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    # pending, sending, delivered, failed, dead, suppressed
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("attempt_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", TS, nullable=True, index=True),
+    sa.Column("last_error", sa.String(1000), nullable=True),
+    sa.Column("observed_at", TS, nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Column("delivered_at", TS, nullable=True),
+)
+
+attempts = sa.Table(
+    "attempts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("notification_key", sa.String(64),
+              sa.ForeignKey("notifications.key", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("attempt_no", sa.Integer, nullable=False),
+    sa.Column("attempted_at", TS, nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    # delivered, retry, failed (permanent), timeout ...
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("provider_error", sa.String(64), nullable=True),
+    sa.Column("error", sa.String(1000), nullable=True),
+    sa.Column("latency_s", sa.Float, nullable=True),
+)
