@@ -166,7 +166,8 @@ class Settings(BaseSettings):
 
     def redacted(self) -> dict[str, Any]:
         """The effective config as plain data, secrets shown as '**********'."""
-        return _redact(self.model_dump(mode="python"))
+        redacted: dict[str, Any] = _redact(self.model_dump(mode="python"))
+        return redacted
 
 
 _toml_path: Path | None = None

@@ -83,7 +83,8 @@ def from_record(record: Record) -> BaseCloudEvent:
     try:
         return ce_kafka.from_kafka(msg, _JSON)
     except Exception as exc:  # the SDK raises several unrelated types on bad input
-        raise BusError(f"undecodable CloudEvent on key {record.key!r}: {exc}", reason="schema") from exc
+        raise BusError(f"undecodable CloudEvent on key {record.key!r}: {exc}",
+                       reason="schema") from exc
 
 
 def to_json(event: BaseCloudEvent) -> bytes:

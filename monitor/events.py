@@ -98,7 +98,8 @@ class Status(StrEnum):
 # The CAISO region vocabulary since May 2024; producers normalize legacy names onto it.
 CAISO_GRID = "CAISO Grid"
 CAISO_REGIONS: frozenset[str] = frozenset(
-    {CAISO_GRID, "Northern CA Region", "Southern CA Region", "VEA Region", "South OC San Diego Region"}
+    {CAISO_GRID, "Northern CA Region", "Southern CA Region", "VEA Region",
+     "South OC San Diego Region"}
 )
 
 

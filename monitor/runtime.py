@@ -102,14 +102,16 @@ async def run_roles(settings: Settings, names: Sequence[str], *, required: bool)
     rt = await open_runtime(settings)
     log.info("capmon_started", roles=[n for n, _ in roles], bus=rt.bus.name,
              store=rt.store.engine.url.render_as_string(hide_password=True))
-    tasks = {asyncio.create_task(fn(rt, stop), name=f"role:{n}"): n for n, fn in roles}
+    tasks: dict[asyncio.Task[None], str] = {
+        asyncio.ensure_future(fn(rt, stop)): n for n, fn in roles}
     code = 0
     try:
-        done, _ = await asyncio.wait(
-            [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task in tasks and task.exception() is not None:
-                log.error("role_failed", role=tasks[task], error=repr(task.exception()))
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        for task, name in tasks.items():
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.error("role_failed", role=name, error=repr(task.exception()))
                 code = 1
         stop.set()
         # Roles drain in-flight work after stop; give them a bounded time.

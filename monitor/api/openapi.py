@@ -55,8 +55,8 @@ class OpenApiSpec:
         if parameters:
             op["parameters"] = parameters
         if request is not None:
-            op["requestBody"] = {"required": True,
-                                 "content": {"application/json": {"schema": self.schema_ref(request)}}}
+            body = {"application/json": {"schema": self.schema_ref(request)}}
+            op["requestBody"] = {"required": True, "content": body}
         out: dict[str, Any] = {}
         for status, model in (responses or {200: None}).items():
             entry: dict[str, Any] = {"description": str(status)}
@@ -65,8 +65,8 @@ class OpenApiSpec:
             elif isinstance(model, dict):
                 entry["content"] = {content_type: {"schema": model}}
             out[str(status)] = entry
-        for status in ("400", "401", "404", "413", "422") if auth else ("400",):
-            out.setdefault(status, {"description": "problem", "content": {
+        for code in ("400", "401", "404", "413", "422") if auth else ("400",):
+            out.setdefault(code, {"description": "problem", "content": {
                 "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
         op["responses"] = out
         if auth == "tenant":

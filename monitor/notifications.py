@@ -1,0 +1,120 @@
+"""The notification contract between decide and deliver (DESIGN sections 5 and 6).
+
+Decide publishes one `Notification` per subscription that must hear about something, to
+`capmon.notifications.v1`, keyed by subscription id. Its `key` is deterministic, so replays,
+restarts and redelivered messages produce the same key and the ledger admits it once.
+Secrets never travel in a notification: deliver reads the subscription's secret from the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from cloudevents.core.base import BaseCloudEvent
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from monitor.envelope import make_event
+from monitor.errors import BusError
+from monitor.events import Condition, Severity
+
+NOTIFICATION_TYPE = "capmon.notification.v1"
+
+
+class Transition(StrEnum):
+    ISSUED = "issued"
+    UPDATED = "updated"
+    STARTED = "started"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+    REMINDER = "reminder"
+    TEST = "test"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class WebhookChannel(_Frozen):
+    type: Literal["webhook"] = "webhook"
+    url: str
+
+
+class SmsChannel(_Frozen):
+    type: Literal["sms"] = "sms"
+    phone: str = Field(description="E.164")
+
+
+class EmailChannel(_Frozen):
+    type: Literal["email"] = "email"
+    address: str
+
+
+Channel = Annotated[WebhookChannel | SmsChannel | EmailChannel, Field(discriminator="type")]
+
+
+class NotificationItem(_Frozen):
+    """One condition transition inside a (possibly grouped) notification."""
+
+    transition: Transition
+    condition: Condition
+    # Condition-specific facts that made the transition (e.g. the old window on "updated").
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+class Notification(_Frozen):
+    key: str = Field(min_length=16, max_length=64)
+    tenant_id: str
+    subscription_id: str
+    subscription_name: str = ""
+    channel: Channel
+    decided_at: AwareDatetime
+    severity: Severity
+    items: tuple[NotificationItem, ...] = Field(min_length=1)
+    # One human line (SMS-sized), e.g. "CAISO EEA 3 active 17:17-20:00 PT (notice 202202696)".
+    summary: str
+    test: bool = False
+
+    @property
+    def earliest_observed_at(self) -> AwareDatetime:
+        return min(i.condition.observed_at for i in self.items)
+
+
+def notification_key(
+    subscription_id: str, condition_id: str, transition: Transition | str,
+    facts: Mapping[str, Any],
+) -> str:
+    """hash(subscription id, condition id, transition, the revision facts of the transition).
+
+    `facts` must hold only what defines the transition (status, window, level, a reminder's
+    period number...), never observation times or revision numbers, so that the same
+    transition observed twice, replayed or re-derived after a restart gets the same key.
+    """
+    body = json.dumps([subscription_id, condition_id, str(transition), dict(facts)],
+                      sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:40]
+
+
+def group_key(item_keys: list[str]) -> str:
+    """The key of a grouped notification: a hash of its items' keys (order-independent)."""
+    return hashlib.sha256("\n".join(sorted(item_keys)).encode("utf-8")).hexdigest()[:40]
+
+
+def notification_event(n: Notification, source: str = "/capmon/decide") -> BaseCloudEvent:
+    return make_event(
+        event_id=n.key, source=source, type_=NOTIFICATION_TYPE, subject=n.subscription_id,
+        time=n.decided_at, data=n.model_dump(mode="json"),
+        extensions={"severity": n.severity.value},
+    )
+
+
+def notification_from_event(event: BaseCloudEvent) -> Notification:
+    if event.get_type() != NOTIFICATION_TYPE:
+        raise BusError(f"not a notification event: {event.get_type()}", reason="schema")
+    data = event.get_data()
+    if isinstance(data, bytes | str):
+        return Notification.model_validate_json(data)
+    return Notification.model_validate(data)
