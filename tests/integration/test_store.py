@@ -1,0 +1,137 @@
+"""The store on SQLite and PostgreSQL: the same tests on both backends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from monitor.events import Condition, Kind
+from monitor.notifications import EmailChannel, Notification, NotificationItem, Transition
+from monitor.store import Store, conditions, ledger, tenants
+from monitor.store.schema import metadata
+
+T0 = datetime(2022, 9, 6, 17, 17, tzinfo=UTC)
+
+
+def eea(revision: int, status: str = "active", level: str = "3", end_h: int = 20) -> Condition:
+    return Condition(
+        id="caiso.notice:202202696", kind="caiso.eea",
+        severity="critical" if level == "3" else "emergency", status=status,
+        window={"start": "2022-09-06T17:17:00-07:00", "end": f"2022-09-06T{end_h}:00:00-07:00"},
+        regions=["CAISO Grid"], attributes={"notice_no": "202202696", "level": level},
+        revision=revision, observed_at=T0 + timedelta(minutes=revision))
+
+
+async def test_migrations_create_every_table_and_are_at_head(store: Store) -> None:
+    async with store.connect() as conn:
+        names = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
+    assert set(metadata.tables) <= names
+    assert not await store.pending_migrations()
+    await store.upgrade()  # idempotent
+    assert not await store.pending_migrations()
+
+
+async def test_latest_revision_and_history(store: Store) -> None:
+    async with store.begin() as conn:
+        assert await conditions.record(conn, eea(1), T0) is None
+        prev = await conditions.record(conn, eea(2, end_h=21), T0)
+        assert prev is not None and prev.revision == 1
+    async with store.connect() as conn:
+        latest = await conditions.get(conn, "caiso.notice:202202696")
+        assert latest is not None and latest.revision == 2
+        assert latest.window.end is not None and latest.window.end.hour == 21
+        assert [c.revision for c in await conditions.history(conn, latest.id)] == [1, 2]
+
+
+async def test_an_older_revision_never_replaces_the_latest(store: Store) -> None:
+    async with store.begin() as conn:
+        await conditions.record(conn, eea(5, status="ended"), T0)
+        await conditions.record(conn, eea(3), T0)  # redelivered, out of order
+        await conditions.record(conn, eea(5, status="ended"), T0)  # duplicate
+    async with store.connect() as conn:
+        latest = await conditions.get(conn, "caiso.notice:202202696")
+        assert latest is not None and latest.revision == 5 and latest.status == "ended"
+        assert [c.revision for c in await conditions.history(conn, latest.id)] == [3, 5]
+
+
+async def test_open_conditions_are_listed_by_kind(store: Store) -> None:
+    flex = Condition(id="caiso.flex:6", kind="caiso.flex_alert", severity="watch",
+                     status="scheduled", attributes={"flex_alert_id": 6}, revision=1,
+                     observed_at=T0)
+    async with store.begin() as conn:
+        await conditions.record(conn, eea(1), T0)
+        await conditions.record(conn, flex, T0)
+        await conditions.record(conn, eea(2, status="ended"), T0)
+    async with store.connect() as conn:
+        open_now = await conditions.list_conditions(conn, open_only=True)
+        assert [c.id for c in open_now] == ["caiso.flex:6"]
+        eeas = await conditions.list_conditions(conn, kinds=[Kind.CAISO_EEA])
+        assert [c.status for c in eeas] == ["ended"]
+        counts = await conditions.counts_by_kind_status(conn)
+        assert counts == {("caiso.eea", "ended"): 1, ("caiso.flex_alert", "scheduled"): 1}
+
+
+async def test_tenant_keys_are_hashed_and_revocable(store: Store) -> None:
+    async with store.begin() as conn:
+        tenant, key = await tenants.create_tenant(conn, "Clean Power Alliance", "ops@cpa.test", T0)
+    async with store.connect() as conn:
+        stored = (await conn.execute(sa.text("SELECT key_hash FROM api_keys"))).scalars().all()
+        assert key not in stored and tenants.hash_key(key) in stored
+        found = await tenants.tenant_for_key(conn, key)
+        assert found is not None and found.id == tenant.id
+        assert await tenants.tenant_for_key(conn, key + "x") is None
+    async with store.begin() as conn:
+        new_key = await tenants.add_api_key(conn, tenant.id, T0)
+        assert await tenants.revoke_api_keys(conn, tenant.id, T0,
+                                             except_hash=tenants.hash_key(new_key)) == 1
+    async with store.connect() as conn:
+        assert await tenants.tenant_for_key(conn, key) is None
+        assert await tenants.tenant_for_key(conn, new_key) is not None
+
+
+async def test_tenant_names_are_unique(store: Store) -> None:
+    async with store.begin() as conn:
+        await tenants.create_tenant(conn, "Desert Community Energy", None, T0)
+    with pytest.raises(sa.exc.IntegrityError):
+        async with store.begin() as conn:
+            await tenants.create_tenant(conn, "Desert Community Energy", None, T0)
+
+
+def notification(key: str) -> Notification:
+    return Notification(
+        key=key, tenant_id="t1", subscription_id="s1",
+        channel=EmailChannel(address="ops@cpa.test"), decided_at=T0, severity="critical",
+        items=(NotificationItem(transition=Transition.ISSUED, condition=eea(1)),),
+        summary="CAISO EEA 3 active 17:17-20:00 PT")
+
+
+async def test_ledger_admits_a_key_once_and_claims_atomically(store: Store) -> None:
+    n = notification("k" * 40)
+    async with store.begin() as conn:
+        assert await ledger.admit(conn, n, T0) is True
+        assert await ledger.admit(conn, n, T0) is False
+    async with store.begin() as conn:
+        assert await ledger.claim(conn, n.key, T0) is True
+        assert await ledger.claim(conn, n.key, T0) is False  # already sending
+        await ledger.record_attempt(conn, n.key, at=T0, channel="email", outcome="retry",
+                                    status_code=451, latency_s=0.2)
+        await ledger.settle(conn, n.key, "failed", T0, next_attempt_at=T0 + timedelta(seconds=5))
+    async with store.connect() as conn:
+        assert await ledger.due(conn, T0) == []
+        due = await ledger.due(conn, T0 + timedelta(seconds=5))
+        assert [e.key for e in due] == [n.key]
+        assert due[0].notification() == n
+    async with store.begin() as conn:
+        assert await ledger.claim(conn, n.key, T0) is True
+        await ledger.record_attempt(conn, n.key, at=T0, channel="email", outcome="delivered",
+                                    status_code=250, latency_s=0.1)
+        await ledger.settle(conn, n.key, "delivered", T0)
+    async with store.connect() as conn:
+        entry = await ledger.get(conn, n.key)
+        assert entry is not None and entry.state == "delivered" and entry.attempt_count == 2
+        assert [a["outcome"] for a in await ledger.attempts_for(conn, n.key)] == [
+            "retry", "delivered"]
+        assert await ledger.get(conn, n.key, tenant_id="other") is None
+        assert await ledger.count_by_state(conn) == {"delivered": 1}
