@@ -103,8 +103,9 @@ def test_secrets_stay_out_of_logs(monkeypatch: pytest.MonkeyPatch) -> None:
     configure_logging("info", "json", stream)
     import structlog
 
-    structlog.get_logger("t").warning("smtp_login_failed", error="535 auth failed for smtp-pass-789",
-                                      password="smtp-pass-789", settings=settings.smtp)
+    structlog.get_logger("t").warning(
+        "smtp_login_failed", error="535 auth failed for smtp-pass-789",
+        password="smtp-pass-789", settings=settings.smtp)
     line = stream.getvalue()
     assert "smtp-pass-789" not in line
     record = json.loads(line)
