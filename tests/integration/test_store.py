@@ -135,3 +135,14 @@ async def test_ledger_admits_a_key_once_and_claims_atomically(store: Store) -> N
             "retry", "delivered"]
         assert await ledger.get(conn, n.key, tenant_id="other") is None
         assert await ledger.count_by_state(conn) == {"delivered": 1}
+
+
+async def test_timestamps_come_back_aware_in_utc(store: Store) -> None:
+    async with store.begin() as conn:
+        await conditions.record(conn, eea(1), T0)
+    async with store.connect() as conn:
+        row = (await conn.execute(sa.select(conditions.conditions.c.observed_at,
+                                            conditions.conditions.c.window_start))).one()
+    assert row.observed_at == T0 + timedelta(minutes=1)
+    assert row.observed_at.tzinfo is not None and row.observed_at.utcoffset() == timedelta(0)
+    assert row.window_start == datetime(2022, 9, 7, 0, 17, tzinfo=UTC)
