@@ -55,7 +55,7 @@ async def test_heatwave_evening_reads_at_a_glance(client: TestClient[Any, Any],
 
     peaks = section(doc, "h-peak")
     # DAM replaces the earlier 2DA vintage; the day after tomorrow is not "tomorrow".
-    assert "CA ISO-TAC 51,180 MW hour ending 18 DAM" in peaks
+    assert "CA ISO-TAC 51,180 MW hour ending 18 DAM, made Tue Sep 6, 09:10 PDT" in peaks
     assert "50,950" not in peaks and "46,000" not in peaks
     assert "SCE-TAC 24,410 MW" in peaks
 
