@@ -19,6 +19,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor.api.keys import RUNTIME, SPEC
+from monitor.api.scrape import SCRAPE
 from monitor.errors import CapmonError
 from monitor.metrics import LAST_SUCCESS, REGISTRY, SOURCE_STALE
 
@@ -80,7 +81,11 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 @routes.get("/metrics")
-async def metrics(_request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.Response:
+    # Shared-state gauges are refreshed only where monitor.api.scrape is set up (the api role).
+    gauges = request.app.get(SCRAPE)
+    if gauges is not None:
+        await gauges.refresh()
     return web.Response(body=generate_latest(REGISTRY),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
 
