@@ -85,10 +85,14 @@ def reveal_csv(raw: bytes, day: date, now: datetime, time_column: str,
         if not row or not row[t_col]:
             writer.writerow(row)
             continue
-        hh, mm = (int(x) for x in row[t_col].split(":"))
-        slot = midnight + timedelta(hours=hh, minutes=mm)
-        if previous is not None and slot <= previous:  # the trailing 00:00 of the next day
-            slot += timedelta(days=1)
+        label = row[t_col].strip()
+        if "/" in label:  # "MM/DD/YYYY HH:MM" (rtm_forecast_7day.csv): dated, interval end
+            slot = datetime.strptime(label, "%m/%d/%Y %H:%M").replace(tzinfo=PACIFIC)
+        else:
+            hh, mm = (int(x) for x in label.split(":"))
+            slot = midnight + timedelta(hours=hh, minutes=mm)
+            if previous is not None and slot <= previous:  # the trailing 00:00 of the next day
+                slot += timedelta(days=1)
         previous = slot
         # A 5-minute value is published a minute after its mark.
         row = [("" if i in hidden and slot + timedelta(minutes=1 - hidden[i]) > now else v)
@@ -102,7 +106,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     now = request.app[CLOCK].now()
     path = request.path
     spec = timeline.paths.get(path)
-    if spec is None and path.startswith("/outlook/history/") and path.endswith("/demand.csv"):
+    if spec is None and path.startswith("/outlook/history/"):
         return _history_csv(request, timeline, now)
     if spec is None and path.startswith("/replay/notices/"):
         return _notice(request, timeline, now)
@@ -147,8 +151,11 @@ def _series_response(request: web.Request, timeline: Timeline, spec: SeriesPath,
 
 
 def _history_csv(request: web.Request, timeline: Timeline, now: datetime) -> web.Response:
-    spec = timeline.paths.get("/outlook/current/demand.csv")
-    stamp = request.path.split("/")[3]
+    parts = request.path.split("/")  # "", "outlook", "history", YYYYMMDD, file
+    if len(parts) != 5:
+        raise web.HTTPNotFound(text="replay: history is /outlook/history/YYYYMMDD/<file>")
+    spec = timeline.paths.get(f"/outlook/current/{parts[4]}")
+    stamp = parts[3]
     try:
         if not (len(stamp) == 8 and stamp.isdigit()):
             raise ValueError(stamp)

@@ -71,9 +71,16 @@ def shape(hour: float, peak_at: float) -> float:
     return anchors[-1][1]
 
 
+def scale(peaks: dict[date, int], day: date, hour: float) -> float:
+    """The day's peak, blended from the previous day's over the small hours (no midnight jump)."""
+    prev = peaks.get(day - timedelta(days=1), peaks[day])
+    w = min(1.0, hour / 4)
+    return prev * (1 - w) + peaks[day] * w
+
+
 def actual_mw(day: date, slot: datetime) -> int:
     hour = slot.hour + slot.minute / 60
-    value = PEAKS[day] * shape(hour, PEAK_AT[day])
+    value = scale(PEAKS, day, hour) * shape(hour, PEAK_AT[day])
     if abs(hour - PEAK_AT[day]) < 1e-6:
         return PEAKS[day]
     value = min(value + noise("actual", slot, scale=90), PEAKS[day] - 25)
@@ -87,7 +94,7 @@ def actual_mw(day: date, slot: datetime) -> int:
 
 def da_mw(day: date, slot: datetime) -> int:
     hour = slot.hour + slot.minute / 60
-    return round(DA_PEAKS[day] * shape(hour, 17.0))
+    return round(scale(DA_PEAKS, day, hour) * shape(hour, 17.0))
 
 
 def slots(day: date) -> list[datetime]:
@@ -279,6 +286,60 @@ def stats_series(day: date, notices: list[Notice], forecasts: dict[tuple[str, da
         lines.append(json.dumps({"at": (slot + timedelta(minutes=1)).isoformat(),
                                  "body": body}, separators=(",", ":")))
     path.write_text("\n".join(lines) + "\n")
+    return rel
+
+
+# -- Today's Outlook: 7-day resource adequacy outlook (rtm_forecast_7day.csv) -----------------
+
+# Constructed peaks for the day before the scenario and the days after it that the 7-day
+# outlook forecasts (the heat broke on 9/10).
+LATER_PEAKS = {date(2022, 8, 28): 39_900, date(2022, 9, 11): 39_800, date(2022, 9, 12): 38_900,
+               date(2022, 9, 13): 39_500, date(2022, 9, 14): 40_200, date(2022, 9, 15): 41_000,
+               date(2022, 9, 16): 40_400, date(2022, 9, 17): 39_000}
+FIRM_CAPACITY_MW = 47_500  # constructed: RA capacity besides solar, flat through the wave
+RA_HEADER = ["Time", "Demand", "Net Demand", "Day-ahead demand forecast",
+             "Day-ahead net demand forecast", "Resource adequacy capacity forecast",
+             "Net resource adequacy capacity forecast", "Reserve requirement",
+             "Reserve requirement forecast", "Resource adequacy credits"]
+
+
+def solar_mw(t: datetime) -> float:
+    hour = t.hour + t.minute / 60
+    if not 6.5 < hour < 19.5:
+        return 0.0
+    return 13_200 * math.sin(math.pi * (hour - 6.5) / 13) ** 1.5
+
+
+def forecast_mw(day: date, slot: datetime) -> int:
+    if day in DA_PEAKS:
+        return da_mw(day, slot)
+    hour = slot.hour + slot.minute / 60
+    return round(scale({**DA_PEAKS, **LATER_PEAKS}, day, hour) * shape(hour, 17.0))
+
+
+def write_ra(publish_day: date) -> str:
+    """One publish day's file: 8 days of 5-minute rows, `Time` the interval end (section 5)."""
+    rel = f"outlook/history/{publish_day:%Y%m%d}/rtm_forecast_7day.csv"
+    first = datetime(publish_day.year, publish_day.month, publish_day.day, tzinfo=PT)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(RA_HEADER)
+    for i in range(8 * 288 + 1):
+        end = first + i * STEP
+        slot = end - STEP  # the interval the row describes
+        day = slot.date()
+        fc = forecast_mw(day, slot)
+        sun = solar_mw(slot)
+        ra = round(FIRM_CAPACITY_MW + sun)
+        actual = day == publish_day or (i == 0)
+        demand = actual_mw(day, slot) if actual and day in PEAKS else None
+        w.writerow([f"{end:%m/%d/%Y %H:%M}",
+                    demand if demand is not None else "",
+                    round(demand - sun) if demand is not None else "",
+                    fc, round(fc - sun), ra, round(ra - sun),
+                    required_reserve(demand) if demand is not None else "",
+                    required_reserve(fc), 968])
+    (HERE / rel).write_text(buf.getvalue())
     return rel
 
 
@@ -497,6 +558,7 @@ def main() -> None:
             oasis.append({"market": market, "trade_date": td.isoformat(),
                           "published": pub.isoformat(), "file": rel})
     demand_days = {d.isoformat(): write_demand(d) for d in DAYS}
+    ra_days = {d.isoformat(): write_ra(d) for d in DAYS}
     stats = [{"from": datetime(d.year, d.month, d.day, tzinfo=PT).isoformat(),
               "file": stats_series(d, notices, forecasts, publish)} for d in DAYS]
     store, updates = write_sce()
@@ -513,6 +575,10 @@ def main() -> None:
                 "type": "day_csv", "content_type": "text/csv", "time_column": "Time",
                 "reveal_minutes": {"Current demand": 0, "Hour ahead forecast": 60},
                 "days": demand_days},
+            "/outlook/current/rtm_forecast_7day.csv": {
+                "type": "day_csv", "content_type": "text/csv", "time_column": "Time",
+                "reveal_minutes": {"Demand": 0, "Net Demand": 0, "Reserve requirement": 0},
+                "days": ra_days},
             "/TodaysOutlookApi/api/EmergencyNotices/v2/ActiveFlexAlertEvents": {
                 "type": "snapshots", "content_type": "application/json",
                 "files": write_flex(notices)},

@@ -160,8 +160,9 @@ def test_readme_marks_every_file_real_or_constructed() -> None:
     readme = (SCENARIO / "README.md").read_text()
     for entry in ("source/grid_emergencies_2022_section_E.txt",
                   "source/heatwave_2022-08-31_to_09-09_timeline.derived.json", "notices/",
-                  "flexalert/", "outlook/history/", "outlook/stats/", "oasis/", "sce/",
-                  "timeline.json", "subscriptions.yaml", "build.py"):
+                  "flexalert/", "outlook/history/YYYYMMDD/demand.csv",
+                  "outlook/history/YYYYMMDD/rtm_forecast_7day.csv", "outlook/stats/", "oasis/",
+                  "sce/", "timeline.json", "subscriptions.yaml", "build.py"):
         row = next((ln for ln in readme.splitlines() if f"`{entry}" in ln), None)
         assert row is not None, entry
         assert re.search(r"\b(real|derived from real|constructed|generated)\b", row), entry

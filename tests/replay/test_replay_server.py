@@ -262,3 +262,30 @@ def test_timeline_with_a_missing_file_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "timeline.json").write_text("{}")
     with pytest.raises(ConfigError, match="bad scenario timeline"):
         load_timeline(tmp_path)
+
+
+async def test_seven_day_ra_outlook(client: Client, replay_clock: ManualClock) -> None:
+    replay_clock.set(pt(9, 6, 12, 3))
+    rows = parse_csv(await (await client.get("/outlook/current/rtm_forecast_7day.csv")).text())
+    assert len(rows) == 8 * 288 + 1
+    assert rows[0]["Time"] == "09/06/2022 00:00" and rows[-1]["Time"] == "09/14/2022 00:00"
+    by_time = {r["Time"]: r for r in rows}
+    # Time is the interval end: the 11:55-12:00 actual is known a minute after 12:00.
+    assert by_time["09/06/2022 12:00"]["Demand"] != ""
+    assert by_time["09/06/2022 12:05"]["Demand"] == ""
+    assert all(r["Day-ahead demand forecast"] and r["Resource adequacy capacity forecast"]
+               for r in rows)
+
+    def margin(r: dict[str, str]) -> int:
+        return (int(r["Resource adequacy capacity forecast"])
+                - int(r["Day-ahead demand forecast"]) - int(r["Reserve requirement forecast"]))
+
+    daily: dict[str, int] = {}
+    for r in rows[1:]:
+        day = r["Time"][:10]
+        daily[day] = min(daily.get(day, 10**9), margin(r))
+    assert daily["09/06/2022"] < 0 and daily["09/07/2022"] < 0  # the outlook's shortfall
+    assert daily["09/12/2022"] > 2000  # the heat broke on 9/10
+    history = parse_csv(await (await client.get(
+        "/outlook/history/20220905/rtm_forecast_7day.csv")).text())
+    assert all(r["Demand"] for r in history[:289])
