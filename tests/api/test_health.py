@@ -129,3 +129,36 @@ def test_non_api_roles_get_the_ops_server() -> None:
         assert role_names(role, settings) == [role, "ops"]
     off = settings.model_copy(update={"api": ApiSettings(ops_enabled=False)})
     assert role_names("decide", off) == ["decide"]
+
+
+async def test_ops_role_listens_and_stops(runtime: Runtime) -> None:
+    import socket
+
+    import aiohttp
+
+    from monitor.api import ops
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = runtime.settings.model_copy(update={
+        "api": runtime.settings.api.model_copy(update={"ops_port": port})})
+    rt = Runtime(settings=settings, clock=runtime.clock, bus=runtime.bus, store=runtime.store)
+    stop = asyncio.Event()
+    task = asyncio.create_task(ops.run(rt, stop))
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):  # wait for the listener, with a deadline
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                        assert resp.status == 200
+                        assert (await resp.json())["status"] == "ready"
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            else:
+                pytest.fail("ops server did not start")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert task.done() and task.exception() is None
