@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,6 +14,7 @@ from aiohttp import web
 
 from monitor.clock import Clock
 from monitor.replay import oasis
+from monitor.replay.daycsv import reveal
 from monitor.replay.timeline import (
     DayCsvPath,
     MailboxPath,
@@ -69,38 +68,6 @@ def _not_yet(what: str, now: datetime) -> web.Response:
     return web.Response(status=404, text=f"replay: no {what} at scenario time {now.isoformat()}")
 
 
-def reveal_csv(raw: bytes, day: date, now: datetime, time_column: str,
-               reveal_minutes: dict[str, int]) -> bytes:
-    """The day file as it stood at `now`: values not known yet are blank, never zero."""
-    reader = csv.reader(io.StringIO(raw.decode()))
-    header = next(reader)
-    t_col = header.index(time_column)
-    hidden = {header.index(c): m for c, m in reveal_minutes.items() if c in header}
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    midnight = datetime(day.year, day.month, day.day, tzinfo=PACIFIC)
-    previous: datetime | None = None
-    for row in reader:
-        if not row or not row[t_col]:
-            writer.writerow(row)
-            continue
-        label = row[t_col].strip()
-        if "/" in label:  # "MM/DD/YYYY HH:MM" (rtm_forecast_7day.csv): dated, interval end
-            slot = datetime.strptime(label, "%m/%d/%Y %H:%M").replace(tzinfo=PACIFIC)
-        else:
-            hh, mm = (int(x) for x in label.split(":"))
-            slot = midnight + timedelta(hours=hh, minutes=mm)
-            if previous is not None and slot <= previous:  # the trailing 00:00 of the next day
-                slot += timedelta(days=1)
-        previous = slot
-        # A 5-minute value is published a minute after its mark.
-        row = [("" if i in hidden and slot + timedelta(minutes=1 - hidden[i]) > now else v)
-               for i, v in enumerate(row)]
-        writer.writerow(row)
-    return out.getvalue().encode()
-
-
 async def handle(request: web.Request) -> web.StreamResponse:
     timeline = request.app[TIMELINE]
     now = request.app[CLOCK].now()
@@ -122,8 +89,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         day = now.astimezone(PACIFIC).date()
         if day not in spec.days:
             return _not_yet(path, now)
-        body = reveal_csv(_read(timeline.file(spec.days[day])), day, now, spec.time_column,
-                          spec.reveal_minutes)
+        body = reveal(timeline.file(spec.days[day]), day, now, spec.time_column,
+                      spec.reveal_minutes)
         return _respond(request, body, spec.content_type)
     if isinstance(spec, OasisPath):
         return _oasis(request, timeline, spec, now)
@@ -165,10 +132,12 @@ def _history_csv(request: web.Request, timeline: Timeline, now: datetime) -> web
     today = now.astimezone(PACIFIC).date()
     if not isinstance(spec, DayCsvPath) or day not in spec.days or day > today:
         return _not_yet(request.path, now)
-    raw = _read(timeline.file(spec.days[day]))
     if day == today:
-        raw = reveal_csv(raw, day, now, spec.time_column, spec.reveal_minutes)
-    return _respond(request, raw, spec.content_type)
+        body = reveal(timeline.file(spec.days[day]), day, now, spec.time_column,
+                      spec.reveal_minutes)
+    else:
+        body = _read(timeline.file(spec.days[day]))
+    return _respond(request, body, spec.content_type)
 
 
 def _notice(request: web.Request, timeline: Timeline, now: datetime) -> web.Response:
