@@ -181,6 +181,20 @@ async def _clock(request: web.Request) -> web.Response:
                               "end": tl.end.isoformat()})
 
 
+FLEX_PATH = "/TodaysOutlookApi/api/EmergencyNotices/v2/ActiveFlexAlertEvents"
+
+
+def source_urls(base_url: str) -> dict[str, str]:
+    """`SourcesSettings` fields that point capmon's producers at a replay server."""
+    return {
+        "caiso_outlook_url": f"{base_url}/outlook",
+        "caiso_flex_url": f"{base_url}{FLEX_PATH}",
+        "caiso_oasis_url": f"{base_url}/oasisapi/SingleZip",
+        "sce_api_url": f"{base_url}/m.dr.website/resteasy/services",
+        "sce_html_url": f"{base_url}/dr.website",
+    }
+
+
 class ReplayServer:
     """Runs the replay app on 127.0.0.1 (an ephemeral port by default): `async with`."""
 
@@ -193,6 +207,9 @@ class ReplayServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def source_urls(self) -> dict[str, str]:
+        return source_urls(self.base_url)
 
     async def start(self) -> str:
         self._runner = web.AppRunner(self.app, access_log=None)

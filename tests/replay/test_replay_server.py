@@ -19,6 +19,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from monitor.clock import ManualClock
+from monitor.config import SourcesSettings
 from monitor.errors import ConfigError
 from monitor.replay import ReplayServer, create_replay_app, load_timeline
 
@@ -247,11 +248,17 @@ async def test_conditional_requests_and_unknown_paths(client: Client,
     assert clock["scenario"] == "2022-09-heatwave" and clock["now"].startswith("2022-09-01T23")
 
 
-async def test_replay_server_on_loopback(replay_clock: ManualClock) -> None:
+async def test_replay_server_on_loopback_serves_the_configured_source_urls(
+        replay_clock: ManualClock) -> None:
+    replay_clock.set(pt(9, 6, 12))
     async with ReplayServer(SCENARIO, replay_clock) as server, aiohttp.ClientSession() as s:
         assert server.base_url.startswith("http://127.0.0.1:") and server.port > 0
-        async with s.get(server.base_url + FLEX) as resp:
-            assert resp.status == 200
+        sources = SourcesSettings(**server.source_urls())
+        for url in (sources.caiso_flex_url, f"{sources.caiso_outlook_url}/current/stats.txt",
+                    f"{sources.caiso_outlook_url}/current/demand.csv",
+                    f"{sources.sce_api_url}/getEventStore"):
+            async with s.get(url) as resp:
+                assert resp.status == 200, url
 
 
 def test_timeline_with_a_missing_file_is_rejected(tmp_path: Path) -> None:
