@@ -44,9 +44,30 @@ def _parsed(path: Path, day: date, time_column: str
     return header, rows, tuple(times)
 
 
+def _line(row: list[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(row)
+    return out.getvalue()
+
+
+@lru_cache(maxsize=64)
+def _lines(path: Path, day: date, time_column: str, hidden: tuple[int, ...]
+           ) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """Header line, each row's full line, and each row's line with `hidden` columns blank."""
+    header, rows, _ = _parsed(path, day, time_column)
+    full = tuple(_line(r) for r in rows)
+    blank = tuple(_line(["" if i in hidden else v for i, v in enumerate(r)]) for r in rows)
+    return _line(header), full, blank
+
+
 @lru_cache(maxsize=512)
 def _render(path: Path, day: date, time_column: str,
             cutoffs: tuple[tuple[int, int], ...]) -> bytes:
+    if len({c for _, c in cutoffs}) == 1:
+        # Every hidden column turns known at the same row (rtm_forecast_7day.csv): splice.
+        cut = cutoffs[0][1]
+        head, full, blank = _lines(path, day, time_column, tuple(i for i, _ in cutoffs))
+        return (head + "".join(full[:cut]) + "".join(blank[cut:])).encode()
     header, rows, _ = _parsed(path, day, time_column)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
