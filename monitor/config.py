@@ -63,6 +63,11 @@ class ApiSettings(Section):
     # Public base URL used in SMS links, unsubscribe links and status callbacks.
     public_url: str = "http://127.0.0.1:8080"
     max_body_bytes: int = 256 * 1024
+    # The ops server (/healthz, /readyz, /metrics) of `capmon produce|decide|deliver`; the
+    # api role serves those routes on its own port.
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(default=9464, ge=0, le=65535)
+    ops_enabled: bool = True
 
 
 class AdminSettings(Section):

@@ -69,3 +69,10 @@ BUS_POISON = Counter("capmon_bus_poison_records_total",
                      ["topic", "group"], registry=REGISTRY)
 CONSUMER_LAG = Gauge("capmon_bus_consumer_lag_records", "Records not yet consumed.",
                      ["topic", "group"], registry=REGISTRY)
+
+# -- store-derived gauges (refreshed by the api role on each scrape: monitor/api/scrape.py) ----
+NOTIFICATION_STATES = Gauge("capmon_notifications", "Notifications in the ledger by state.",
+                            ["state"], registry=REGISTRY)
+GAUGE_REFRESH_ERRORS = Counter("capmon_gauge_refresh_errors_total",
+                               "Scrape-time gauge refreshes that failed (store, lag).", ["what"],
+                               registry=REGISTRY)

@@ -43,7 +43,11 @@ ROLES: dict[str, str] = {
     "produce": "producers.runner:run",
     "decide": "consumers.decide:run",
     "deliver": "consumers.deliver:run",
+    # Not a role of its own: `capmon produce|decide|deliver` add it to serve /healthz,
+    # /readyz and /metrics (`capmon run` has the api role for that).
+    "ops": "monitor.api.ops:run",
 }
+SERVING_ROLES = ("api", "produce", "decide", "deliver")
 
 
 def load_role(name: str) -> RoleFn | None:

@@ -19,7 +19,7 @@ from monitor.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
-API_MODULES: tuple[str, ...] = ("monitor.api.health",)
+API_MODULES: tuple[str, ...] = ("monitor.api.health", "monitor.api.status", "monitor.api.scrape")
 
 
 def create_app(rt: Runtime) -> web.Application:

@@ -8,7 +8,7 @@ from typing import Any
 
 from monitor.config import Settings, load_settings
 from monitor.logging import configure_logging
-from monitor.runtime import ROLES, run_roles
+from monitor.runtime import SERVING_ROLES, run_roles
 
 
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -30,11 +30,14 @@ def register(sub: Any) -> None:
         if name == "api":
             p.add_argument("--host")
             p.add_argument("--port", type=int)
+        else:
+            p.add_argument("--ops-port", type=int, metavar="PORT",
+                           help="port of /healthz, /readyz and /metrics (default api.ops_port)")
         p.set_defaults(func=_run_one, role=name)
 
 
 def _run_all(args: argparse.Namespace) -> int:
-    return asyncio.run(run_roles(settings_from(args), list(ROLES), required=False))
+    return asyncio.run(run_roles(settings_from(args), list(SERVING_ROLES), required=False))
 
 
 def _run_one(args: argparse.Namespace) -> int:
@@ -45,4 +48,14 @@ def _run_one(args: argparse.Namespace) -> int:
             k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None})
         overrides["api"] = api
         settings = settings.model_copy(update=overrides)
-    return asyncio.run(run_roles(settings, [args.role], required=True))
+    if args.role != "api" and args.ops_port is not None:
+        settings = settings.model_copy(update={
+            "api": settings.api.model_copy(update={"ops_port": args.ops_port})})
+    return asyncio.run(run_roles(settings, role_names(args.role, settings), required=True))
+
+
+def role_names(role: str, settings: Settings) -> list[str]:
+    """The role, plus the ops server for roles that do not serve the API themselves."""
+    if role == "api" or not settings.api.ops_enabled:
+        return [role]
+    return [role, "ops"]

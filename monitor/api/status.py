@@ -1,0 +1,65 @@
+"""`/`: the status page a person reads at a glance (DESIGN section 8).
+
+Server-rendered with Jinja2 from the store (conditions and the ledger), refreshed by a meta
+refresh; no JavaScript. What it shows is computed in `status_view`; this module loads the
+data, renders the template and registers the route. The page never lists recipients or
+subscription names: it is served without authentication.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import jinja2
+from aiohttp import web
+
+from monitor.api.keys import RUNTIME, SPEC
+from monitor.api.status_view import NOTICE_KINDS, StatusView, build_view
+from monitor.events import Condition, Kind
+from monitor.store import conditions, ledger
+
+REFRESH_SECONDS = 60
+RECENT_NOTIFICATIONS = 10
+# Forecasts and RA outlooks are published daily; three days back covers a missed publication.
+_DAILY_LOOKBACK = timedelta(days=3)
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("monitor.api", "templates"),
+    autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+async def load_view(request: web.Request) -> StatusView:
+    rt = request.app[RUNTIME]
+    now = rt.clock.now()
+    async with rt.store.connect() as conn:
+        open_now = await conditions.list_conditions(
+            conn, open_only=True, kinds=(*NOTICE_KINDS, Kind.SCE_DR_EVENT, Kind.SOURCE_HEALTH),
+            limit=200)
+        recent: list[Condition] = []
+        for kind in (Kind.CAISO_STATUS, Kind.CAISO_DEMAND):
+            recent += await conditions.list_conditions(conn, kinds=(kind,), limit=1)
+        recent += await conditions.list_conditions(
+            conn, kinds=(Kind.CAISO_PEAK_FORECAST, Kind.CAISO_RA_OUTLOOK),
+            since=now - _DAILY_LOOKBACK, limit=500)
+        entries = await ledger.list_entries(conn, limit=RECENT_NOTIFICATIONS)
+        counts = await ledger.count_by_state(conn)
+    return build_view(open_now, recent, entries, counts, now, REFRESH_SECONDS)
+
+
+async def status_page(request: web.Request) -> web.Response:
+    view = await load_view(request)
+    html = _env.get_template("status.html.j2").render(view=view)
+    return web.Response(text=html, content_type="text/html", charset="utf-8",
+                        headers={"Cache-Control": "no-store",
+                                 "Content-Security-Policy": "default-src 'none'; "
+                                 "style-src 'unsafe-inline'; img-src 'self'"})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/", status_page)
+    app[SPEC].operation("GET", "/", summary="Status page (HTML)", tags=("status",), auth=None,
+                        responses={200: {"type": "string"}}, content_type="text/html")

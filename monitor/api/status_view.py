@@ -1,0 +1,354 @@
+"""What the status page shows, computed from stored conditions and the ledger (pure functions).
+
+`build_view` takes what the store returned and the runtime's "now" and returns plain, already
+formatted values, so the template only lays them out. A missing or stale value is spelled
+"unknown" or "no data" here, never left for the template to render as normal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from monitor.attributes import (
+    DemandAttributes,
+    DrEventAttributes,
+    NoticeAttributes,
+    PeakForecastAttributes,
+    RaOutlookAttributes,
+    SourceHealthAttributes,
+    StatusAttributes,
+)
+from monitor.events import Condition, Kind, Severity
+from monitor.store.ledger import LedgerEntry
+
+PACIFIC = ZoneInfo("America/Los_Angeles")
+UNKNOWN = "unknown"
+EN_DASH = "\u2013"
+NO_DATA = "no data"
+
+NOTICE_KINDS = (Kind.CAISO_EEA, Kind.CAISO_RMO, Kind.CAISO_FLEX_ALERT,
+                Kind.CAISO_TRANSMISSION_EMERGENCY, Kind.CAISO_LEGACY)
+PEAK_AREAS = ("CA ISO-TAC", "SCE-TAC")
+# How old an observation may be before the page calls it stale. Today's Outlook updates every
+# 5 minutes; forecasts and the RA outlook once a day.
+LIVE_MAX_AGE = timedelta(minutes=15)
+DAILY_MAX_AGE = timedelta(hours=36)
+# Below this minimum margin a day is labelled "tight" (a display hint, not an alert threshold:
+# thresholds belong to subscriptions).
+TIGHT_MARGIN_MW = 2000.0
+# A newer market run of the same trade date replaces an older one.
+_RUN_RANK = {"DAM": 4, "2DA": 3, "7DA": 2, "STATS": 1, "RTM": 0}
+_KIND_LABEL = {
+    Kind.CAISO_EEA: "EEA", Kind.CAISO_RMO: "Restricted Maintenance Operations",
+    Kind.CAISO_FLEX_ALERT: "Flex Alert", Kind.CAISO_TRANSMISSION_EMERGENCY:
+    "Transmission Emergency", Kind.CAISO_LEGACY: "Legacy notice",
+}
+
+
+def fmt_time(t: datetime | None, *, with_day: bool = True) -> str:
+    if t is None:
+        return UNKNOWN
+    if t.tzinfo is None:  # SQLite hands timestamps back naive; the store writes them in UTC
+        t = t.replace(tzinfo=UTC)
+    local = t.astimezone(PACIFIC)
+    text = local.strftime("%a %b %-d, %H:%M" if with_day else "%H:%M")
+    return f"{text} {local.tzname()}"
+
+
+def fmt_mw(value: float | None) -> str:
+    return UNKNOWN if value is None else f"{value:,.0f} MW"
+
+
+def fmt_window(start: datetime | None, end: datetime | None) -> str:
+    if start is None and end is None:
+        return UNKNOWN
+    begin = fmt_time(start)
+    if end is None:
+        return f"{begin} {EN_DASH} end TBD"
+    same_day = start is not None and start.astimezone(PACIFIC).date() == end.astimezone(
+        PACIFIC).date()
+    return f"{begin} {EN_DASH} {fmt_time(end, with_day=not same_day)}"
+
+
+@dataclass(frozen=True)
+class Freshness:
+    as_of: str
+    stale: bool
+
+
+def freshness(observed: datetime | None, now: datetime, max_age: timedelta) -> Freshness:
+    if observed is None:
+        return Freshness(NO_DATA, True)
+    return Freshness(fmt_time(observed), now - observed > max_age)
+
+
+@dataclass(frozen=True)
+class GridStatus:
+    labels: str
+    reserve: str
+    required_reserve: str
+    reserve_state: str  # "above requirement", "BELOW requirement", "unknown"
+    fresh: Freshness
+
+
+@dataclass(frozen=True)
+class Demand:
+    current: str
+    forecast_peak: str
+    percent_of_peak: str
+    peak_so_far: str
+    fresh: Freshness
+
+
+@dataclass(frozen=True)
+class PeakRow:
+    area: str
+    day: str
+    peak: str
+    at: str
+    vintage: str
+
+
+@dataclass(frozen=True)
+class MarginRow:
+    day: str
+    margin: str
+    at: str
+    label: str  # "shortfall", "tight", "lowest", "" (always text, never colour alone)
+
+
+@dataclass(frozen=True)
+class EventRow:
+    severity: str
+    name: str
+    status: str
+    window: str
+    regions: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class NotificationRow:
+    at: str
+    severity: str
+    channel: str
+    state: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class StatusView:
+    now: str
+    headline: str
+    headline_severity: str
+    grid: GridStatus
+    demand: Demand
+    peaks: tuple[PeakRow, ...]
+    margins: tuple[MarginRow, ...]
+    margin_fresh: Freshness
+    notices: tuple[EventRow, ...]
+    dr_events: tuple[EventRow, ...]
+    stale_sources: tuple[EventRow, ...]
+    notifications: tuple[NotificationRow, ...]
+    delivery_counts: tuple[tuple[str, int], ...]
+    delivery_health: str
+    refresh_seconds: int = 60
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _latest(conditions: Sequence[Condition], kind: Kind) -> Condition | None:
+    of_kind = [c for c in conditions if c.kind == kind]
+    return max(of_kind, key=lambda c: c.observed_at, default=None)
+
+
+def grid_status(status: Condition | None, now: datetime) -> GridStatus:
+    if status is None or not isinstance(status.attributes, StatusAttributes):
+        return GridStatus(UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, freshness(None, now, LIVE_MAX_AGE))
+    a = status.attributes
+    state = UNKNOWN
+    if a.current_reserve_mw is not None and a.required_reserve_mw is not None:
+        state = ("above requirement" if a.current_reserve_mw >= a.required_reserve_mw
+                 else "BELOW requirement")
+    labels = ", ".join(a.grid_status) if a.grid_status else UNKNOWN
+    return GridStatus(labels, fmt_mw(a.current_reserve_mw), fmt_mw(a.required_reserve_mw), state,
+                      freshness(a.as_of or status.observed_at, now, LIVE_MAX_AGE))
+
+
+def demand(status: Condition | None, demand_c: Condition | None, now: datetime) -> Demand:
+    sa = status.attributes if status and isinstance(status.attributes, StatusAttributes) else None
+    da = (demand_c.attributes if demand_c and isinstance(demand_c.attributes, DemandAttributes)
+          else None)
+    # Prefer the 5-minute demand.csv interval; fall back on stats.txt for each value.
+    current = da.current_mw if da and da.current_mw is not None else (
+        sa.current_demand_mw if sa else None)
+    forecast = sa.todays_forecast_peak_mw if sa else None
+    if forecast is None and da is not None:
+        forecast = da.day_ahead_peak_mw
+    peak, peak_at = (da.todays_peak_mw, da.todays_peak_at) if da else (None, None)
+    if peak is None and sa is not None:
+        peak, peak_at = sa.todays_peak_mw, sa.todays_peak_at
+    percent = (f"{100 * current / forecast:.0f}% of forecast peak"
+               if current is not None and forecast else UNKNOWN)
+    peak_text = (UNKNOWN if peak is None
+                 else f"{fmt_mw(peak)} at {fmt_time(peak_at, with_day=False)}")
+    observed = [c.observed_at for c in (status, demand_c) if c is not None]
+    return Demand(fmt_mw(current), fmt_mw(forecast), percent, peak_text,
+                  freshness(max(observed, default=None), now, LIVE_MAX_AGE))
+
+
+def tomorrow_peaks(conditions: Sequence[Condition], status: Condition | None,
+                   today: date) -> tuple[PeakRow, ...]:
+    tomorrow = today + timedelta(days=1)
+    best: dict[str, tuple[PeakForecastAttributes, Condition]] = {}
+    for c in conditions:
+        a = c.attributes
+        if c.kind != Kind.CAISO_PEAK_FORECAST or not isinstance(a, PeakForecastAttributes):
+            continue
+        if a.trade_date != tomorrow or a.area not in PEAK_AREAS:
+            continue
+        held = best.get(a.area)
+        rank = (_RUN_RANK.get(a.market_run, 0), c.observed_at)
+        if held is None or rank > (_RUN_RANK.get(held[0].market_run, 0), held[1].observed_at):
+            best[a.area] = (a, c)
+    day = tomorrow.strftime("%a %b %-d")
+    rows = []
+    for area in PEAK_AREAS:
+        if area in best:
+            a, c = best[area]
+            vintage = a.market_run + (f", made {fmt_time(a.vintage)}" if a.vintage else "")
+            at = f"hour ending {a.hour_ending}" if a.hour_ending else fmt_time(a.peak_at)
+            rows.append(PeakRow(area, day, fmt_mw(a.peak_mw), at, vintage))
+        elif (area == "CA ISO-TAC" and status is not None
+              and isinstance(status.attributes, StatusAttributes)
+              and status.attributes.tomorrows_forecast_peak_mw):
+            rows.append(PeakRow(area, day, fmt_mw(status.attributes.tomorrows_forecast_peak_mw),
+                                UNKNOWN, "Today's Outlook"))
+        else:
+            rows.append(PeakRow(area, day, NO_DATA, UNKNOWN, UNKNOWN))
+    return tuple(rows)
+
+
+def ra_margins(conditions: Sequence[Condition], today: date,
+               now: datetime) -> tuple[tuple[MarginRow, ...], Freshness]:
+    latest: dict[date, tuple[RaOutlookAttributes, Condition]] = {}
+    for c in conditions:
+        a = c.attributes
+        if c.kind != Kind.CAISO_RA_OUTLOOK or not isinstance(a, RaOutlookAttributes):
+            continue
+        if not today <= a.operating_day < today + timedelta(days=7):
+            continue
+        held = latest.get(a.operating_day)
+        if held is None or c.observed_at > held[1].observed_at:
+            latest[a.operating_day] = (a, c)
+    if not latest:
+        return (), freshness(None, now, DAILY_MAX_AGE)
+    lowest = min(a.min_margin_mw for a, _ in latest.values())
+    rows = []
+    for day in sorted(latest):
+        a, _ = latest[day]
+        label = ("shortfall" if a.min_margin_mw < 0 else
+                 "tight" if a.min_margin_mw < TIGHT_MARGIN_MW else "")
+        if a.min_margin_mw == lowest:
+            label = f"{label}, lowest of the week" if label else "lowest of the week"
+        rows.append(MarginRow(day.strftime("%a %b %-d"), fmt_mw(a.min_margin_mw),
+                              fmt_time(a.min_margin_interval_end, with_day=False), label))
+    newest = max(c.observed_at for _, c in latest.values())
+    return tuple(rows), freshness(newest, now, DAILY_MAX_AGE)
+
+
+def notice_row(c: Condition) -> EventRow:
+    a = c.attributes
+    name = _KIND_LABEL.get(c.kind, c.kind.value)
+    ref = ""
+    if isinstance(a, NoticeAttributes):
+        if a.level and c.kind in (Kind.CAISO_EEA, Kind.CAISO_LEGACY):
+            name = "EEA Watch" if a.level.upper() == "WATCH" and c.kind == Kind.CAISO_EEA else (
+                f"EEA {a.level}" if c.kind == Kind.CAISO_EEA else a.level.title())
+            if a.step:
+                name += f" (step {a.step})"
+        ref = f"notice {a.notice_no}" if a.notice_no else (a.title or "")
+    return EventRow(c.severity.value.upper(), name, c.status.value,
+                    fmt_window(c.window.start, c.window.end), ", ".join(c.regions) or UNKNOWN, ref)
+
+
+def dr_row(c: Condition) -> EventRow:
+    a = c.attributes
+    name, where, ref = "DR event", UNKNOWN, ""
+    if isinstance(a, DrEventAttributes):
+        name = f"{a.utility} {a.program}" + (f" ({a.product})" if a.product else "")
+        places = a.sublaps or a.locations or a.blocks or c.regions
+        where = ", ".join(places) if places else (a.location_type or UNKNOWN)
+        ref = f"event {a.event_key}" if a.event_key else ""
+    return EventRow(c.severity.value.upper(), name, c.status.value,
+                    fmt_window(c.window.start, c.window.end), where, ref)
+
+
+def health_row(c: Condition) -> EventRow:
+    a = c.attributes
+    if isinstance(a, SourceHealthAttributes):
+        detail = f"{a.reason}; last good data {fmt_time(a.last_success_at)}"
+        return EventRow(c.severity.value.upper(), a.source, "stale", fmt_time(c.window.start),
+                        detail, f"{a.missed_intervals} missed polls")
+    return EventRow(c.severity.value.upper(), c.id, "stale", fmt_time(c.window.start), UNKNOWN, "")
+
+
+def _by_severity(rows: Sequence[Condition]) -> list[Condition]:
+    return sorted(rows, key=lambda c: (-c.severity.rank, c.window.start or c.observed_at))
+
+
+def notification_row(e: LedgerEntry) -> NotificationRow:
+    severity, summary = UNKNOWN, ""
+    try:
+        n = e.notification()
+        severity, summary = n.severity.value.upper(), n.summary
+    except ValueError:  # a payload that no longer validates is still listed, not hidden
+        summary = "(unreadable payload)"
+    return NotificationRow(fmt_time(e.created_at), severity, e.channel, e.state, summary)
+
+
+def delivery_health(counts: Mapping[str, int]) -> str:
+    if not counts:
+        return "no notifications yet"
+    dead, failed = counts.get("dead", 0), counts.get("failed", 0)
+    if dead:
+        return f"ATTENTION: {dead} dead-lettered"
+    if failed:
+        return f"degraded: {failed} waiting for retry"
+    return "healthy: no failed or dead deliveries"
+
+
+def build_view(open_conditions: Sequence[Condition], recent: Sequence[Condition],
+               entries: Sequence[LedgerEntry], counts: Mapping[str, int],
+               now: datetime, refresh_seconds: int = 60) -> StatusView:
+    """`open_conditions`: scheduled/active ones; `recent`: the latest of the numeric kinds."""
+    today = now.astimezone(PACIFIC).date()
+    status = _latest(recent, Kind.CAISO_STATUS)
+    notices = _by_severity([c for c in open_conditions if c.kind in NOTICE_KINDS])
+    dr = _by_severity([c for c in open_conditions if c.kind == Kind.SCE_DR_EVENT])
+    stale = _by_severity([c for c in open_conditions if c.kind == Kind.SOURCE_HEALTH])
+    margins, margin_fresh = ra_margins(recent, today, now)
+    alerting = notices + dr
+    if alerting:
+        top = alerting[0]
+        headline_severity = top.severity.value.upper()
+        headline = f"{len(alerting)} active or scheduled: highest {notice_row(top).name}" if (
+            top.kind != Kind.SCE_DR_EVENT) else f"{len(alerting)} active or scheduled"
+    elif status is None:
+        headline_severity, headline = UNKNOWN.upper(), "Grid status unknown: no data yet"
+    else:
+        headline_severity = Severity.INFO.value.upper()
+        headline = "No active or scheduled notices or DR events"
+    return StatusView(
+        now=fmt_time(now), headline=headline, headline_severity=headline_severity,
+        grid=grid_status(status, now), demand=demand(status, _latest(recent, Kind.CAISO_DEMAND),
+                                                     now),
+        peaks=tomorrow_peaks(recent, status, today), margins=margins, margin_fresh=margin_fresh,
+        notices=tuple(notice_row(c) for c in notices), dr_events=tuple(dr_row(c) for c in dr),
+        stale_sources=tuple(health_row(c) for c in stale),
+        notifications=tuple(notification_row(e) for e in entries),
+        delivery_counts=tuple(sorted(counts.items())), delivery_health=delivery_health(counts),
+        refresh_seconds=refresh_seconds,
+    )
