@@ -50,7 +50,7 @@ async def test_capmon_run_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
                     await asyncio.sleep(0.1)
             else:
                 raise AssertionError("capmon run never listened")
-            assert ready["checks"]["bus"] == "ok" and ready["checks"]["store"] == "ok"
+            assert ready["checks"]["bus"]["ok"] and ready["checks"]["store"]["ok"]
             async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
                 assert "capmon_source_polls_total" in await resp.text()
     finally:
