@@ -1,0 +1,163 @@
+"""OASIS `SLD_FCST` (system load forecast by TAC area) -> `caiso.peak_forecast` conditions.
+
+Input is the zip as served (one CSV member named `{start}_{end}_SLD_FCST_{MKT}_{generated}_v1`)
+or the CSV inside it. An XML member (`INVALID_REQUEST.xml.zip`) is an OASIS error, raised as
+`OasisError` with its code: error 1000 means "no data (yet)", the others are real failures.
+
+For every (TAC area, trade date) the peak of the hourly DAM, 2DA or 7DA forecast becomes one
+condition `caiso.peak_forecast:<area>:<date>`; when a file holds several vintages of one day,
+the freshest wins (DAM over 2DA over 7DA), so the condition is "the best forecast known now".
+Rows are unsorted and `LOAD_TYPE`/`POS`/`GROUP` change between files: we key on market, area
+and interval start only. OPR_HR is hour-ending (1..23 on spring-forward days, 1..25 on
+fall-back days); the peak's instant comes from the UTC interval start, so DST needs no rule.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from lxml import etree
+
+from monitor.attributes import PeakForecastAttributes
+from monitor.errors import ParseError
+from monitor.events import Condition, Kind, Severity, Status, Window
+from producers.caiso_common import csv_rows, day_bounds, decode_text, number, pacific, pacific_day
+
+# The CAISO balancing-area TAC areas; WEIM areas are in the file too but are not CAISO's grid.
+CAISO_TAC_AREAS: frozenset[str] = frozenset(
+    {"CA ISO-TAC", "PGE-TAC", "SCE-TAC", "SDGE-TAC", "VEA-TAC", "MWD-TAC"})
+HOURLY_MARKETS = ("DAM", "2DA", "7DA")
+_FRESHNESS = {"DAM": 3, "2DA": 2, "7DA": 1}
+_REQUIRED = ("INTERVALSTARTTIME_GMT", "OPR_DT", "OPR_HR", "MARKET_RUN_ID", "TAC_AREA_NAME", "MW")
+_STAMP = re.compile(r"_(\d{8})_(\d{2})_(\d{2})_(\d{2})_v\d+\.(?:csv|zip)$", re.I)
+_MAX_UNZIPPED = 64 * 1024 * 1024
+
+
+class OasisError(ParseError):
+    """An in-band OASIS error (HTTP 200 with an XML error document)."""
+
+    def __init__(self, code: str, description: str) -> None:
+        retriable = code in ("1000", "1010")
+        super().__init__(f"OASIS error {code}: {description}",
+                         reason="no_data" if code == "1000" else "oasis_error",
+                         retriable=retriable)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class HourlyValue:
+    market: str
+    area: str
+    trade_date: date
+    hour_ending: int
+    start: datetime
+    mw: float
+
+
+def oasis_error(xml: bytes) -> OasisError:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    try:
+        root = etree.fromstring(xml, parser=parser)
+    except etree.XMLSyntaxError:
+        return OasisError("unknown", "unreadable XML error document")
+    code = root.findtext(".//{*}ERR_CODE") or "unknown"
+    desc = root.findtext(".//{*}ERR_DESC") or "no description"
+    return OasisError(code.strip(), " ".join(desc.split())[:200])
+
+
+def unpack(raw: bytes) -> tuple[bytes, datetime | None]:
+    """The CSV bytes and the generation stamp (Pacific) from the member name, if zipped."""
+    if not raw.startswith(b"PK"):
+        if raw.lstrip().startswith(b"<"):
+            raise oasis_error(raw)
+        return raw, None
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            members = [m for m in zf.infolist() if not m.is_dir()]
+            if not members:
+                raise ParseError("OASIS zip: empty archive")
+            member = members[0]
+            if member.file_size > _MAX_UNZIPPED:
+                raise ParseError(f"OASIS zip: member of {member.file_size} bytes is too large")
+            body = zf.read(member)
+    except zipfile.BadZipFile as exc:
+        raise ParseError(f"OASIS zip: corrupt archive: {exc}") from None
+    except (EOFError, OSError, ValueError, NotImplementedError) as exc:
+        raise ParseError(f"OASIS zip: unreadable member: {type(exc).__name__}") from None
+    if member.filename.lower().endswith(".xml") or body.lstrip().startswith(b"<"):
+        raise oasis_error(body)
+    return body, _vintage(member.filename)
+
+
+def _vintage(name: str) -> datetime | None:
+    m = _STAMP.search(name)
+    if not m:
+        return None
+    try:
+        return pacific(datetime.strptime("".join(m.groups()), "%Y%m%d%H%M%S"))  # noqa: DTZ007
+    except ValueError:
+        return None
+
+
+def hourly(raw: bytes) -> tuple[list[HourlyValue], datetime | None]:
+    """Every hourly DAM/2DA/7DA value in the file, sorted, and the file's vintage."""
+    body, vintage = unpack(raw)
+    text = decode_text(body, "OASIS CSV")
+    values: dict[tuple[str, str, datetime], HourlyValue] = {}
+    for row in csv_rows(text, "OASIS CSV", _REQUIRED):
+        market = row["MARKET_RUN_ID"]
+        if market not in HOURLY_MARKETS:
+            continue  # RTM rows are 5- and 15-minute forecasts
+        try:
+            start = datetime.fromisoformat(row["INTERVALSTARTTIME_GMT"])
+            trade_date = date.fromisoformat(row["OPR_DT"])
+            he = int(row["OPR_HR"])
+        except ValueError:
+            raise ParseError(f"OASIS CSV: bad time fields in row "
+                             f"{row['INTERVALSTARTTIME_GMT'][:30]!r}") from None
+        if start.tzinfo is None or not 1 <= he <= 25:
+            raise ParseError(f"OASIS CSV: bad interval {row['INTERVALSTARTTIME_GMT'][:30]!r} "
+                             f"HE{he}")
+        mw = number(row["MW"], "MW")
+        if mw is None:
+            continue
+        area = row["TAC_AREA_NAME"]
+        values[(market, area, start)] = HourlyValue(market, area, trade_date, he, start, mw)
+    if not values:
+        raise ParseError("OASIS CSV: no DAM, 2DA or 7DA rows")
+    return sorted(values.values(), key=lambda v: (v.market, v.area, v.start)), vintage
+
+
+def parse(raw: bytes, fetched_at: datetime, source_url: str | None = None,
+          areas: frozenset[str] | None = CAISO_TAC_AREAS) -> list[Condition]:
+    """`areas=None` keeps every TAC area in the file (WEIM areas included)."""
+    values, vintage = hourly(raw)
+    series: dict[tuple[str, date], dict[str, list[HourlyValue]]] = defaultdict(
+        lambda: defaultdict(list))
+    for v in values:
+        if areas is None or v.area in areas:
+            series[(v.area, v.trade_date)][v.market].append(v)
+    today = pacific_day(fetched_at)
+    out: list[Condition] = []
+    for (area, trade_date), by_market in sorted(series.items()):
+        market = max(by_market, key=lambda m: _FRESHNESS[m])
+        peak = max(by_market[market], key=lambda v: (v.mw, -v.start.timestamp()))
+        start, end = day_bounds(trade_date)
+        out.append(Condition(
+            id=f"caiso.peak_forecast:{area}:{trade_date.isoformat()}",
+            kind=Kind.CAISO_PEAK_FORECAST, severity=Severity.INFO,
+            status=Status.ENDED if trade_date < today else Status.ACTIVE,
+            window=Window(start=start, end=end), regions=(area,),
+            attributes=PeakForecastAttributes(
+                area=area, trade_date=trade_date, market_run=market,
+                peak_mw=peak.mw, hour_ending=peak.hour_ending, peak_at=peak.start,
+                vintage=vintage),
+            revision=0, observed_at=fetched_at, source_url=source_url))
+    if areas is not None and not out:
+        raise ParseError("OASIS CSV: none of the CAISO TAC areas is in the file")
+    return out
