@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import re
+from datetime import UTC
 from typing import Any
 
 import aioimaplib
@@ -68,6 +69,8 @@ class NoticeMailbox:
                 sa.select(messages.c.notice_text, messages.c.processed_at)
                 .where(messages.c.outcome == "published").order_by(messages.c.seq))).all()
         for text, processed_at in rows:
+            if processed_at.tzinfo is None:  # SQLite returns naive UTC
+                processed_at = processed_at.replace(tzinfo=UTC)
             try:
                 self.book.apply(parse_notice(text), processed_at, self._source_url)
             except ParseError:  # stored by an older parser; it was published then
@@ -106,13 +109,13 @@ class NoticeMailbox:
             await client.wait_hello_from_server()
             assert s.password is not None and s.username is not None
             resp = await client.login(s.username, s.password.get_secret_value())
-            if resp.result != "OK":
-                raise FetchError("IMAP login refused", reason="auth", retriable=False)
         except (OSError, TimeoutError, aioimaplib.AioImapException) as exc:
-            with contextlib.suppress(Exception):
-                await client.logout()
+            await _close(client)
             raise FetchError(f"IMAP connection failed: {type(exc).__name__}",
                              reason="connect") from exc
+        if resp.result != "OK":
+            await _close(client)
+            raise FetchError("IMAP login refused", reason="auth", retriable=False)
         return client
 
     async def _select(self, client: Any) -> int:
@@ -235,8 +238,7 @@ class NoticeMailbox:
                 else:
                     await self._wait(stop, self._settings.poll_interval_s, push=None)
         finally:
-            with contextlib.suppress(Exception):
-                await client.logout()
+            await _close(client)
 
     async def _wait(self, stop: asyncio.Event, seconds: float,
                     push: asyncio.Future[Any] | None) -> None:
@@ -251,3 +253,12 @@ class NoticeMailbox:
             for w in waiters:
                 if w is not push:
                     w.cancel()
+
+
+async def _close(client: Any) -> None:
+    """Log out politely if the connection allows, and always release the socket."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.logout(), 5)
+    transport = getattr(client.protocol, "transport", None)
+    if transport is not None:
+        transport.close()
