@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 USER = "capmon"
-PASSWORD = "imap-test-secret"  # noqa: S105 - a throwaway test account
+PASSWORD = "imap-test-secret"  # a throwaway test account
 
 _CONF = """\
 base_dir = {root}/run
