@@ -19,14 +19,27 @@ import re
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
+import structlog
 from lxml import etree
 
 from monitor.attributes import PeakForecastAttributes
 from monitor.errors import ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
-from producers.caiso_common import csv_rows, day_bounds, decode_text, number, pacific, pacific_day
+from monitor.topics import CAISO
+from producers.caiso_common import (
+    PACIFIC,
+    csv_rows,
+    day_bounds,
+    decode_text,
+    number,
+    pacific,
+    pacific_day,
+)
+from producers.source import Fetcher, PollResult, Schedule
+
+log = structlog.get_logger(__name__)
 
 # The CAISO balancing-area TAC areas; WEIM areas are in the file too but are not CAISO's grid.
 CAISO_TAC_AREAS: frozenset[str] = frozenset(
@@ -161,3 +174,91 @@ def parse(raw: bytes, fetched_at: datetime, source_url: str | None = None,
     if areas is not None and not out:
         raise ParseError("OASIS CSV: none of the CAISO TAC areas is in the file")
     return out
+
+
+# -- the polled source ------------------------------------------------------------------------
+
+# DAM, 2DA and 7DA are published daily at about 09:10 Pacific; until noon a missing DAM for
+# tomorrow is retried every poll (error 1000 means "not yet"), then not again until tomorrow.
+PUBLISH_AT = time(9, 10)
+GIVE_UP_AT = time(12, 0)
+_SPAN_DAYS = {"DAM": 2, "2DA": 3, "7DA": 9}
+
+
+def _oasis_time(day: date) -> str:
+    start, _ = day_bounds(day)
+    return start.strftime("%Y%m%dT%H:%M-0000")
+
+
+class OasisSource:
+    """One source owns every OASIS request, so its 5-second spacing is process-wide."""
+
+    name = "caiso-oasis"
+    topic = CAISO
+
+    def __init__(self, url: str, areas: frozenset[str] = CAISO_TAC_AREAS) -> None:
+        self.url = url
+        self.areas = areas
+        self.schedule = Schedule(interval_s=600, offset_s=30, jitter_s=30, min_spacing_s=5.0,
+                                 backoff_initial_s=10.0, backoff_max_s=600.0)
+        self._best: dict[str, Condition] = {}
+        self._fetched_on: date | None = None  # Pacific day of the last full fetch
+        self._complete_on: date | None = None  # the day whose 09:10 publication we have
+
+    def _due(self, now: datetime) -> bool:
+        local = now.astimezone(PACIFIC)
+        today = local.date()
+        if self._fetched_on is None:
+            return True  # first poll: learn what is published now
+        if local.time() < PUBLISH_AT:
+            return self._fetched_on != today and self._complete_on != today - timedelta(days=1)
+        if self._complete_on == today:
+            return False
+        return local.time() < GIVE_UP_AT or self._fetched_on != today
+
+    async def poll(self, fetch: Fetcher, now: datetime) -> PollResult:
+        if not self._due(now):
+            return PollResult(unchanged=True)
+        today = pacific_day(now)
+        fresh: list[Condition] = []
+        for market in HOURLY_MARKETS:
+            params = {"resultformat": "6", "queryname": "SLD_FCST", "version": "1",
+                      "market_run_id": market, "startdatetime": _oasis_time(today),
+                      "enddatetime": _oasis_time(today + timedelta(days=_SPAN_DAYS[market]))}
+            resp = await fetch.get(self.url, params=params)
+            try:
+                fresh.extend(parse(resp.body, resp.fetched_at or now, source_url=self.url,
+                                   areas=self.areas))
+            except OasisError as exc:
+                if exc.code != "1000":
+                    raise
+                log.info("oasis_not_published", market=market, day=today.isoformat())
+        for c in fresh:
+            kept = self._best.get(c.id)
+            if kept is None or _fresher_or_same(c, kept):
+                self._best[c.id] = c
+        self._fetched_on = today
+        tomorrow = (today + timedelta(days=1)).isoformat()
+        if now.astimezone(PACIFIC).time() >= PUBLISH_AT and any(
+                c.id.endswith(f":{tomorrow}") and _market(c) == "DAM" for c in fresh):
+            self._complete_on = today
+        horizon = today - timedelta(days=1)
+        self._best = {k: v for k, v in self._best.items() if _trade_date(v) >= horizon}
+        return PollResult(conditions=tuple(self._best.values()))
+
+    def disappeared(self, last: Condition, now: datetime) -> Condition:
+        return last
+
+
+def _market(c: Condition) -> str:
+    assert isinstance(c.attributes, PeakForecastAttributes)
+    return c.attributes.market_run
+
+
+def _trade_date(c: Condition) -> date:
+    assert isinstance(c.attributes, PeakForecastAttributes)
+    return c.attributes.trade_date
+
+
+def _fresher_or_same(new: Condition, old: Condition) -> bool:
+    return _FRESHNESS.get(_market(new), 0) >= _FRESHNESS.get(_market(old), 0)

@@ -7,6 +7,8 @@ import asyncio
 import structlog
 
 from monitor.runtime import Runtime
+from producers.caiso_mailbox import SOURCE as MAILBOX_SOURCE
+from producers.caiso_mailbox import NoticeMailbox
 from producers.catalog import build_sources
 from producers.engine import Engine
 from producers.http import HttpFetcher
@@ -23,4 +25,12 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
                            max_response_bytes=settings.max_response_bytes) as fetcher:
         engine = Engine(sources, fetcher, rt.bus, rt.clock,
                         stale_after_intervals=settings.stale_after_intervals)
-        await engine.run(stop)
+        tasks = [engine.run(stop)]
+        enabled = set(settings.enabled)
+        if rt.settings.imap.host and (not enabled or MAILBOX_SOURCE in enabled):
+            mailbox = NoticeMailbox(rt.settings.imap, rt.store, rt.bus, rt.clock,
+                                    timeout_s=settings.timeout_s)
+            tasks.append(mailbox.run(stop))
+        else:
+            log.info("notice_mailbox_not_configured")
+        await asyncio.gather(*tasks)

@@ -18,7 +18,14 @@ from monitor.errors import ParseError
 from monitor.events import Condition
 
 # SOURCE name -> "module:function" with signature (raw: bytes, fetched_at: datetime) -> list.
-PARSERS: dict[str, str] = {}
+PARSERS: dict[str, str] = {
+    "caiso-stats": "producers.caiso_stats:parse",
+    "caiso-demand": "producers.caiso_demand:parse",
+    "caiso-flex": "producers.caiso_flex:parse",
+    "caiso-oasis": "producers.caiso_oasis:parse",
+    "caiso-ra-outlook": "producers.caiso_ra:parse",
+    "caiso-notice": "producers.caiso_notices:parse",
+}
 
 Parser = Callable[[bytes, datetime], list[Condition]]
 
