@@ -88,6 +88,7 @@ def test_oasis_7da_zip_as_served() -> None:
     assert c.status is Status.ENDED  # a past trade date as of the fetch
     assert by_id["caiso.peak_forecast:CA ISO-TAC:2025-02-26"].status is Status.ACTIVE
     _, vintage = caiso_oasis.hourly(OASIS_7DA_ZIP.read_bytes())
+    assert vintage == pt(2025, 2, 21, 1, 9, 58)
     every = caiso_oasis.parse(OASIS_7DA_ZIP.read_bytes(), pt(2025, 2, 21, 10), areas=None)
     areas_by_day: dict[date, set[str]] = {}
     for c in every:
