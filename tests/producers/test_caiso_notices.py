@@ -165,7 +165,7 @@ def test_heatwave_fixtures_are_45_notices_in_issue_order() -> None:
 
 
 def test_heatwave_eea3_on_9_6_is_issued_and_started_together_then_ends_at_20() -> None:
-    book, out = replay(pt(2022, 9, 6, 20, 30))
+    _book, out = replay(pt(2022, 9, 6, 20, 30))
     eea3 = [c for c in out if c.id == "caiso.notice:202202696"]
     assert [c.status for c in eea3] == [Status.ACTIVE, Status.ENDED]
     first, last = eea3
@@ -202,7 +202,7 @@ def test_heatwave_9_6_de_escalation_at_20_21_and_22() -> None:
 
 
 def test_heatwave_superseding_eea2_updates_the_window_of_the_9_7_eea2() -> None:
-    book, out = replay(pt(2022, 9, 7, 20, 25))
+    _book, out = replay(pt(2022, 9, 7, 20, 25))
     eea2 = [c for c in out if c.kind is Kind.CAISO_EEA and c.attributes.level == "2"  # type: ignore[attr-defined]
             and c.window.start is not None and c.window.start.astimezone(PACIFIC).day == 7]
     ids = {c.id for c in eea2}
