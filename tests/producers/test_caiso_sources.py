@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import random
 import zipfile
 from collections.abc import AsyncIterator
@@ -100,8 +101,7 @@ async def test_oasis_source_queries_polls_after_publication_and_spaces_requests(
         assert [r.query["market_run_id"] for r in requests] == ["DAM", "2DA", "7DA"]
         assert requests[0].query["startdatetime"] == "20250127T08:00-0000"
         assert requests[0].query["queryname"] == "SLD_FCST"
-        assert all((b.at - a.at).total_seconds() >= 5 for a, b in zip(requests, requests[1:],
-                                                                        strict=False))
+        assert all((b.at - a.at).total_seconds() >= 5 for a, b in itertools.pairwise(requests))
         # The file holds no DAM for 01-28: before noon the source asks again next poll ...
         clock.advance(600)
         assert await engine.poll_once("caiso-oasis") is Outcome.OK
