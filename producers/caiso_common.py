@@ -143,7 +143,9 @@ def csv_rows(text: str, what: str, required: tuple[str, ...]) -> Iterator[dict[s
         for row in reader:
             if not row or all(not cell.strip() for cell in row):
                 continue
-            yield {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(names)}
+            if len(row) < len(names):
+                row = row + [""] * (len(names) - len(row))
+            yield dict(zip(names, map(str.strip, row), strict=False))
     except csv.Error as exc:
         raise ParseError(f"{what}: unreadable CSV: {exc}") from None
 

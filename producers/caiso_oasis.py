@@ -143,7 +143,7 @@ def hourly(raw: bytes) -> tuple[list[HourlyValue], datetime | None]:
         values[(market, area, start)] = HourlyValue(market, area, trade_date, he, start, mw)
     if not values:
         raise ParseError("OASIS CSV: no DAM, 2DA or 7DA rows")
-    return sorted(values.values(), key=lambda v: (v.market, v.area, v.start)), vintage
+    return [values[k] for k in sorted(values)], vintage
 
 
 def parse(raw: bytes, fetched_at: datetime, source_url: str | None = None,
