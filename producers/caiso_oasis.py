@@ -117,8 +117,10 @@ def _vintage(name: str) -> datetime | None:
         return None
 
 
-def hourly(raw: bytes) -> tuple[list[HourlyValue], datetime | None]:
-    """Every hourly DAM/2DA/7DA value in the file, sorted, and the file's vintage."""
+def hourly(raw: bytes, areas: frozenset[str] | None = None
+           ) -> tuple[list[HourlyValue], datetime | None]:
+    """Every hourly DAM/2DA/7DA value in the file (of `areas`, None = all), sorted, and the
+    file's vintage."""
     body, vintage = unpack(raw)
     text = decode_text(body, "OASIS CSV")
     values: dict[tuple[str, str, datetime], HourlyValue] = {}
@@ -126,6 +128,9 @@ def hourly(raw: bytes) -> tuple[list[HourlyValue], datetime | None]:
         market = row["MARKET_RUN_ID"]
         if market not in HOURLY_MARKETS:
             continue  # RTM rows are 5- and 15-minute forecasts
+        area = row["TAC_AREA_NAME"]
+        if areas is not None and area not in areas:
+            continue
         try:
             start = datetime.fromisoformat(row["INTERVALSTARTTIME_GMT"])
             trade_date = date.fromisoformat(row["OPR_DT"])
@@ -139,22 +144,21 @@ def hourly(raw: bytes) -> tuple[list[HourlyValue], datetime | None]:
         mw = number(row["MW"], "MW")
         if mw is None:
             continue
-        area = row["TAC_AREA_NAME"]
         values[(market, area, start)] = HourlyValue(market, area, trade_date, he, start, mw)
     if not values:
-        raise ParseError("OASIS CSV: no DAM, 2DA or 7DA rows")
+        raise ParseError("OASIS CSV: no DAM, 2DA or 7DA rows"
+                         + (" for the CAISO TAC areas" if areas is not None else ""))
     return [values[k] for k in sorted(values)], vintage
 
 
 def parse(raw: bytes, fetched_at: datetime, source_url: str | None = None,
           areas: frozenset[str] | None = CAISO_TAC_AREAS) -> list[Condition]:
     """`areas=None` keeps every TAC area in the file (WEIM areas included)."""
-    values, vintage = hourly(raw)
+    values, vintage = hourly(raw, areas)
     series: dict[tuple[str, date], dict[str, list[HourlyValue]]] = defaultdict(
         lambda: defaultdict(list))
     for v in values:
-        if areas is None or v.area in areas:
-            series[(v.area, v.trade_date)][v.market].append(v)
+        series[(v.area, v.trade_date)][v.market].append(v)
     today = pacific_day(fetched_at)
     out: list[Condition] = []
     for (area, trade_date), by_market in sorted(series.items()):
@@ -171,8 +175,6 @@ def parse(raw: bytes, fetched_at: datetime, source_url: str | None = None,
                 peak_mw=peak.mw, hour_ending=peak.hour_ending, peak_at=peak.start,
                 vintage=vintage),
             revision=0, observed_at=fetched_at, source_url=source_url))
-    if areas is not None and not out:
-        raise ParseError("OASIS CSV: none of the CAISO TAC areas is in the file")
     return out
 
 
