@@ -35,9 +35,10 @@ from monitor.errors import BusError, FetchError, ParseError
 from monitor.events import Condition
 from monitor.store import Store
 from monitor.store.schema import caiso_mailbox_messages as messages
-from monitor.topics import CAISO
+from monitor.topics import CAISO, HEALTH
 from producers.caiso_notice_text import parse_notice
 from producers.caiso_notices import NoticeBook, message_text
+from producers.health import SourceHealth
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +49,8 @@ _MAX_MESSAGE = 2 * 1024 * 1024
 
 class NoticeMailbox:
     def __init__(self, settings: ImapSettings, store: Store, bus: Bus, clock: Clock,
-                 *, book: NoticeBook | None = None, timeout_s: float = 30.0) -> None:
+                 *, book: NoticeBook | None = None, timeout_s: float = 30.0,
+                 stale_after_intervals: int = 3) -> None:
         if not settings.host or not settings.username or settings.password is None:
             raise ValueError("imap.host, imap.username and imap.password are required")
         self._settings = settings
@@ -59,6 +61,8 @@ class NoticeMailbox:
         self.book = book or NoticeBook()
         self._source_url = f"imap://{settings.host}/{settings.mailbox}"
         self._failures = 0
+        self.health = SourceHealth(SOURCE, settings.poll_interval_s, stale_after_intervals,
+                                   clock.now())
 
     # -- state across restarts -----------------------------------------------------------------
 
@@ -188,6 +192,12 @@ class NoticeMailbox:
                 c, source=f"/capmon/producers/{SOURCE}"))
             metrics.REVISIONS_PUBLISHED.labels(SOURCE, c.kind.value).inc()
 
+    async def _publish_health(self, condition: Condition) -> None:
+        await self._bus.publish(HEALTH, condition.id, condition_event(
+            condition, source=f"/capmon/producers/{SOURCE}"))
+        metrics.REVISIONS_PUBLISHED.labels(SOURCE, condition.kind.value).inc()
+        self.health.published(condition)
+
     async def tick(self) -> None:
         await self._publish(self.book.tick(self._clock.now()))
 
@@ -209,6 +219,12 @@ class NoticeMailbox:
                 metrics.POLLS.labels(SOURCE, "fetch_error").inc()
                 log.warning("mailbox_failed", source=SOURCE, reason=reason, error=str(exc),
                             failures=self._failures)
+                stale = self.health.failed(self._clock.now(), reason, str(exc)[:500])
+                if self.health.is_stale or stale is not None:
+                    metrics.SOURCE_STALE.labels(SOURCE).set(1)
+                if stale is not None:
+                    with contextlib.suppress(BusError):
+                        await self._publish_health(stale)
                 delay = min(300.0, 5.0 * 2 ** (self._failures - 1))
                 await self._wait(stop, delay, push=None)
 
@@ -222,7 +238,10 @@ class NoticeMailbox:
                 await self.tick()
                 metrics.POLLS.labels(SOURCE, "ok").inc()
                 metrics.LAST_SUCCESS.labels(SOURCE).set(self._clock.now().timestamp())
+                metrics.SOURCE_STALE.labels(SOURCE).set(0)
                 self._failures = 0
+                if (ended := self.health.succeeded(self._clock.now())) is not None:
+                    await self._publish_health(ended)
                 if idle:
                     idle_task = await client.idle_start(timeout=self._settings.poll_interval_s)
                     push = asyncio.ensure_future(client.wait_server_push(

@@ -30,13 +30,13 @@ from enum import StrEnum
 import structlog
 
 from monitor import metrics
-from monitor.attributes import SourceHealthAttributes
 from monitor.bus import Bus
 from monitor.clock import Clock
 from monitor.envelope import condition_event
 from monitor.errors import BusError, FetchError, ParseError
-from monitor.events import Condition, Kind, Severity, Status, Window, revision_at
+from monitor.events import Condition, revision_at
 from monitor.topics import HEALTH
+from producers.health import SourceHealth
 from producers.source import Fetcher, PollResult, Response, Schedule, Source
 
 log = structlog.get_logger(__name__)
@@ -58,10 +58,6 @@ class Outcome(StrEnum):
     @property
     def succeeded(self) -> bool:
         return self in (Outcome.OK, Outcome.UNCHANGED)
-
-
-def health_id(source_name: str) -> str:
-    return f"source.health:{source_name}"
 
 
 def next_slot(schedule: Schedule, now: datetime, rng: random.Random) -> datetime:
@@ -92,14 +88,12 @@ def backoff_delay(schedule: Schedule, failures: int, retry_after: float | None,
 @dataclass
 class _State:
     source: Source
-    started_at: datetime
+    health: SourceHealth
     published: dict[str, Condition] = field(default_factory=dict)
     failures: int = 0
     retry_after: float | None = None
-    last_success_at: datetime | None = None
     last_error: str | None = None
     last_reason: str | None = None
-    health: Condition | None = None  # the last health revision published
     last_request_mono: float | None = None
 
 
@@ -158,7 +152,10 @@ class Engine:
         self._stale_after = stale_after_intervals
         self._rng = rng or random.Random()
         now = clock.now()
-        self._states = {s.name: _State(source=s, started_at=now) for s in sources}
+        self._states = {
+            s.name: _State(source=s, health=SourceHealth(s.name, s.schedule.interval_s,
+                                                         stale_after_intervals, now))
+            for s in sources}
 
     @property
     def source_names(self) -> tuple[str, ...]:
@@ -169,8 +166,7 @@ class Engine:
         return dict(self._states[source_name].published)
 
     def is_stale(self, source_name: str) -> bool:
-        h = self._states[source_name].health
-        return h is not None and h.status is Status.ACTIVE
+        return self._states[source_name].health.is_stale
 
     # -- running -------------------------------------------------------------------------------
 
@@ -197,10 +193,10 @@ class Engine:
             return next_slot(schedule, now, self._rng)
         delay = backoff_delay(schedule, state.failures, state.retry_after, self._rng)
         retry_at = now + timedelta(seconds=delay)
-        if state.health is None or state.health.status is not Status.ACTIVE:
+        if not state.health.is_stale:
             # Retry no later than the moment the source turns stale, so staleness is
             # declared on time even under a long backoff (a Retry-After still wins).
-            stale_at = self._stale_deadline(state)
+            stale_at = state.health.deadline()
             floor = now + timedelta(seconds=state.retry_after or 0.0)
             retry_at = max(min(retry_at, stale_at), floor)
         log.info("source_retry_scheduled", source=state.source.name, failures=state.failures,
@@ -262,15 +258,16 @@ class Engine:
         try:
             if not result.unchanged:
                 await self._publish_changes(state, result, now)
-            if state.health is not None and state.health.status is Status.ACTIVE:
-                await self._publish_health(state, recovered=True, now=now)
+            if (ended := state.health.succeeded(now)) is not None:
+                await self._publish(name, HEALTH, ended)
+                state.health.published(ended)
+                log.info("source_recovered", source=name)
         except BusError as exc:
             # Nothing is marked published that was not; the next poll publishes it again.
             log.error("source_publish_failed", source=name, error=str(exc), reason=exc.reason)
             return Outcome.PUBLISH_ERROR
         state.failures = 0
         state.retry_after = None
-        state.last_success_at = now
         metrics.LAST_SUCCESS.labels(name).set(now.timestamp())
         metrics.SOURCE_STALE.labels(name).set(0)
         return Outcome.UNCHANGED if result.unchanged else Outcome.OK
@@ -322,56 +319,15 @@ class Engine:
         log.warning("source_poll_failed", source=name, outcome=outcome.value, reason=reason,
                     error=state.last_error, failures=state.failures, retry_after=retry_after)
         now = self._clock.now()
-        if now >= self._stale_deadline(state):
+        stale = state.health.failed(now, reason, state.last_error)
+        if state.health.is_stale or stale is not None:
             metrics.SOURCE_STALE.labels(name).set(1)
+        if stale is not None:
+            log.warning("source_stale", source=name, reason=reason,
+                        missed_intervals=state.health.missed_intervals(now))
             try:
-                await self._publish_health(state, recovered=False, now=now)
+                await self._publish(name, HEALTH, stale)
+                state.health.published(stale)
             except BusError as exc:
                 log.error("source_health_publish_failed", source=name, error=str(exc))
         return outcome
-
-    def _stale_deadline(self, state: _State) -> datetime:
-        since = state.last_success_at or state.started_at
-        return since + timedelta(
-            seconds=state.source.schedule.interval_s * self._stale_after)
-
-    def _missed_intervals(self, state: _State, now: datetime) -> int:
-        since = state.last_success_at or state.started_at
-        return int((now - since).total_seconds() // state.source.schedule.interval_s)
-
-    async def _publish_health(self, state: _State, *, recovered: bool, now: datetime) -> None:
-        name = state.source.name
-        previous = state.health
-        if recovered:
-            if previous is None:
-                return
-            condition = previous.model_copy(update={
-                "status": Status.ENDED,
-                "window": Window(start=previous.window.start, end=now),
-                "revision": max(revision_at(now), previous.revision + 1),
-                "observed_at": now,
-            })
-            log.info("source_recovered", source=name)
-        else:
-            reason = state.last_reason or "unknown"
-            if (previous is not None and previous.status is Status.ACTIVE
-                    and isinstance(previous.attributes, SourceHealthAttributes)
-                    and previous.attributes.reason == reason):
-                # Republished when the failure reason changes, not on every missed interval
-                # or every new error message.
-                return
-            since = state.last_success_at or state.started_at
-            attributes = SourceHealthAttributes(
-                source=name, reason=reason,
-                missed_intervals=self._missed_intervals(state, now),
-                last_success_at=state.last_success_at, last_error=state.last_error)
-            condition = Condition(
-                id=health_id(name), kind=Kind.SOURCE_HEALTH, severity=Severity.WARNING,
-                status=Status.ACTIVE, window=Window(start=since), attributes=attributes,
-                revision=revision_at(now), observed_at=now, source_url=None)
-            if previous is not None and condition.revision <= previous.revision:
-                condition = condition.model_copy(update={"revision": previous.revision + 1})
-            log.warning("source_stale", source=name, reason=attributes.reason,
-                        missed_intervals=self._missed_intervals(state, now))
-        await self._publish(name, HEALTH, condition)
-        state.health = condition

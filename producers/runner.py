@@ -29,7 +29,8 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
         enabled = set(settings.enabled)
         if rt.settings.imap.host and (not enabled or MAILBOX_SOURCE in enabled):
             mailbox = NoticeMailbox(rt.settings.imap, rt.store, rt.bus, rt.clock,
-                                    timeout_s=settings.timeout_s)
+                                    timeout_s=settings.timeout_s,
+                                    stale_after_intervals=settings.stale_after_intervals)
             tasks.append(mailbox.run(stop))
         else:
             log.info("notice_mailbox_not_configured")

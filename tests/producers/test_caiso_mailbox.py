@@ -25,7 +25,7 @@ from monitor.errors import FetchError
 from monitor.events import Condition, Status
 from monitor.store import Store
 from monitor.store.schema import caiso_mailbox_messages
-from monitor.topics import CAISO
+from monitor.topics import CAISO, HEALTH
 from producers.caiso_mailbox import NoticeMailbox
 from tests.producers.dovecot import Dovecot, dovecot  # noqa: F401 - the fixture
 from tests.producers.helpers import CAISO_FIXTURES, drain
@@ -142,3 +142,43 @@ async def test_wrong_password_is_a_counted_auth_failure(dovecot: Dovecot, store:
     with pytest.raises(FetchError) as info:
         await box._connect()
     assert info.value.reason == "auth" and not info.value.retriable
+
+
+async def test_unreachable_mailbox_turns_stale_then_recovers(dovecot: Dovecot,  # noqa: F811
+                                                             store: Store) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    clock = ManualClock(datetime(2022, 9, 6, 17, 30, tzinfo=PT), auto_advance=True)
+    bus = MemoryBus()
+    down = settings(dovecot).model_copy(update={"port": dead_port})
+    box = NoticeMailbox(down, store, bus, clock, stale_after_intervals=3)
+    stop = asyncio.Event()
+    task = asyncio.create_task(box.run(stop))
+    try:
+        async def stale() -> bool:
+            return box.health.is_stale
+        await wait_until(stale)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+    [health] = await drain(bus, HEALTH, timeout=0.01)
+    assert health.id == "source.health:caiso-notices" and health.status is Status.ACTIVE
+    assert health.attributes.reason == "connect"  # type: ignore[attr-defined]
+    assert health.observed_at >= datetime(2022, 9, 6, 17, 33, tzinfo=PT)  # 3 x 60 s later
+
+    # The same mailbox object reaches the real server: the health condition ends.
+    box._settings = settings(dovecot)
+    stop = asyncio.Event()
+    task = asyncio.create_task(box.run(stop))
+    try:
+        async def recovered() -> bool:
+            return not box.health.is_stale
+        await wait_until(recovered)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+    statuses = [h.status for h in await drain(bus, HEALTH, timeout=0.01)]
+    assert statuses == [Status.ACTIVE, Status.ENDED]

@@ -26,7 +26,8 @@ from monitor.envelope import condition_from_event
 from monitor.errors import ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.topics import CAISO, HEALTH
-from producers.engine import Engine, Outcome, backoff_delay, health_id, next_slot
+from producers.engine import Engine, Outcome, backoff_delay, next_slot
+from producers.health import health_id
 from producers.http import HttpFetcher, parse_retry_after
 from producers.source import Fetcher, PollResult, Schedule
 from tests.producers.fake_caiso import FakeCaiso, Reply
