@@ -48,7 +48,12 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, end
 
 
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
+
+
+def one_line(exc: object, limit: int) -> str:
+    """An exception's text on one line, cut to `limit` characters (for ParseError reasons)."""
+    return " ".join(str(exc).split())[:limit]
 
 
 def number(value: object, field: str) -> float | None:
@@ -137,8 +142,8 @@ def csv_rows(text: str, what: str, required: tuple[str, ...]) -> Iterator[dict[s
     names = [h.strip().strip("\r") for h in header]
     missing = [r for r in required if r not in names]
     if missing:
-        raise ParseError(f"{what}: header lacks {', '.join(missing)} "
-                         f"(got {', '.join(n[:30] for n in names[:12])})")
+        got = ", ".join(" ".join(n.split())[:30] for n in names[:12])
+        raise ParseError(f"{what}: header lacks {', '.join(missing)} (got {got[:300]})")
     try:
         for row in reader:
             if not row or all(not cell.strip() for cell in row):

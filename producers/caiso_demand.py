@@ -15,6 +15,7 @@ Rules (sources-caiso.md section 1):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -34,6 +35,7 @@ from producers.caiso_common import (
 )
 from producers.source import Fetcher, PollResult, Schedule
 
+_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$", re.ASCII)
 _CURRENT = "Current demand"
 _DA = "Day ahead forecast"
 _HA = "Hour ahead forecast"
@@ -51,10 +53,10 @@ class Row:
 
 
 def _label_time(label: str) -> tuple[int, int]:
-    parts = label.split(":")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+    m = _HHMM.match(label)
+    if m is None:
         raise ParseError(f"demand.csv: Time is not HH:MM: {label[:20]!r}")
-    hh, mm = int(parts[0]), int(parts[1])
+    hh, mm = int(m.group(1)), int(m.group(2))
     if hh > 24 or mm > 59:
         raise ParseError(f"demand.csv: Time out of range: {label!r}")
     return hh, mm

@@ -19,7 +19,7 @@ from monitor.attributes import NoticeAttributes
 from monitor.errors import ParseError
 from monitor.events import Condition, Kind, Status, Window
 from monitor.topics import CAISO
-from producers.caiso_common import FLEX_SEVERITY, pacific, split_regions
+from producers.caiso_common import FLEX_SEVERITY, one_line, pacific, split_regions
 from producers.source import Fetcher, PollResult, Schedule
 
 _FORMATS = ("%m-%d-%Y %H:%M", "%m-%d-%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S",
@@ -47,7 +47,7 @@ def _xml_document(raw: bytes) -> dict[str, Any]:
     try:
         root = etree.fromstring(raw, parser=parser)
     except etree.XMLSyntaxError as exc:
-        raise ParseError(f"flex alert: bad XML: {str(exc)[:80]}") from None
+        raise ParseError(f"flex alert: bad XML: {one_line(exc, 80)}") from None
 
     def local(el: Any) -> str:
         tag = el.tag
@@ -73,7 +73,7 @@ def _document(raw: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ParseError(f"flex alert: neither JSON nor XML: {str(exc)[:60]}") from None
+        raise ParseError(f"flex alert: neither JSON nor XML: {one_line(exc, 60)}") from None
     if not isinstance(doc, dict):
         raise ParseError("flex alert: not a JSON object")
     return doc

@@ -22,15 +22,15 @@ from monitor.errors import ParseError
 from monitor.events import Kind
 from producers.caiso_common import normalize_region, pacific
 
-_DT = r"(\d{1,2}/\d{1,2}/\d{4})\s*(?:at\s*)?(\d{1,2}:\d{2}(?::\d{2})?)"
+_DT = r"([0-9]{1,2}/[0-9]{1,2}/[0-9]{4})\s*(?:at\s*)?([0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)"
 _WINDOW = re.compile(_DT + r"\s*(?:through|thru|to|-)\s*" + _DT, re.I)
 _ISSUED = re.compile(r"Notice issued at\s*:?\s*\[?\s*" + _DT, re.I)
 _CANCELLED = re.compile(r"Cancell?ation issued at\s*:?\s*" + _DT, re.I)
-_NUMBER = re.compile(r"\[\s*(\d{9,12})\s*\]")
-_NOTICE_NO = re.compile(r"Notice No\s*:?\s*(\d{9,12})\s*-\s*(\d+)", re.I)
-_EVENT = re.compile(r"effective\s+" + _DT + r"\s*-\s*" + _DT + r"\s*-\s*(\d{12})", re.I)
+_NUMBER = re.compile(r"\[\s*([0-9]{9,12})\s*\]")
+_NOTICE_NO = re.compile(r"Notice No\s*:?\s*([0-9]{9,12})\s*-\s*([0-9]+)", re.I)
+_EVENT = re.compile(r"effective\s+" + _DT + r"\s*-\s*" + _DT + r"\s*-\s*([0-9]{12})", re.I)
 _SUPERSEDES = re.compile(
-    r"supersedes\s+notice\s+(\d{9,12})(?:\s+(.{0,60}?)\s+issued\s+" + _DT + ")?", re.I)
+    r"supersedes\s+notice\s+([0-9]{9,12})(?:\s+(.{0,60}?)\s+issued\s+" + _DT + ")?", re.I)
 _REASON = re.compile(r"Reason\s*:\s*(.*)", re.I | re.S)
 _REGION = re.compile(
     r"(Northern CA(?: Region)?|Southern CA(?: Region)?|VEA Region|South OC San Diego(?: Region)?"
@@ -38,9 +38,9 @@ _REGION = re.compile(
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
            "september", "october", "november", "december")
 _FLEX_PROSE = re.compile(
-    r"from\s+([A-Za-z]+)\s+(\d{1,2})\s+at\s+(\d{1,2}:\d{2}\s*[AP]M)\s+to\s+([A-Za-z]+)\s+"
-    r"(\d{1,2})\s+at\s+(\d{1,2}:\d{2}\s*[AP]M)", re.I)
-_FLEX_YEAR = re.compile(r"effective\s+\w+,\s+[A-Za-z]+\s+\d{1,2},\s+(\d{4})", re.I)
+    r"from\s+([A-Za-z]+)\s+([0-9]{1,2})\s+at\s+([0-9]{1,2}:[0-9]{2}\s*[AP]M)\s+to\s+([A-Za-z]+)\s+"
+    r"([0-9]{1,2})\s+at\s+([0-9]{1,2}:[0-9]{2}\s*[AP]M)", re.I)
+_FLEX_YEAR = re.compile(r"effective\s+\w+,\s+[A-Za-z]+\s+[0-9]{1,2},\s+([0-9]{4})", re.I)
 # Where the reason stops and CAISO's boilerplate begins.
 _BOILERPLATE = re.compile(
     r"(CAISO is forecasting|CAISO analysis shows|During the effective|Refer to the ISO"
@@ -50,7 +50,7 @@ _BOILERPLATE = re.compile(
     r"|Market participants|Energy Market Participants|California Independent System Operator,"
     r"|Unsubscribe|A news release|This notice supersedes|Utility Distribution Companies)", re.I)
 _ARTIFACT_LINES = re.compile(
-    r"^(Page \d+|Grid Emergencies Record For \d{4}|AWE Grid History Report"
+    r"^(Page [0-9]+|Grid Emergencies Record For [0-9]{4}|AWE Grid History Report"
     r"|Date Day Region Time Frame AWE Event Reason)\s*$", re.I)
 _MAX_TEXT = 200_000
 
@@ -133,9 +133,12 @@ def _flex_window(text: str) -> tuple[datetime, datetime] | None:
                               (m.group(4), m.group(5), m.group(6))):
         if month.lower() not in _MONTHS:
             raise ParseError(f"notice: unknown month {month!r}")
-        naive = datetime.strptime(  # noqa: DTZ007 - Pacific wall clock
-            f"{year.group(1)} {_MONTHS.index(month.lower()) + 1} {day} "
-            f"{clock.replace(' ', '').upper()}", "%Y %m %d %I:%M%p")
+        try:
+            naive = datetime.strptime(  # noqa: DTZ007 - Pacific wall clock
+                f"{year.group(1)} {_MONTHS.index(month.lower()) + 1} {day} "
+                f"{clock.replace(' ', '').upper()}", "%Y %m %d %I:%M%p")
+        except ValueError:
+            raise ParseError(f"notice: bad Flex Alert time {month} {day} {clock}") from None
         out.append(pacific(naive))
     return out[0], out[1]
 

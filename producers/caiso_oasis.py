@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -47,7 +48,7 @@ CAISO_TAC_AREAS: frozenset[str] = frozenset(
 HOURLY_MARKETS = ("DAM", "2DA", "7DA")
 _FRESHNESS = {"DAM": 3, "2DA": 2, "7DA": 1}
 _REQUIRED = ("INTERVALSTARTTIME_GMT", "OPR_DT", "OPR_HR", "MARKET_RUN_ID", "TAC_AREA_NAME", "MW")
-_STAMP = re.compile(r"_(\d{8})_(\d{2})_(\d{2})_(\d{2})_v\d+\.(?:csv|zip)$", re.I)
+_STAMP = re.compile(r"_([0-9]{8})_([0-9]{2})_([0-9]{2})_([0-9]{2})_v[0-9]+\.(?:csv|zip)$", re.I)
 _MAX_UNZIPPED = 64 * 1024 * 1024
 
 
@@ -80,7 +81,7 @@ def oasis_error(xml: bytes) -> OasisError:
         return OasisError("unknown", "unreadable XML error document")
     code = root.findtext(".//{*}ERR_CODE") or "unknown"
     desc = root.findtext(".//{*}ERR_DESC") or "no description"
-    return OasisError(code.strip(), " ".join(desc.split())[:200])
+    return OasisError(" ".join(code.split())[:20], " ".join(desc.split())[:200])
 
 
 def unpack(raw: bytes) -> tuple[bytes, datetime | None]:
@@ -100,7 +101,7 @@ def unpack(raw: bytes) -> tuple[bytes, datetime | None]:
             body = zf.read(member)
     except zipfile.BadZipFile as exc:
         raise ParseError(f"OASIS zip: corrupt archive: {exc}") from None
-    except (EOFError, OSError, ValueError, NotImplementedError) as exc:
+    except (EOFError, OSError, ValueError, NotImplementedError, zlib.error) as exc:
         raise ParseError(f"OASIS zip: unreadable member: {type(exc).__name__}") from None
     if member.filename.lower().endswith(".xml") or body.lstrip().startswith(b"<"):
         raise oasis_error(body)

@@ -24,6 +24,7 @@ from producers.caiso_common import (
     RMO_SEVERITY,
     TE_SEVERITY,
     number,
+    one_line,
     pacific,
 )
 from producers.source import Fetcher, PollResult, Schedule
@@ -97,7 +98,7 @@ def parse(raw: bytes, fetched_at: datetime, source_url: str | None = None) -> li
     try:
         obj = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ParseError(f"stats.txt: not JSON: {str(exc)[:80]}") from None
+        raise ParseError(f"stats.txt: not JSON: {one_line(exc, 80)}") from None
     if not isinstance(obj, dict):
         raise ParseError("stats.txt: not a JSON object")
     labels_raw = obj.get("gridstatus", obj.get("gridStatus"))

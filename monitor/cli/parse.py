@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         conditions = load_parser(args.source)(raw, fetched_at)
     except ParseError as exc:
-        print(f"capmon parse: {args.source}: {exc}", file=sys.stderr)
+        # One line whatever the parser put in its message (it may quote the input).
+        print(f"capmon parse: {args.source}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     for condition in conditions:
         sys.stdout.write(condition.to_json() + "\n")

@@ -86,3 +86,26 @@ def test_parser_on_arbitrary_text(name: str, text: str) -> None:
 def test_oversized_input_is_handled(name: str) -> None:
     parser, seeds = SEEDS[name]
     run(parser, seeds[0] * 50 + b"\0" * 1_000_000)
+
+
+def _corrupt_zip() -> bytes:
+    raw = bytearray((F / "oasis" / "sld_fcst_7da_20250219_20250227.zip").read_bytes())
+    raw[300:340] = b"\xff" * 40  # inside the deflate stream: zlib itself fails
+    return bytes(raw)
+
+
+@pytest.mark.parametrize(("name", "raw"), [
+    # Inputs fuzzing once found to escape as something other than ParseError.
+    ("caiso-oasis", _corrupt_zip()),
+    ("caiso-demand", "Time,Current demand\n0\u00b3:30,1\n".encode()),
+    ("caiso-demand", "Time,Current demand\n00:05,\u00b2\n".encode()),
+    ("caiso-notice", b"The California ISO has issued a Flex Alert for the CAISO Grid effective "
+                     b"Thursday, September 8, 2022. Californians are urged to conserve electricity"
+                     b" from September 8 at 0:00 PM to September 8 at 10:00 PM"),
+    ("caiso-oasis", b"INTERVALSTARTTIME_GMT,\"OPR\nDT\"\n1,2\n"),
+])
+def test_inputs_found_by_fuzzing(name: str, raw: bytes) -> None:
+    parser, _ = SEEDS[name]
+    with pytest.raises(ParseError) as info:
+        parser(raw, FETCHED)
+    assert "\n" not in str(info.value)
