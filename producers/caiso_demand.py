@@ -24,7 +24,6 @@ from monitor.errors import ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.topics import CAISO
 from producers.caiso_common import (
-    PACIFIC,
     csv_rows,
     day_bounds,
     decode_text,
@@ -165,5 +164,3 @@ class DemandSource:
     def disappeared(self, last: Condition, now: datetime) -> Condition:
         return last
 
-
-__all__ = ["PACIFIC", "DemandSource", "parse"]

@@ -24,7 +24,6 @@ from monitor.errors import ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.topics import CAISO
 from producers.caiso_common import (
-    PACIFIC,
     csv_rows,
     day_bounds,
     decode_text,
@@ -125,5 +124,3 @@ class RaOutlookSource:
     def disappeared(self, last: Condition, now: datetime) -> Condition:
         return last
 
-
-__all__ = ["PACIFIC", "RaOutlookSource", "parse"]
