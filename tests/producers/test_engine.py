@@ -308,3 +308,30 @@ def test_retry_after_header_forms() -> None:
     assert parse_retry_after("Wed, 11 Mar 2026 10:01:00 GMT", now) == 60
     assert parse_retry_after("soon", now) is None
     assert parse_retry_after(None, now) is None
+
+
+async def test_revisions_reach_both_buses_in_order_without_republishing(  # type: ignore[no-untyped-def]
+        caiso, fetcher, manual, bus, new_topic) -> None:
+    """The same engine run on the embedded bus and on a real Kafka broker (unique topic)."""
+    fake, server = caiso
+    topic = await new_topic(3)
+    fake.script(PATH, Reply(body=alerts((6, "2022-09-06T21:00:00-07:00"))),
+                Reply(body=alerts((6, "2022-09-06T21:00:00-07:00"))),
+                Reply(body=alerts()))
+    source = AlertsSource(str(server.make_url(PATH)), topic=topic)
+    engine = engine_for(source, fetcher, bus, manual)
+    for _ in range(3):
+        assert await engine.poll_once("test-alerts") is Outcome.OK
+        manual.advance(60)
+    sub = bus.subscribe([topic], group=f"check-{random.random()}")
+    got = []
+    async with asyncio.timeout(30):
+        while len(got) < 2:
+            msg = await sub.get(timeout=1)
+            if msg is not None:
+                assert msg.key == "caiso.flex:6"
+                got.append(condition_from_event(msg.event()))
+    assert await sub.get(timeout=1) is None  # the unchanged second poll published nothing
+    await sub.close()
+    assert [c.status for c in got] == [Status.ACTIVE, Status.ENDED]
+    assert got[1].revision > got[0].revision
