@@ -61,6 +61,9 @@ class DemandAttributes(KindAttributes):
     todays_peak_at: AwareDatetime | None = None
     day_ahead_peak_mw: float | None = None
     day_ahead_peak_at: AwareDatetime | None = None
+    # The file's own `Time` label of the latest reading (e.g. "17:55"), kept beside the parsed
+    # instant because CAISO does not document whether it is an interval start or end.
+    interval_label: str | None = None
 
 
 class PeakForecastAttributes(KindAttributes):

@@ -18,7 +18,14 @@ from monitor.errors import ParseError
 from monitor.events import Condition
 
 # SOURCE name -> "module:function" with signature (raw: bytes, fetched_at: datetime) -> list.
-PARSERS: dict[str, str] = {}
+PARSERS: dict[str, str] = {
+    "caiso-stats": "producers.caiso_stats:parse",
+    "caiso-demand": "producers.caiso_demand:parse",
+    "caiso-flex": "producers.caiso_flex:parse",
+    "caiso-oasis": "producers.caiso_oasis:parse",
+    "caiso-ra-outlook": "producers.caiso_ra:parse",
+    "caiso-notice": "producers.caiso_notices:parse",
+}
 
 Parser = Callable[[bytes, datetime], list[Condition]]
 
@@ -55,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         conditions = load_parser(args.source)(raw, fetched_at)
     except ParseError as exc:
-        print(f"capmon parse: {args.source}: {exc}", file=sys.stderr)
+        # One line whatever the parser put in its message (it may quote the input).
+        print(f"capmon parse: {args.source}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     for condition in conditions:
         sys.stdout.write(condition.to_json() + "\n")

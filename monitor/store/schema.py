@@ -146,3 +146,21 @@ attempts = sa.Table(
     sa.Column("error", sa.String(1000), nullable=True),
     sa.Column("latency_s", sa.Float, nullable=True),
 )
+
+# CAISO notice emails (producers/caiso_mailbox.py): each message once, by Message-ID. The UID
+# (within its UIDVALIDITY) is where the next sync resumes; the notice text lets a restarted
+# producer rebuild its notice lifecycle without re-reading the mailbox.
+caiso_mailbox_messages = sa.Table(
+    "caiso_mailbox_messages", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(500), nullable=False, unique=True),
+    sa.Column("mailbox", sa.String(200), nullable=False),
+    sa.Column("uidvalidity", sa.BigInteger, nullable=False),
+    sa.Column("uid", sa.BigInteger, nullable=False),
+    # published, parse_error
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("error", sa.String(500), nullable=True),
+    sa.Column("notice_text", sa.Text, nullable=True),
+    sa.Column("processed_at", TS, nullable=False),
+    sa.Index("ix_caiso_mailbox_messages_mailbox", "mailbox", "uidvalidity", "uid"),
+)

@@ -1,0 +1,162 @@
+"""What every CAISO parser shares: Pacific wall-clock times, tolerant numbers, region names,
+the severity ladder of DESIGN section 5, and CSV reading by header name."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from monitor.errors import ParseError
+from monitor.events import CAISO_GRID, Severity
+
+PACIFIC = ZoneInfo("America/Los_Angeles")
+
+
+def pacific(naive: datetime, *, fold: int = 0) -> datetime:
+    """Localise a Pacific wall-clock time. A time skipped by spring-forward moves forward by
+    the gap (02:30 -> 03:30 PDT); a repeated fall-back time is its first occurrence (PDT)
+    unless `fold=1`. Returned in UTC."""
+    # PEP 495: a skipped time with fold=0 takes the pre-transition offset (PST), which is
+    # exactly "moved forward by the gap" once converted.
+    return naive.replace(tzinfo=PACIFIC, fold=fold).astimezone(UTC)
+
+
+def exists_in_pacific(naive: datetime) -> bool:
+    local = naive.replace(tzinfo=PACIFIC)
+    return local.astimezone(UTC).astimezone(PACIFIC).replace(tzinfo=None) == naive
+
+
+def is_ambiguous(naive: datetime) -> bool:
+    a = naive.replace(tzinfo=PACIFIC, fold=0).utcoffset()
+    b = naive.replace(tzinfo=PACIFIC, fold=1).utcoffset()
+    return a != b and exists_in_pacific(naive)
+
+
+def pacific_day(moment: datetime) -> date:
+    return moment.astimezone(PACIFIC).date()
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """UTC start and end of a Pacific day (23, 24 or 25 hours long)."""
+    start = datetime(day.year, day.month, day.day, tzinfo=PACIFIC).astimezone(UTC)
+    nxt = day + timedelta(days=1)
+    end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=PACIFIC).astimezone(UTC)
+    return start, end
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
+
+
+def one_line(exc: object, limit: int) -> str:
+    """An exception's text on one line, cut to `limit` characters (for ParseError reasons)."""
+    return " ".join(str(exc).split())[:limit]
+
+
+def number(value: object, field: str) -> float | None:
+    """A number that may arrive as int, float or string with thousands separators; blank or
+    null is None (unknown, never zero); anything else is a ParseError."""
+    if value is None or isinstance(value, bool):
+        if value is None:
+            return None
+        raise ParseError(f"{field}: expected a number, got a boolean")
+    if isinstance(value, int | float):
+        result = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(",", "")
+        if text == "":
+            return None
+        if not _NUMBER.match(text):
+            raise ParseError(f"{field}: not a number: {value[:40]!r}")
+        result = float(text)
+    else:
+        raise ParseError(f"{field}: expected a number, got {type(value).__name__}")
+    if result != result or result in (float("inf"), float("-inf")):
+        raise ParseError(f"{field}: not a finite number")
+    return result
+
+
+# Every spelling CAISO has used for its regions, onto the vocabulary of monitor.events.
+_REGIONS = {
+    "caiso grid": CAISO_GRID,
+    "statewide": CAISO_GRID,
+    "iso": CAISO_GRID,
+    "caiso": CAISO_GRID,
+    "northern california": "Northern CA Region",
+    "northern ca": "Northern CA Region",
+    "northern ca region": "Northern CA Region",
+    "southern california": "Southern CA Region",
+    "southern ca": "Southern CA Region",
+    "southern ca region": "Southern CA Region",
+    "vea region": "VEA Region",
+    "vea": "VEA Region",
+    "south oc san diego region": "South OC San Diego Region",
+    "south oc san diego": "South OC San Diego Region",
+}
+
+
+def normalize_region(raw: str) -> str:
+    """The vocabulary name of a region; an unknown name is kept verbatim (trimmed)."""
+    key = " ".join(raw.split()).strip()
+    return _REGIONS.get(key.lower(), key)
+
+
+def split_regions(raw: str) -> tuple[str, ...]:
+    parts = [p for p in re.split(r"[;,]", raw) if p.strip()]
+    return tuple(normalize_region(p) for p in parts)
+
+
+# DESIGN section 5: one ladder for every notice kind.
+EEA_SEVERITY = {"WATCH": Severity.WATCH, "1": Severity.WARNING, "2": Severity.EMERGENCY,
+                "3": Severity.CRITICAL}
+LEGACY_SEVERITY = {"ALERT": Severity.WATCH, "WARNING": Severity.WARNING,
+                   "STAGE 1": Severity.WARNING, "STAGE 2": Severity.EMERGENCY,
+                   "STAGE 3": Severity.CRITICAL}
+RMO_SEVERITY = Severity.ADVISORY
+FLEX_SEVERITY = Severity.WATCH
+TE_SEVERITY = Severity.WARNING
+
+
+def decode_text(raw: bytes, what: str) -> str:
+    """UTF-8 (with or without BOM), falling back to cp1252 for stray Windows bytes."""
+    if b"\0" in raw[:4096]:
+        raise ParseError(f"{what}: binary data, not text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def csv_rows(text: str, what: str, required: tuple[str, ...]) -> Iterator[dict[str, str]]:
+    """Rows as dicts keyed by stripped header names (stray `\\r` and spaces removed)."""
+    reader = csv.reader(io.StringIO(text.replace("\r\n", "\n").replace("\r", "\n")))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ParseError(f"{what}: empty file") from None
+    except csv.Error as exc:
+        raise ParseError(f"{what}: unreadable CSV: {exc}") from None
+    names = [h.strip().strip("\r") for h in header]
+    missing = [r for r in required if r not in names]
+    if missing:
+        got = ", ".join(" ".join(n.split())[:30] for n in names[:12])
+        raise ParseError(f"{what}: header lacks {', '.join(missing)} (got {got[:300]})")
+    try:
+        for row in reader:
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) < len(names):
+                row = row + [""] * (len(names) - len(row))
+            yield dict(zip(names, map(str.strip, row), strict=False))
+    except csv.Error as exc:
+        raise ParseError(f"{what}: unreadable CSV: {exc}") from None
+
+
+def strptime(value: str, fmt: str, field: str) -> datetime:
+    try:
+        return datetime.strptime(value.strip(), fmt)  # noqa: DTZ007 - Pacific wall clock
+    except ValueError:
+        raise ParseError(f"{field}: not a {fmt} time: {value[:40]!r}") from None

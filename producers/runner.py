@@ -1,0 +1,37 @@
+"""The `produce` role: poll every enabled source with one engine until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from monitor.runtime import Runtime
+from producers.caiso_mailbox import SOURCE as MAILBOX_SOURCE
+from producers.caiso_mailbox import NoticeMailbox
+from producers.catalog import build_sources
+from producers.engine import Engine
+from producers.http import HttpFetcher
+
+log = structlog.get_logger(__name__)
+
+
+async def run(rt: Runtime, stop: asyncio.Event) -> None:
+    settings = rt.settings.sources
+    sources = build_sources(rt.settings)
+    if not sources:
+        log.warning("no_sources_enabled")
+    async with HttpFetcher(rt.clock, user_agent=settings.user_agent, timeout_s=settings.timeout_s,
+                           max_response_bytes=settings.max_response_bytes) as fetcher:
+        engine = Engine(sources, fetcher, rt.bus, rt.clock,
+                        stale_after_intervals=settings.stale_after_intervals)
+        tasks = [engine.run(stop)]
+        enabled = set(settings.enabled)
+        if rt.settings.imap.host and (not enabled or MAILBOX_SOURCE in enabled):
+            mailbox = NoticeMailbox(rt.settings.imap, rt.store, rt.bus, rt.clock,
+                                    timeout_s=settings.timeout_s,
+                                    stale_after_intervals=settings.stale_after_intervals)
+            tasks.append(mailbox.run(stop))
+        else:
+            log.info("notice_mailbox_not_configured")
+        await asyncio.gather(*tasks)

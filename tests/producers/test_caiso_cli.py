@@ -1,0 +1,91 @@
+"""`capmon parse SOURCE FILE` for the CAISO parsers: JSON lines and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from monitor.cli.parse import PARSERS
+from tests.producers.helpers import CAISO_FIXTURES as F
+
+ROOT = Path(__file__).parents[2]
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def capmon(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """`capmon parse ...` in-process (the subprocess form is tested once below)."""
+    def run(*args: str) -> Result:
+        code = main(["parse", *args])
+        out = capsys.readouterr()
+        return Result(code, out.out, out.err)
+    return run
+
+
+def test_the_installed_command_line_runs_as_a_process() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "parse", "caiso-flex",
+         str(F / "flexalert/inactive_2026-04-21.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0 and out.stdout == "", out.stderr
+
+
+def test_every_caiso_parser_is_registered() -> None:
+    assert {"caiso-stats", "caiso-demand", "caiso-flex", "caiso-oasis", "caiso-ra-outlook",
+            "caiso-notice"} <= set(PARSERS)
+
+
+@pytest.mark.parametrize(("source", "path", "count", "first_id"), [
+    ("caiso-oasis", "oasis/sld_fcst_7da_20250219_20250227.zip", 48,
+     "caiso.peak_forecast:CA ISO-TAC:2025-02-19"),
+    ("caiso-oasis", "oasis/sld_fcst_20250127_20250129_all_markets.csv", 12,
+     "caiso.peak_forecast:CA ISO-TAC:2025-01-27"),
+    ("caiso-ra-outlook", "outlook/history_20260311_rtm_forecast_7day.csv", 8,
+     "caiso.ra-margin:2026-03-11"),
+    ("caiso-flex", "flexalert/active_example_2021-06-11.json", 3, "caiso.flex:1"),
+    ("caiso-flex", "flexalert/inactive_2026-04-21.xml", 0, None),
+    ("caiso-notice", "notices/heatwave_2022/33_0906_1726_caiso-eea-3-notice-202202696.eml", 1,
+     "caiso.notice:202202696"),
+])
+def test_parse_prints_json_lines_and_exits_0(capmon: Callable[..., Result], source: str,
+                                              path: str, count: int,
+                                              first_id: str | None) -> None:
+    out = capmon(source, str(F / path), "--fetched-at", "2025-01-27T09:00:00+00:00")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == count
+    if first_id:
+        assert json.loads(lines[0])["id"] == first_id
+        assert set(json.loads(lines[0])) == {"id", "kind", "severity", "status", "window",
+                                             "regions", "attributes", "revision",
+                                             "observed_at", "source_url"}
+
+
+@pytest.mark.parametrize("source", ["caiso-stats", "caiso-demand", "caiso-flex", "caiso-oasis",
+                                    "caiso-ra-outlook", "caiso-notice"])
+def test_unparseable_input_exits_1_with_one_line(capmon: Callable[..., Result], source: str,
+                                                 tmp_path: Path) -> None:
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"<html><body>502 Bad Gateway</body></html>")
+    out = capmon(source, str(bad))
+    assert out.returncode == 1 and out.stdout == ""
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert out.stderr.startswith(f"capmon parse: {source}: ")
+
+
+def test_missing_file_exits_1(capmon: Callable[..., Result]) -> None:
+    out = capmon("caiso-stats", "/nonexistent/stats.txt")
+    assert out.returncode == 1 and "cannot read" in out.stderr
