@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "monitor.cli.topics",
     "monitor.cli.db",
     "monitor.cli.config_cmd",
+    "monitor.cli.sce_history",
 )
 
 

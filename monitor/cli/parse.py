@@ -18,7 +18,11 @@ from monitor.errors import ParseError
 from monitor.events import Condition
 
 # SOURCE name -> "module:function" with signature (raw: bytes, fetched_at: datetime) -> list.
-PARSERS: dict[str, str] = {}
+PARSERS: dict[str, str] = {
+    "sce-dr-json": "producers.sce_api:parse_event_store_conditions",
+    "sce-dr-html": "producers.sce_html:parse_status_page_conditions",
+    "sce-history": "producers.sce_history:parse_history_conditions",
+}
 
 Parser = Callable[[bytes, datetime], list[Condition]]
 
