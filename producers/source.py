@@ -24,8 +24,15 @@ class Schedule:
     interval_s: float
     offset_s: float = 0.0
     jitter_s: float = 0.0
-    # Never two requests closer than this (OASIS: 5 s).
+    # Never two requests of this source closer than this (OASIS: 5 s, process-wide because
+    # one source owns every OASIS request).
     min_spacing_s: float = 0.0
+    # Per-request timeout; None takes settings.sources.timeout_s.
+    timeout_s: float | None = None
+    # Retry delays after a failure: initial * 2**(failures-1), capped; a Retry-After (or
+    # OASIS's documented 5 s) is a floor.
+    backoff_initial_s: float = 5.0
+    backoff_max_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,11 @@ class Fetcher(Protocol):
         headers: Mapping[str, str] | None = None,
         conditional: bool = False,
         cache_bust: bool = False,
+        timeout_s: float | None = None,
     ) -> Response:
-        """Raise FetchError on transport failure or a non-2xx/304 status."""
+        """Raise FetchError on transport failure, a non-2xx/304 status or an oversized body
+        (reason "too_large"). `conditional` sends the ETag/Last-Modified seen last for this URL
+        and returns status 304 when unchanged; `cache_bust` appends `_=<unix seconds>`."""
         ...
 
 
