@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from monitor.config import Settings
+from producers.sce_dr import sce_dr_source
 from producers.source import Source
 
 SourceFactory = Callable[[Settings], Source]
 
-CATALOG: list[SourceFactory] = []
+CATALOG: list[SourceFactory] = [
+    sce_dr_source,
+]
 
 
 def build_sources(settings: Settings) -> list[Source]:

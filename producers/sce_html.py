@@ -9,7 +9,8 @@ text, never by position. The pages carry no event id; the List link
 (`scepr-event-listview.jsf?productName=..&eventKey=..&isActive=..`) does, and is used when
 present.
 
-A page that is not in this shape is a ParseError, never "no events": no program panel, a panel
+A page that is not in this shape is a ParseError, never "no events": a page cut short (no
+closing `</html>`), no program panel, a panel
 without both tables, a table whose header lacks `Start Date`, a row whose cell count differs
 from its header, or a header line counting a different number of active events than its table
 lists.
@@ -103,6 +104,9 @@ def parse_status_page(raw: bytes, url: str | None = None,
     """One tab's panels and events. `customer_class` defaults to what the page says."""
     if not raw.strip():
         raise ParseError("empty page", reason="empty")
+    if b"</html>" not in raw[-4096:].lower():
+        # A page cut short can still hold whole panels; missing ones would read as "no events".
+        raise ParseError("page is truncated (no </html>)", reason="truncated")
     try:
         doc = lxml.html.fromstring(raw)
     except (etree.ParserError, ValueError) as exc:
