@@ -91,6 +91,17 @@ class _PanelState:
     tables: dict[str, etree._Element] | None = None
 
 
+def _note_text(panel: _PanelState, tag: str, own: str) -> None:
+    """The panel's "N Event(s) in Progress" line, and a label announcing the next table."""
+    if not own:
+        return
+    m = _IN_PROGRESS.search(own)
+    if m and panel.in_progress is None:
+        panel.in_progress = 0 if m.group(1).lower() == "no" else int(m.group(1))
+    elif _LABEL.match(own) and tag != "caption":
+        panel.pending_label = own.lower().split()[0]
+
+
 def detect_class(doc: etree._Element) -> CustomerClass:
     for form in doc.iter("form"):
         if "-resi" in (form.get("action") or ""):
@@ -127,32 +138,33 @@ def parse_status_page(raw: bytes, url: str | None = None,
                 current.tables = {}
                 panels.append(current)
             continue
-        if current is None or current.tables is None:
-            continue
         own = _own_text(el)
         if tag != "table":
-            m = _IN_PROGRESS.search(own) if own else None
-            if m and current.in_progress is None:
-                current.in_progress = 0 if m.group(1).lower() == "no" else int(m.group(1))
-            elif own and _LABEL.match(own) and tag != "caption":
-                current.pending_label = own.lower().split()[0]
+            if current is not None:
+                _note_text(current, tag, own)
             continue
         caption = el.find("caption")
-        label: str | None = current.pending_label
+        label = current.pending_label if current is not None else None
         if caption is not None:
             words = _norm(_all_text(caption)).lower().split()
             label = words[0] if words else None
-        header = _header(el)
-        if not any("start date" in h for h in header):
-            if caption is not None and label in ("active", "scheduled"):
-                raise ParseError(f"{current.program.code} {label} table has no Start Date",
+        is_events = any("start date" in h for h in _header(el))
+        if current is None or current.program.code in _NOT_EVENTS or current.tables is None:
+            if is_events or (caption is not None and label in ("active", "scheduled")):
+                # An events table under no program we know (a heading lost or renamed): its
+                # events would vanish silently.
+                raise ParseError("events table outside any known program panel",
                                  reason="shape")
+            continue
+        where = current.program.code
+        if not is_events:
+            if caption is not None and label in ("active", "scheduled"):
+                raise ParseError(f"{where} {label} table has no Start Date", reason="shape")
             continue  # a layout table
         if label not in ("active", "scheduled"):
-            raise ParseError(f"{current.program.code}: events table without a label",
-                             reason="shape")
+            raise ParseError(f"{where}: events table without a label", reason="shape")
         if label in current.tables:
-            raise ParseError(f"{current.program.code}: two {label} tables", reason="shape")
+            raise ParseError(f"{where}: two {label} tables", reason="shape")
         current.tables[label] = el
         current.pending_label = None
 

@@ -118,9 +118,15 @@ def _cell(text: str) -> str:
     return f"<td>{html.escape(text)}</td>"
 
 
+def d(when: datetime) -> str:
+    return f"{when:%m/%d/%Y}"
+
+
+def t(when: datetime) -> str:
+    return f"{when:%I:%M%p}"
+
+
 def _row(ev: SiteEvent, program: str) -> str:
-    d = lambda t: f"{t:%m/%d/%Y}"  # noqa: E731
-    t = lambda t: f"{t:%I:%M%p}"  # noqa: E731
     end_date = d(ev.end) if ev.end else "TBD"
     end_time = t(ev.end) if ev.end else "TBD"
     query = urlencode({"productName": _LIST_CODE.get(program, "C"), "eventKey": ev.key,

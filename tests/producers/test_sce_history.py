@@ -106,7 +106,8 @@ def test_hour_ending_log_of_cbp_dbp_cpp_drc() -> None:
     cs = history_conditions(CBP_DBP_CPP.read_bytes())
     assert len(cs) == 294 and len({c.id for c in cs}) == 294
     # 7/7/2008 CBP 1-4 Day Ahead, HE13-17: 12:00 to 17:00.
-    (cbp,) = [c for c in by_start(cs, "2008-07-07 12:00") if attrs(c).product == "CBP 1-4 Day Ahead"]
+    (cbp,) = [c for c in by_start(cs, "2008-07-07 12:00")
+              if attrs(c).product == "CBP 1-4 Day Ahead"]
     assert cbp.window.end.strftime("%H:%M") == "17:00"  # type: ignore[union-attr]
     assert attrs(cbp).notice == "day_ahead" and attrs(cbp).trigger == "Event Scheduled-Heat Rate"
     # HE16 to HE16 is the single hour 15:00-16:00.
