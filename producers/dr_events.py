@@ -116,13 +116,13 @@ def status_at(ev: DrEvent, now: datetime) -> Status:
 
 
 def to_condition(ev: DrEvent, now: datetime, *, observed_at: datetime | None = None,
-                 revision: int | None = None) -> Condition:
+                 revision: int | None = None, kind: Kind = Kind.SCE_DR_EVENT) -> Condition:
     key = ev.key or site_key(ev)
     observed = observed_at or now
     regions = {*ev.regions, *ev.sublaps, *ev.zips}
     return Condition(
         id=condition_id(ev.utility, key),
-        kind=Kind.SCE_DR_EVENT,
+        kind=kind,
         severity=ev.severity,
         status=status_at(ev, now),
         window=Window(start=ev.start, end=ev.end),
@@ -183,17 +183,23 @@ class DrEventSource(Protocol):
 
 
 class DrProducer:
-    """The engine `Source` for any `DrEventSource`: conditions, status by time, disappearance."""
+    """The engine `Source` for any `DrEventSource`: conditions, status by time, disappearance.
 
-    def __init__(self, name: str, topic: str, schedule: Schedule, events: DrEventSource) -> None:
+    `kind` is the condition kind the utility's events are published as (`sce.dr_event` is
+    the only one so far; another utility adds its kind to monitor.events.Kind).
+    """
+
+    def __init__(self, name: str, topic: str, schedule: Schedule, events: DrEventSource,
+                 kind: Kind = Kind.SCE_DR_EVENT) -> None:
         self.name = name
         self.topic = topic
         self.schedule = schedule
         self.events = events
+        self.kind = kind
 
     async def poll(self, fetch: Fetcher, now: datetime) -> PollResult:
         snap = await self.events.snapshot(fetch, now)
-        conditions = conditions_of(snap.events, now)
+        conditions = conditions_of(snap.events, now, kind=self.kind)
         # Every poll lists every open event of the utility, so what is missing has gone.
         return PollResult(conditions=tuple(conditions), complete=True)
 
@@ -202,11 +208,12 @@ class DrProducer:
 
 
 def conditions_of(events: tuple[DrEvent, ...] | list[DrEvent], now: datetime,
-                  *, observed_at: datetime | None = None) -> list[Condition]:
+                  *, observed_at: datetime | None = None,
+                  kind: Kind = Kind.SCE_DR_EVENT) -> list[Condition]:
     """Conditions for a snapshot; one per id (an event listed twice counts once, active first)."""
     by_id: dict[str, Condition] = {}
     for ev in keyed(events):
-        c = to_condition(ev, now, observed_at=observed_at)
+        c = to_condition(ev, now, observed_at=observed_at, kind=kind)
         prior = by_id.get(c.id)
         if prior is None or (prior.status is not Status.ACTIVE and c.status is Status.ACTIVE):
             by_id[c.id] = c

@@ -89,7 +89,7 @@ def notice_of_product(product: str | None) -> Literal["day_ahead", "day_of"] | N
     return None
 
 
-_TEST = re.compile(r"\b(test(ing)?\s+event|measurement\s+and\s+evaluation|m&e)\b|\btest\b",
+_TEST = re.compile(r"\b(tests?|testing|measurement\s+and\s+evaluation)\b|\bM&E\b",
                    re.IGNORECASE)
 
 
