@@ -110,8 +110,10 @@ class SceDrEvents:
         check = await fetch.get(self._url("getLastUpdateTime",
                                           [("category", c) for c in CATEGORIES]), headers=_JSON)
         marks = parse_last_update(check.body)
+        # A category the check does not report is read every poll: without its time there
+        # is no telling whether it changed.
         changed = [c for c in CATEGORIES
-                   if c not in self._events or marks.get(c) != self._marks.get(c)]
+                   if c not in self._events or c not in marks or marks[c] != self._marks.get(c)]
         if changed:
             url = self._url("getEventStore",
                             [("rtp", "false"), *(("categoryNames", c) for c in changed)])

@@ -295,3 +295,16 @@ async def test_html_only_mode_never_calls_the_api(sce, fetcher, clock) -> None: 
     published = await day.published()
     assert len(published) == 5 and {c.status for c in published} == {Status.ACTIVE,
                                                                        Status.SCHEDULED}
+
+
+async def test_a_category_without_an_update_time_is_read_every_poll(  # type: ignore[no-untyped-def]
+        sce, fetcher, clock) -> None:
+    fake, base = sce
+    day = Day(fake, base, fetcher, clock, "2011-09-21 13:50")
+    await day.at("2011-09-21 13:50", episode_2011_09_21())
+    del fake.marks["BIP_COMMERCIAL_SCHEDULED"]
+    await day.at("2011-09-21 13:51")
+    asked = [v for k, v in fake.api_calls("getEventStore")[-1].query if k == "categoryNames"]
+    assert asked == ["BIP_COMMERCIAL_SCHEDULED"]
+    assert len(fake.api_calls("getEventStore")) == 2
+    assert len(await day.published()) == 5  # and nothing changed, so nothing republished
