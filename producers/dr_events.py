@@ -58,6 +58,7 @@ class DrEvent:
     comments: str | None = None
     source_url: str | None = None
     event_date: date | None = None  # the local day, for history records without times
+    detail_url: str | None = None  # where the site lists the event's locations
     key: str = field(default="")  # set by with_key()
 
     def with_key(self, key: str) -> DrEvent:

@@ -28,7 +28,8 @@ from monitor.errors import FetchError, ParseError, SourceError
 from monitor.topics import SCE
 from producers.dr_events import DrEvent, DrProducer, Snapshot, site_key
 from producers.sce_api import CATEGORIES, parse_event_store, parse_last_update
-from producers.sce_html import StatusPage, parse_status_page
+from producers.sce_html import StatusPage, parse_list_view, parse_status_page
+from producers.sce_locations import resolve
 from producers.source import Fetcher, Schedule
 
 log = structlog.get_logger(__name__)
@@ -39,6 +40,9 @@ PAGES: tuple[tuple[str, Literal["residential", "commercial"]], ...] = (
     ("scepr-event-status-resi.jsf", "residential"),
     ("scepr-event-status.jsf", "commercial"),
 )
+# Bounds the requests of one poll when a burst lists many localized events (26 SDP
+# substations on 2011-09-08); the rest are read on the following polls.
+MAX_LIST_VIEWS_PER_POLL = 30
 _JSON = {"Accept": "application/json"}
 _HTML = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"}
 
@@ -62,6 +66,7 @@ class SceDrEvents:
         self._api_retry_at: datetime | None = None
         self._known: tuple[DrEvent, ...] = ()  # the API's last complete list
         self._pages: dict[str, StatusPage] = {}
+        self._lists: dict[str, tuple[str, ...]] = {}  # list-view URL -> ZIP codes
         self.last_channel: Literal["json", "html"] | None = None
 
     # -- one snapshot --------------------------------------------------------------------------
@@ -154,7 +159,37 @@ class SceDrEvents:
                                      reason="shape")
                 self._pages[url] = parsed
             events.extend(self._matched(ev) for ev in parsed.events)
-        return Snapshot(events=tuple(events), url=f"{self.html_url}/{PAGES[1][0]}")
+        placed = await self._placed(fetch, events)
+        return Snapshot(events=tuple(placed), url=f"{self.html_url}/{PAGES[1][0]}")
+
+    async def _placed(self, fetch: Fetcher, events: list[DrEvent]) -> list[DrEvent]:
+        """Events the page gives no location for (SDP panels), placed by their list view.
+
+        Each list view is read once per event and cached while the event is listed. One that
+        cannot be read leaves its event covering the whole territory for this poll (a broad
+        alert, never a missed one) and is tried again next poll.
+        """
+        wanted = {ev.detail_url for ev in events
+                  if ev.location_type is None and not ev.location_resolved and ev.detail_url}
+        self._lists = {u: z for u, z in self._lists.items() if u in wanted}
+        for url in sorted(wanted - set(self._lists))[:MAX_LIST_VIEWS_PER_POLL]:
+            try:
+                resp = await fetch.get(url, headers=_HTML)
+                self._lists[url] = parse_list_view(resp.body)
+            except (FetchError, ParseError) as exc:
+                counter = (metrics.PARSE_ERRORS if isinstance(exc, ParseError)
+                           else metrics.FETCH_ERRORS)
+                counter.labels(f"{self.name}-list", exc.reason).inc()
+                log.warning("sce_list_view_failed", source=self.name, reason=exc.reason,
+                            error=str(exc)[:200])
+        out = []
+        for ev in events:
+            zips = self._lists.get(ev.detail_url or "") if ev.location_type is None else None
+            if zips:
+                geo = resolve(None, (), zips)
+                ev = replace(ev, zips=geo.zips, sublaps=geo.sublaps, location_resolved=True)
+            out.append(ev)
+        return out
 
     def _matched(self, ev: DrEvent) -> DrEvent:
         """The page's event, with the id and details the API gave the same event."""

@@ -218,16 +218,16 @@ def _cell(row: dict[str, etree._Element], *names: str) -> str | None:
     return None
 
 
-def _event_key(row: dict[str, etree._Element], url: str | None) -> str | None:
+def _list_link(row: dict[str, etree._Element], url: str | None) -> tuple[str, str] | None:
+    """(eventKey, absolute list-view URL) from the row's List link."""
     cell = row.get("list")
     if cell is None:
         return None
     for a in cell.iter("a"):
-        href = a.get("href") or ""
-        query = parse_qs(urlsplit(urljoin(url or "", href)).query)
-        keys = query.get("eventKey")
+        href = urljoin(url or "", a.get("href") or "")
+        keys = parse_qs(urlsplit(href).query).get("eventKey")
         if keys and keys[0].strip():
-            return keys[0].strip()
+            return keys[0].strip(), href
     return None
 
 
@@ -262,6 +262,7 @@ def _event(row: dict[str, etree._Element], program: Program, cls: CustomerClass,
             location_type = "BLOCK"
             blocks = locations = tuple(p.upper() for p in parts)
     geo = resolve(location_type, locations)
+    link = _list_link(row, url)
     if location_type is None:
         # The page does not say where (SDP, CPP): the whole territory, flagged unresolved.
         sublaps, zips, resolved = ALL_SUBLAPS, (), False
@@ -272,11 +273,46 @@ def _event(row: dict[str, etree._Element], program: Program, cls: CustomerClass,
         interruptible=program.interruptible, customer_class=cls,
         listed="active" if listed == "active" else "scheduled",
         start=start, end=end, estimated_end="estimated end time" in row and end is not None,
-        event_key=_event_key(row, url), location_type=location_type, locations=locations,
+        event_key=link[0] if link else None, detail_url=link[1] if link else None,
+        location_type=location_type, locations=locations,
         blocks=blocks, sublaps=sublaps, zips=zips, location_resolved=resolved,
         regions=(SCE_TAC,), notice=notice_of_product(product), test_event=is_test(None),
         source_url=url, channel="html",
     )
+
+
+_ZIP = re.compile(r"^(\d{5})(?:-\d{4})?$")
+
+
+def parse_list_view(raw: bytes) -> tuple[str, ...]:
+    """The ZIP codes of one event's list view (`scepr-event-listview.jsf`, columns
+    County | City | Zip Code). An empty table is no ZIPs; a page without that table, or a
+    ZIP cell that is not a ZIP code, is a ParseError."""
+    if b"</html>" not in raw[-4096:].lower():
+        raise ParseError("list view is truncated (no </html>)", reason="truncated")
+    try:
+        doc = lxml.html.fromstring(raw)
+    except (etree.ParserError, ValueError) as exc:
+        raise ParseError(f"list view is not HTML: {str(exc)[:80]}", reason="syntax") from None
+    for table in doc.iter("table"):
+        header = _header(table)
+        if not any("zip" in h for h in header):
+            continue
+        col = next(i for i, h in enumerate(header) if "zip" in h)
+        zips: list[str] = []
+        for tr in table.iter("tr"):
+            cells = tr.findall("td")
+            if not cells or len(cells) == 1:
+                continue  # header row, or a one-cell "no locations" row
+            if len(cells) != len(header):
+                raise ParseError("list view row does not match its header", reason="shape")
+            text = _norm(_all_text(cells[col]))
+            m = _ZIP.match(text)
+            if m is None:
+                raise ParseError(f"list view: {text[:20]!r} is not a ZIP code", reason="value")
+            zips.append(m.group(1))
+        return tuple(dict.fromkeys(zips))
+    raise ParseError("list view has no Zip Code table", reason="shape")
 
 
 def parse_status_page_conditions(raw: bytes, fetched_at: datetime) -> list[Condition]:

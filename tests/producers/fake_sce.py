@@ -44,6 +44,8 @@ class FakeSce:
         self.app.router.add_get(f"{API}/getEventStore", self._event_store)
         self.app.router.add_get(f"{HTML}/scepr-event-status.jsf", self._page)
         self.app.router.add_get(f"{HTML}/scepr-event-status-resi.jsf", self._page)
+        self.app.router.add_get(f"{HTML}/scepr-event-listview.jsf", self._list_view)
+        self.list_status = 200
 
     def show(self, events: Sequence[SiteEvent], at: datetime) -> None:
         """The site now lists `events` (as of local time `at`)."""
@@ -68,7 +70,10 @@ class FakeSce:
         return [r for r in self.requests if r.path == f"{API}/{resource}"]
 
     def page_calls(self) -> list[Seen]:
-        return [r for r in self.requests if r.path.startswith(HTML)]
+        return [r for r in self.requests if r.path.startswith(HTML) and "listview" not in r.path]
+
+    def list_calls(self) -> list[Seen]:
+        return [r for r in self.requests if "listview" in r.path]
 
     def _record(self, request: web.Request) -> None:
         self.requests.append(Seen(request.path, list(request.query.items())))
@@ -89,6 +94,14 @@ class FakeSce:
         cats = request.query.getall("categoryNames", [])
         return web.Response(body=sce_site.event_store(self.events, self.marks, cats),
                             content_type="application/json")
+
+    async def _list_view(self, request: web.Request) -> web.Response:
+        self._record(request)
+        if self.list_status != 200:
+            return web.Response(status=self.list_status, text="error")
+        key = request.query.get("eventKey")
+        ev = next((e for e in self.events if e.key == key), None)
+        return web.Response(body=sce_site.list_view(ev), content_type="text/html")
 
     async def _page(self, request: web.Request) -> web.Response:
         self._record(request)

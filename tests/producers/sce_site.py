@@ -206,6 +206,19 @@ def status_page(klass: str, events: Iterable[SiteEvent], as_of: datetime) -> byt
     return body.encode()
 
 
+def list_view(ev: SiteEvent | None) -> bytes:
+    """`scepr-event-listview.jsf` for one event: County | City | Zip Code."""
+    if ev is None or not ev.zip_codes:
+        rows = '<tr><td colspan="3">All locations</td></tr>'
+    else:
+        rows = "".join(f"<tr>{_cell('RIVERSIDE')}{_cell('TEMECULA')}{_cell(z)}</tr>"
+                       for z in ev.zip_codes)
+    return ("<!DOCTYPE html>\n<html><head><title>Event Locations</title></head><body>"
+            '<table class="rich-table"><thead><tr><th>County</th><th>City</th>'
+            f"<th>Zip Code</th></tr></thead><tbody>{rows}</tbody></table>"
+            "</body></html>\n").encode()
+
+
 # -- the real episodes the fixtures are built on (docs/sources-sce.md section 6) --------------
 
 def _t(text: str) -> datetime:
@@ -309,7 +322,10 @@ SCENARIOS: dict[str, tuple[list[SiteEvent], datetime]] = {
 def scenario_files(name: str) -> dict[str, bytes]:
     events, at = SCENARIOS[name]
     marks = marks_for(events, _ms(at) - 60_000)
+    lists = {f"listview_{ev.key}.synthetic.html": list_view(ev)
+             for ev in events if ev.zip_codes}
     return {
+        **lists,
         f"event_store_{name}.synthetic.json": event_store(events, marks),
         f"status_residential_{name}.synthetic.html": status_page("RESIDENTIAL", events, at),
         f"status_commercial_{name}.synthetic.html": status_page("COMMERCIAL", events, at),

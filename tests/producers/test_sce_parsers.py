@@ -20,7 +20,7 @@ from monitor.errors import ParseError
 from monitor.events import Condition, Severity, Status
 from producers.dr_events import conditions_of
 from producers.sce_api import CATEGORIES, parse_event_store, parse_event_store_conditions
-from producers.sce_html import parse_status_page, parse_status_page_conditions
+from producers.sce_html import parse_list_view, parse_status_page, parse_status_page_conditions
 from producers.sce_locations import ALL_SUBLAPS
 from producers.sce_programs import PROGRAMS, program_for_heading
 from producers.sce_values import PACIFIC
@@ -353,3 +353,22 @@ def test_conditions_of_keeps_one_condition_per_id() -> None:
     flat = [ev for evs in events for ev in evs]
     doubled = conditions_of(flat + flat, datetime(2010, 9, 27, 22, 20, tzinfo=UTC))
     assert len(doubled) == len(flat)
+
+
+def test_list_view_gives_the_event_zip_codes() -> None:
+    raw = site("listview_APS-E-20100728-8347.synthetic.html")
+    assert parse_list_view(raw) == ("92592", "92590")
+    assert parse_list_view(sce_site.list_view(None)) == ()  # "All locations"
+
+
+@pytest.mark.parametrize("raw", [
+    b"", b"<html><body>Session expired</body></html>",
+    b"<html><body><table><tr><th>County</th><th>City</th><th>Zip Code</th></tr>"
+    b"<tr><td>RIVERSIDE</td><td>TEMECULA</td><td>TBD</td></tr></table></body></html>",
+    b"<html><body><table><tr><th>County</th><th>City</th><th>Zip Code</th></tr>"
+    b"<tr><td>RIVERSIDE</td><td>92592</td></tr></table></body></html>",
+    b"<html><body><table><tr><th>Zip Code</th></tr><tr><td>92592</td>",  # cut short
+])
+def test_malformed_list_view_is_a_parse_error(raw: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse_list_view(raw)

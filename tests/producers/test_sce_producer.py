@@ -28,6 +28,7 @@ from producers.dr_events import DrProducer
 from producers.engine import Engine, Outcome
 from producers.http import HttpFetcher
 from producers.sce_dr import NAME, SCHEDULE, SceDrEvents
+from producers.sce_locations import ALL_SUBLAPS, sublaps_of_zips
 from producers.sce_values import PACIFIC
 from tests.producers import sce_site
 from tests.producers.fake_sce import API, HTML, FakeSce
@@ -308,3 +309,31 @@ async def test_a_category_without_an_update_time_is_read_every_poll(  # type: ig
     assert asked == ["BIP_COMMERCIAL_SCHEDULED"]
     assert len(fake.api_calls("getEventStore")) == 2
     assert len(await day.published()) == 5  # and nothing changed, so nothing republished
+
+
+async def test_pages_place_a_localized_event_by_its_list_view(sce, fetcher, clock) -> None:  # type: ignore[no-untyped-def]
+    fake, base = sce
+    day = Day(fake, base, fetcher, clock, "2010-07-28 13:00")
+    day.events.mode = "html"
+    (pechanga,) = sce_site.episode_2010_07_28()
+    fake.list_status = 503
+    failures = metrics.FETCH_ERRORS.labels(f"{NAME}-list", "server")._value.get()
+    await day.at("2010-07-28 13:00", [pechanga])
+    (broad,) = await day.published()
+    # The list view failed: the whole territory for now, never nowhere.
+    assert not attrs(broad).location_resolved and attrs(broad).sublaps == ALL_SUBLAPS
+    assert metrics.FETCH_ERRORS.labels(f"{NAME}-list", "server")._value.get() == failures + 1
+
+    fake.list_status = 200
+    await day.at("2010-07-28 13:01")
+    (placed,) = await day.published()
+    assert placed.id == broad.id and attrs(placed).location_resolved
+    assert attrs(placed).zips == ("92590", "92592")
+    assert set(attrs(placed).sublaps) == sublaps_of_zips(["92590", "92592"])
+    assert set(placed.regions) == {"SCE-TAC", *attrs(placed).sublaps, "92590", "92592"}
+
+    # Read once per event: later polls use what it said.
+    await day.at("2010-07-28 13:02")
+    assert len(fake.list_calls()) == 2 and await day.published() == []
+    await day.at("2010-07-28 13:26", [])
+    assert story(await day.published()) == [("APS-E-20100728-8347", "ended", "13:25")]
