@@ -49,8 +49,12 @@ class SiteEvent:
     locations: tuple[str, ...] = ("All",)
     zip_codes: tuple[str, ...] = ()
     active: bool = False
-    estimated: bool = False
     issued: datetime | None = None
+
+    @property
+    def estimated(self) -> bool:
+        # SDP's panel heads its end column "Estimated End Time": every SDP end is an estimate.
+        return self.program == "SDP"
 
     @property
     def category(self) -> str:
@@ -248,10 +252,10 @@ def episode_2010_09_27(at: str) -> list[SiteEvent]:
                   "API-20100927-1516", location_type="District"),
         SiteEvent("SDP", "COMMERCIAL", "APS", _t("2010-09-27 15:16"),
                   _t("2010-09-27 17:31") if now >= _t("2010-09-27 16:45") else None,
-                  "APS-20100927-1516", location_type="SUBSTATION", estimated=True),
+                  "APS-20100927-1516", location_type="SUBSTATION"),
         SiteEvent("SDP", "COMMERCIAL", "APS-E", _t("2010-09-27 15:16"),
                   _t("2010-09-27 18:13") if now >= _t("2010-09-27 16:45") else None,
-                  "APS-E-20100927-1516", location_type="SUBSTATION", estimated=True),
+                  "APS-E-20100927-1516", location_type="SUBSTATION"),
     ]
     listed = [ev for ev in day_ahead if ev.end is not None and now < ev.end]
     if now >= _t("2010-09-27 15:16"):

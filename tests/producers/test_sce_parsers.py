@@ -18,7 +18,7 @@ import pytest
 from monitor.attributes import DrEventAttributes
 from monitor.errors import ParseError
 from monitor.events import Condition, Severity, Status
-from producers.dr_events import conditions_of
+from producers.dr_events import closed, conditions_of
 from producers.sce_api import CATEGORIES, parse_event_store, parse_event_store_conditions
 from producers.sce_html import parse_list_view, parse_status_page, parse_status_page_conditions
 from producers.sce_locations import ALL_SUBLAPS
@@ -111,16 +111,28 @@ def test_bip_blocks_scheduled_then_active_when_their_start_passes() -> None:
     assert all(after[k].status is Status.ACTIVE for k in bips)
 
 
-def test_one_minute_event_is_emitted_and_ends_on_time() -> None:
+def test_one_minute_event_is_emitted_and_ends_when_it_leaves() -> None:
     during = json_conditions("2009-09-30_one_minute", pt("2009-09-30 08:53") + timedelta(
         seconds=20))
     assert len(during) == 2
     for c in during.values():
-        assert c.status is Status.ACTIVE
+        assert c.status is Status.ACTIVE and attrs(c).estimated_end
         assert c.window.end - c.window.start == timedelta(minutes=1)  # type: ignore[operator]
-    after = json_conditions("2009-09-30_one_minute", pt("2009-09-30 08:54") + timedelta(
-        seconds=5))
-    assert all(c.status is Status.ENDED for c in after.values())
+    # An SDP end is an estimate: while still listed after it, the event is still running.
+    late = pt("2009-09-30 08:55")
+    after = json_conditions("2009-09-30_one_minute", late)
+    assert all(c.status is Status.ACTIVE for c in after.values())
+    # Once it leaves the list, it ended at the end it had announced.
+    for c in after.values():
+        gone = closed(c, late)
+        assert gone.status is Status.ENDED and gone.window.end == pt("2009-09-30 08:54")
+        assert not attrs(gone).end_inferred
+
+
+def test_firm_end_passing_while_listed_ends_the_event() -> None:
+    raw = _store("CBP_COMMERCIAL_ACTIVE", _event())
+    (c,) = parse_event_store_conditions(raw, pt("2010-08-24 17:00"))
+    assert c.status is Status.ENDED and c.window.end == pt("2010-08-24 17:00")
 
 
 def test_single_substation_event_maps_to_its_sublaps_and_zips() -> None:
