@@ -87,11 +87,16 @@ class SceDrEvents:
                 return snap
         try:
             snap = await self._from_pages(fetch)
-        except (FetchError, ParseError) as exc:
-            if api_error is not None:
-                raise type(exc)(f"API: {api_error}; pages: {exc}", reason=exc.reason,
-                                retriable=exc.retriable) from exc
-            raise
+        except FetchError as exc:
+            if api_error is None:
+                raise
+            raise FetchError(f"API: {api_error}; pages: {exc}", reason=exc.reason,
+                             retriable=exc.retriable, retry_after=exc.retry_after) from exc
+        except ParseError as exc:
+            if api_error is None:
+                raise
+            raise ParseError(f"API: {api_error}; pages: {exc}", reason=exc.reason,
+                             retriable=exc.retriable) from exc
         self.last_channel = "html"
         return snap
 
