@@ -31,7 +31,7 @@ from monitor.events import Condition
 from producers.dr_events import CustomerClass, DrEvent, conditions_of
 from producers.sce_api import SCE_TAC
 from producers.sce_locations import ALL_SUBLAPS, is_all, resolve
-from producers.sce_programs import Program, is_test, notice_of_product, program_for_heading
+from producers.sce_programs import Program, notice_of_product, program_for_heading
 from producers.sce_values import ValueFormatError, is_tbd, local_from
 
 _IN_PROGRESS = re.compile(r"\b(\d+|no)\s+events?(?:\(s\))?\s+in\s+progress\b", re.IGNORECASE)
@@ -276,7 +276,7 @@ def _event(row: dict[str, etree._Element], program: Program, cls: CustomerClass,
         event_key=link[0] if link else None, detail_url=link[1] if link else None,
         location_type=location_type, locations=locations,
         blocks=blocks, sublaps=sublaps, zips=zips, location_resolved=resolved,
-        regions=(SCE_TAC,), notice=notice_of_product(product), test_event=is_test(None),
+        regions=(SCE_TAC,), notice=notice_of_product(product),
         source_url=url, channel="html",
     )
 
