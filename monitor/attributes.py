@@ -101,11 +101,28 @@ class DrEventAttributes(KindAttributes):
     customer_class: Literal["residential", "commercial", "all"] | None = None
     interruptible: bool = False
     event_key: str | None = None
+    uuid: str | None = None
+    # ALL, SLAP, ABANK, SUBSTATION, DISTRICT, BLOCK (SCE's dispatch location types).
     location_type: str | None = None
     locations: tuple[str, ...] = ()
     blocks: tuple[str, ...] = ()
     sublaps: tuple[str, ...] = ()
     zips: tuple[str, ...] = ()
+    # False when the location could not be placed (e.g. BIP block letters): the event is then
+    # taken to cover the whole territory.
+    location_resolved: bool = True
+    # The end shown is an estimate (SDP "Estimated End Time"): it may move.
+    estimated_end: bool = False
+    # The end was not listed but inferred: the event disappeared from the site at that time.
+    end_inferred: bool = False
+    issued_at: AwareDatetime | None = None
+    notice: Literal["day_ahead", "day_of"] | None = None
+    aggregators: tuple[str, ...] = ()
+    trigger: str | None = Field(default=None, description="e.g. 'Event Scheduled-Heat Rate'")
+    # The local day of the event (history records may have a day and no times).
+    event_date: date | None = None
+    # A test or measurement-and-evaluation event (SCE's history says so only in comments).
+    test_event: bool = False
     comments: str | None = None
     channel: Literal["json", "html", "history", "replay"] | None = None
 

@@ -87,6 +87,10 @@ class SourcesSettings(Section):
     caiso_oasis_url: str = "https://oasis.caiso.com/oasisapi/SingleZip"
     sce_api_url: str = "https://www.sce.openadr.com/m.dr.website/resteasy/services"
     sce_html_url: str = "https://www.sce.openadr.com/dr.website"
+    # SCE: "auto" reads the JSON API and falls back to the HTML pages; "api" or "html" only.
+    sce_mode: Literal["auto", "api", "html"] = "auto"
+    # After the API fails, read the pages for this long before trying the API again.
+    sce_api_retry_s: float = Field(default=600.0, ge=0)
     user_agent: str = "capmon/0.1 (+https://github.com/capmon/capmon; CCA capacity alerts)"
     timeout_s: float = Field(default=20.0, gt=0)
     max_response_bytes: int = 20 * 1024 * 1024

@@ -14,6 +14,7 @@ from producers.caiso_flex import FlexSource
 from producers.caiso_oasis import OasisSource
 from producers.caiso_ra import RaOutlookSource
 from producers.caiso_stats import StatsSource
+from producers.sce_dr import sce_dr_source
 from producers.source import Source
 
 SourceFactory = Callable[[Settings], Source]
@@ -24,6 +25,7 @@ CATALOG: list[SourceFactory] = [
     lambda s: FlexSource(s.sources.caiso_flex_url),
     lambda s: OasisSource(s.sources.caiso_oasis_url),
     lambda s: RaOutlookSource(s.sources.caiso_outlook_url),
+    sce_dr_source,
 ]
 
 

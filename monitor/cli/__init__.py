@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "monitor.cli.db",
     "monitor.cli.config_cmd",
     "monitor.cli.healthcheck",
+    "monitor.cli.sce_history",
 )
 
 

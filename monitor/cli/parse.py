@@ -25,6 +25,9 @@ PARSERS: dict[str, str] = {
     "caiso-oasis": "producers.caiso_oasis:parse",
     "caiso-ra-outlook": "producers.caiso_ra:parse",
     "caiso-notice": "producers.caiso_notices:parse",
+    "sce-dr-json": "producers.sce_api:parse_event_store_conditions",
+    "sce-dr-html": "producers.sce_html:parse_status_page_conditions",
+    "sce-history": "producers.sce_history:parse_history_conditions",
 }
 
 Parser = Callable[[bytes, datetime], list[Condition]]
