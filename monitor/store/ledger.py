@@ -37,6 +37,9 @@ class LedgerEntry:
     updated_at: datetime
     delivered_at: datetime | None
     payload: dict[str, Any]
+    # attempt_count when the retry schedule last restarted (a replay); the schedule position
+    # is attempt_count - attempt_base.
+    attempt_base: int = 0
 
     def notification(self) -> Notification:
         return Notification.model_validate(self.payload)
@@ -45,7 +48,8 @@ class LedgerEntry:
 _COLS = (notifications.c.key, notifications.c.tenant_id, notifications.c.subscription_id,
          notifications.c.channel, notifications.c.state, notifications.c.attempt_count,
          notifications.c.next_attempt_at, notifications.c.last_error, notifications.c.created_at,
-         notifications.c.updated_at, notifications.c.delivered_at, notifications.c.payload)
+         notifications.c.updated_at, notifications.c.delivered_at, notifications.c.payload,
+         notifications.c.attempt_base)
 
 
 def _entry(row: Any) -> LedgerEntry:
@@ -151,3 +155,57 @@ async def count_by_state(conn: AsyncConnection) -> dict[str, int]:
     rows = await conn.execute(sa.select(notifications.c.state, sa.func.count())
                               .group_by(notifications.c.state))
     return {r[0]: int(r[1]) for r in rows}
+
+
+# -- deliver: leases, retries, replay ---------------------------------------------------------
+
+async def claim_due(conn: AsyncConnection, key: str, now: datetime, lease_until: datetime) -> bool:
+    """Claim a key whose attempt is due, with a lease; False if it is not due or not ours.
+
+    Due means pending/failed with `next_attempt_at` reached, or `sending` whose lease (held in
+    `next_attempt_at` while sending) expired because its sender died mid-send. That last case
+    is the only way a notification is sent twice, with the same idempotency key.
+    """
+    n = notifications.c
+    due = sa.or_(n.next_attempt_at.is_(None), n.next_attempt_at <= now)
+    claimable = sa.or_(sa.and_(n.state.in_(("pending", "failed")), due),
+                       sa.and_(n.state == "sending", n.next_attempt_at <= now))
+    result = await conn.execute(notifications.update().where(n.key == key, claimable)
+                                .values(state="sending", next_attempt_at=lease_until,
+                                        updated_at=now))
+    return bool(result.rowcount)
+
+
+async def due_or_stale(conn: AsyncConnection, now: datetime, limit: int = 100) -> list[LedgerEntry]:
+    """Retries that are due, and claims whose lease expired (crashed senders)."""
+    n = notifications.c
+    q = (sa.select(*_COLS)
+         .where(n.state.in_(("pending", "failed", "sending")), n.next_attempt_at <= now)
+         .order_by(n.next_attempt_at).limit(limit))
+    return [_entry(r) for r in await conn.execute(q)]
+
+
+async def next_due_at(conn: AsyncConnection) -> datetime | None:
+    n = notifications.c
+    value = (await conn.execute(sa.select(sa.func.min(n.next_attempt_at))
+                                .where(n.state.in_(("pending", "failed", "sending"))))).scalar()
+    return value if isinstance(value, datetime) else None
+
+
+async def reopen(conn: AsyncConnection, key: str, now: datetime, *,
+                 tenant_id: str | None = None) -> bool:
+    """Replay: a dead, failed or delivered key goes back to pending with a fresh schedule."""
+    n = notifications.c
+    q = notifications.update().where(n.key == key, n.state.in_(("dead", "failed", "delivered")))
+    if tenant_id is not None:
+        q = q.where(n.tenant_id == tenant_id)
+    result = await conn.execute(q.values(state="pending", next_attempt_at=now, updated_at=now,
+                                         attempt_base=n.attempt_count, last_error=None))
+    return bool(result.rowcount)
+
+
+async def count_by_channel_state(conn: AsyncConnection) -> dict[tuple[str, str], int]:
+    rows = await conn.execute(sa.select(notifications.c.channel, notifications.c.state,
+                                        sa.func.count())
+                              .group_by(notifications.c.channel, notifications.c.state))
+    return {(r[0], r[1]): int(r[2]) for r in rows}
