@@ -39,7 +39,7 @@ from monitor.bus import Message
 from monitor.bus.runner import consume
 from monitor.errors import BusError, StoreError
 from monitor.metrics import DLQ_SIZE, RETRY_QUEUE
-from monitor.notifications import notification_from_event
+from monitor.notifications import Notification, notification_from_event
 from monitor.runtime import Runtime
 from monitor.store import ledger
 
@@ -73,6 +73,10 @@ class Deliverer:
         except ValueError as exc:  # pydantic: a record that isn't a valid notification
             raise BusError(f"invalid notification: {exc.__class__.__name__}",
                            reason="schema") from exc
+        await self.submit(n)
+
+    async def submit(self, n: Notification) -> None:
+        """Admit and attempt one notification (what a bus record triggers)."""
         await self._run(Attempt(notification=n, now=self.deps.clock.now(), from_bus=True))
 
     async def _run(self, attempt: Attempt) -> None:

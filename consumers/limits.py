@@ -131,21 +131,25 @@ class Limits:
             self._endpoint[endpoint] = b
         return b
 
-    def gate(self, channel: str, endpoint: str) -> float:
-        """0 and a token taken if the send may go now; else seconds to wait (nothing taken)."""
+    def gate(self, channel: str, endpoint: str) -> tuple[float, bool]:
+        """(0, _) with a token taken if the send may go now; else (seconds to wait, whether
+        that wait is only a rate limit, short enough to sit out in-process). An open circuit
+        or a receiver's Retry-After is never waited out in-process: it defers in the store."""
         now = self._clock.monotonic()
         breaker = self.breaker(endpoint)
         bucket = self._bucket(endpoint, now)
         chan = self._channel.get(channel)
-        wait = max(breaker.wait_time(now), bucket.wait_time(now),
-                   chan.wait_time(now) if chan else 0.0)
+        blocked = breaker.wait_time(now)
+        if blocked > 0:
+            return blocked, False
+        wait = max(bucket.wait_time(now), chan.wait_time(now) if chan else 0.0)
         if wait > 0:
-            return wait
+            return wait, True
         breaker.before_send(now)
         bucket.take(now)
         if chan is not None:
             chan.take(now)
-        return 0.0
+        return 0.0, True
 
     def record(self, channel: str, endpoint: str, *, ok: bool, counts: bool = True,
                retry_after: float | None = None) -> None:

@@ -140,10 +140,10 @@ def gate(d: Deps) -> Stage:
 
     async def stage(a: Attempt) -> Attempt | None:
         endpoint = a.notification.subscription_id
-        wait = d.limits.gate(a.channel, endpoint)
-        if 0 < wait <= d.settings.max_rate_wait_s:
+        wait, rate_only = d.limits.gate(a.channel, endpoint)
+        if rate_only and 0 < wait <= d.settings.max_rate_wait_s:
             await d.clock.sleep(wait)
-            wait = d.limits.gate(a.channel, endpoint)
+            wait, _ = d.limits.gate(a.channel, endpoint)
         if wait <= 0:
             return dataclasses.replace(a, now=d.clock.now())
         # Spread deferred keys so an endpoint reopening isn't hit by all of them at once.

@@ -19,7 +19,12 @@ from monitor.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
-API_MODULES: tuple[str, ...] = ("monitor.api.health",)
+API_MODULES: tuple[str, ...] = (
+    "monitor.api.health",
+    "monitor.api.replay",
+    "monitor.api.twilio_hooks",
+    "monitor.api.unsubscribe",
+)
 
 
 def create_app(rt: Runtime) -> web.Application:
