@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.limits import Limits
 from consumers.notifiers.base import Delivery, EndpointAction, Notifier, Outcome
@@ -22,7 +23,7 @@ from consumers.notifiers.email import EmailNotifier
 from monitor.bus import Bus
 from monitor.clock import Clock
 from monitor.config import DeliverSettings
-from monitor.delivery import dead_letter_event, next_attempt_at
+from monitor.delivery import SmsFailure, dead_letter_event, fail_accepted_sms, next_attempt_at
 from monitor.errors import CapmonError
 from monitor.metrics import ATTEMPT_LATENCY, DELIVERIES, END_TO_END_LATENCY
 from monitor.notifications import Notification
@@ -202,8 +203,10 @@ def record(d: Deps) -> Stage:
             if o.ok:
                 await endpoint_store.record_success(conn, ep.subscription_id, done)
                 if o.provider_id and a.channel == "sms":
-                    await endpoint_store.track_sms(conn, o.provider_id, a.key, number,
-                                                   o.detail or "queued", done)
+                    sms_failure = await _track_sms(d, conn, a.key, number, o, done)
+                    if sms_failure is not None:
+                        state = "dead" if sms_failure.dead else "failed"
+                        error = sms_failure.error
             elif o.retriable and o.reason != "config":
                 since = await endpoint_store.record_failure(conn, ep.subscription_id, done, error)
                 if done - since >= timedelta(seconds=d.settings.disable_after_s):
@@ -235,6 +238,19 @@ def record(d: Deps) -> Stage:
     return stage
 
 
+async def _track_sms(d: Deps, conn: AsyncConnection, key: str, number: int, o: Outcome,
+                     done: datetime) -> SmsFailure | None:
+    """Remember the message SID; if its failure callback overtook us, apply it now."""
+    assert o.provider_id is not None
+    update = await endpoint_store.record_sms_status(conn, o.provider_id, o.detail or "queued",
+                                                    None, done, notification_key=key,
+                                                    attempt_no=number)
+    if update is None or not update.failed:
+        return None
+    return await fail_accepted_sms(conn, key, number, update.error_code, done,
+                                   max_retry_after_s=d.settings.max_retry_after_s)
+
+
 def announce(d: Deps) -> Stage:
     """After the ledger is settled: the dead-letter record, and the out-of-band notice to the
     tenant when an endpoint was disabled. Failures here are logged, never undo the verdict."""
@@ -251,13 +267,15 @@ def announce(d: Deps) -> Stage:
 
 async def _dead_letter(d: Deps, a: Attempt) -> None:
     assert a.outcome is not None
-    event = dead_letter_event(a.notification, reason=a.outcome.reason, error=a.error,
+    # Errors are "reason: detail"; an SMS failed by callback has an ok send but a bad end.
+    reason = a.error.split(":", 1)[0] if a.error else a.outcome.reason
+    event = dead_letter_event(a.notification, reason=reason, error=a.error,
                               attempts=a.attempts_before + 1, at=a.now)
     delay = 0.5
     for _ in range(5):
         try:
             await d.bus.publish(d.settings.dlq_topic, a.key, event)
-            log.warning("dead_lettered", key=a.key, channel=a.channel, reason=a.outcome.reason)
+            log.warning("dead_lettered", key=a.key, channel=a.channel, reason=reason)
             return
         except CapmonError as exc:
             if not exc.retriable:

@@ -17,9 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.envelope import make_event
 from monitor.notifications import Notification
+from monitor.store import endpoints, ledger
 
 # Delay before attempt n+1 (index n-1 after attempt n); attempt 1 is immediate.
 RETRY_SCHEDULE_S: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -90,6 +92,44 @@ def twilio_code(code: int | None, http_status: int | None = None) -> TwilioCode:
     if http_status in (401, 403):
         return TwilioCode(True, "auth", ops_alert=True)
     return TwilioCode(False, "client")
+
+
+# -- an SMS that Twilio accepted but could not deliver -----------------------------------------
+
+@dataclass(frozen=True)
+class SmsFailure:
+    notification: Notification
+    dead: bool
+    reason: str
+    error: str
+    attempts: int
+
+
+async def fail_accepted_sms(conn: AsyncConnection, key: str, attempt_no: int,
+                            code: str | None, now: datetime, *,
+                            max_retry_after_s: float = 3600.0) -> SmsFailure | None:
+    """Apply an asynchronous Twilio failure (30003-30008...) to the ledger and the contact.
+
+    Only if that message is still the notification's latest, delivered attempt: a later
+    attempt or a replay has taken over otherwise. The caller publishes the dead letter.
+    """
+    meaning = twilio_code(int(code) if code and code.isdigit() else None, None)
+    entry = await ledger.get(conn, key)
+    if entry is None or entry.state != "delivered" or entry.attempt_count != attempt_no:
+        return None
+    error = f"{meaning.reason}: Twilio {code or 'unknown error'} after acceptance"
+    nxt = (next_attempt_at(now, entry.attempt_count - entry.attempt_base,
+                           max_retry_after_s=max_retry_after_s)
+           if meaning.retriable else None)
+    await ledger.settle(conn, key, "failed" if nxt else "dead", now, next_attempt_at=nxt,
+                        error=error)
+    if meaning.contact:
+        status = (endpoints.UNSUBSCRIBED if meaning.contact == "unsubscribe"
+                  else endpoints.DISABLED)
+        await endpoints.set_status(conn, entry.subscription_id, status,
+                                   f"{meaning.reason}: Twilio {code}", now)
+    return SmsFailure(entry.notification(), dead=nxt is None, reason=meaning.reason,
+                      error=error, attempts=entry.attempt_count)
 
 
 # -- dead letters -----------------------------------------------------------------------------

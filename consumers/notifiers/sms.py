@@ -15,6 +15,7 @@ import aiohttp
 from pydantic import SecretStr
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
 from consumers.notifiers.base import Delivery, EndpointAction, Outcome
@@ -47,9 +48,8 @@ class SmsConfig:
     def __repr__(self) -> str:
         return f"SmsConfig(account_sid={self.account_sid!r}, auth_token=**********)"
 
-    @property
-    def status_callback_url(self) -> str:
-        return f"{self.public_url.rstrip('/')}/v1/twilio/status"
+    def status_callback_url(self, key: str, attempt_no: int) -> str:
+        return f"{self.public_url.rstrip('/')}/v1/twilio/status?key={key}&attempt={attempt_no}"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmsConfig | None:
@@ -62,17 +62,45 @@ class SmsConfig:
                    api_base_url=t.api_base_url)
 
 
+class TwilioHttp(AsyncTwilioHttpClient):  # type: ignore[misc]
+    """twilio's async HTTP client, plugged in through its official `http_client=` hook.
+
+    It sends the Basic credentials as a header (aiohttp deprecates its `BasicAuth` helper,
+    which the stock client uses) and gives every request a total timeout (the stock client
+    passes none to aiohttp).
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(pool_connections=True)
+        self._total = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def request(self, method: str, url: str, params: dict[str, object] | None = None,
+                      data: dict[str, object] | None = None,
+                      headers: dict[str, str] | None = None,
+                      auth: tuple[str, str] | None = None, timeout: float | None = None,
+                      allow_redirects: bool = False) -> Response:
+        hdrs = dict(headers or {})
+        if auth is not None:
+            hdrs["Authorization"] = aiohttp.encode_basic_auth(auth[0], auth[1])
+        assert self.session is not None
+        async with self.session.request(method.upper(), url, params=params, data=data,
+                                        headers=hdrs, allow_redirects=allow_redirects,
+                                        timeout=self._total) as resp:
+            text = await resp.text()
+            return Response(resp.status, text, resp.headers)
+
+
 class SmsNotifier:
     channel = "sms"
 
     def __init__(self, config: SmsConfig) -> None:
         self.config = config
-        self._http: AsyncTwilioHttpClient | None = None
+        self._http: TwilioHttp | None = None
         self._client: Client | None = None
         self._slots = asyncio.Semaphore(config.max_concurrency)
 
     async def start(self) -> None:
-        self._http = AsyncTwilioHttpClient()
+        self._http = TwilioHttp(self.config.timeout_s)
         # environment={} ignores TWILIO_* variables: config comes from capmon's settings only.
         self._client = Client(self.config.account_sid,
                               self.config.auth_token.get_secret_value(),
@@ -93,7 +121,8 @@ class SmsNotifier:
         assert self._client is not None, "SmsNotifier.start() was not awaited"
         kwargs: dict[str, object] = {"to": delivery.endpoint.target,
                                      "body": self.text(delivery),
-                                     "status_callback": self.config.status_callback_url}
+                                     "status_callback": self.config.status_callback_url(
+                                         delivery.notification.key, delivery.attempt_no)}
         if self.config.messaging_service_sid:
             kwargs["messaging_service_sid"] = self.config.messaging_service_sid
         else:

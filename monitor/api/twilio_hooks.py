@@ -17,10 +17,8 @@ from twilio.request_validator import RequestValidator
 
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
-from monitor.delivery import dead_letter_event, next_attempt_at, twilio_code
-from monitor.runtime import Runtime
+from monitor.delivery import dead_letter_event, fail_accepted_sms
 from monitor.store import endpoints as endpoint_store
-from monitor.store import ledger
 
 log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
@@ -56,42 +54,32 @@ async def status_callback(request: web.Request) -> web.Response:
     code = params.get("ErrorCode") or None
     if not sid or not status:
         raise Problem(400, "MessageSid and MessageStatus are required")
+    # deliver puts the key and attempt in the callback URL (signed with it), so a callback
+    # that overtakes the send's own bookkeeping still finds its notification.
+    key = request.query.get("key")
+    attempt = request.query.get("attempt", "")
     rt = request.app[RUNTIME]
     now = rt.clock.now()
+    failure = None
     async with rt.store.begin() as conn:
-        update = await endpoint_store.update_sms_status(conn, sid, status, code, now)
+        update = await endpoint_store.record_sms_status(
+            conn, sid, status, code, now, notification_key=key,
+            attempt_no=int(attempt) if attempt.isdigit() else None)
+        if update is not None and update.changed and update.failed:
+            failure = await fail_accepted_sms(
+                conn, update.notification_key, update.attempt_no, code, now,
+                max_retry_after_s=rt.settings.deliver.max_retry_after_s)
     if update is None:
         log.info("twilio_status_unknown_sid", sid=sid, status=status)
-    elif update.changed and status in ("failed", "undelivered"):
-        await _async_failure(rt, update.notification_key, update.attempt_no, code)
+    if failure is not None:
+        log.warning("sms_failed_after_acceptance", key=failure.notification.key,
+                    provider_code=code, dead=failure.dead)
+        if failure.dead:
+            await rt.bus.publish(rt.settings.deliver.dlq_topic, failure.notification.key,
+                                 dead_letter_event(failure.notification, reason=failure.reason,
+                                                   error=failure.error,
+                                                   attempts=failure.attempts, at=now))
     return web.Response(status=204)
-
-
-async def _async_failure(rt: Runtime, key: str, attempt_no: int, code: str | None) -> None:
-    """A message Twilio accepted did not reach the handset: retry it or give up."""
-    meaning = twilio_code(int(code) if code and code.isdigit() else None, None)
-    now = rt.clock.now()
-    error = f"{meaning.reason}: Twilio {code or 'unknown error'} after acceptance"
-    async with rt.store.begin() as conn:
-        entry = await ledger.get(conn, key)
-        if entry is None or entry.state != "delivered" or entry.attempt_count != attempt_no:
-            return  # a later attempt or a replay has taken over
-        nxt = (next_attempt_at(now, entry.attempt_count - entry.attempt_base,
-                               max_retry_after_s=rt.settings.deliver.max_retry_after_s)
-               if meaning.retriable else None)
-        await ledger.settle(conn, key, "failed" if nxt else "dead", now, next_attempt_at=nxt,
-                            error=error)
-        if meaning.contact:
-            status = (endpoint_store.UNSUBSCRIBED if meaning.contact == "unsubscribe"
-                      else endpoint_store.DISABLED)
-            await endpoint_store.set_status(conn, entry.subscription_id, status,
-                                            f"{meaning.reason}: Twilio {code}", now)
-    log.warning("sms_failed_after_acceptance", key=key, provider_code=code,
-                retry=nxt is not None)
-    if nxt is None:
-        event = dead_letter_event(entry.notification(), reason=meaning.reason, error=error,
-                                  attempts=entry.attempt_count, at=now)
-        await rt.bus.publish(rt.settings.deliver.dlq_topic, key, event)
 
 
 @routes.post("/v1/twilio/inbound")

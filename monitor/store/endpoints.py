@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.store.schema import endpoint_health, sms_messages, subscriptions
@@ -125,13 +126,6 @@ _SMS_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3
              "canceled": 5, "partially_delivered": 5, "read": 6}
 
 
-async def track_sms(conn: AsyncConnection, sid: str, notification_key: str, attempt_no: int,
-                    status: str, now: datetime) -> None:
-    await conn.execute(sms_messages.insert().values(
-        sid=sid, notification_key=notification_key, attempt_no=attempt_no, status=status,
-        created_at=now, updated_at=now))
-
-
 @dataclass(frozen=True)
 class SmsUpdate:
     notification_key: str
@@ -140,19 +134,36 @@ class SmsUpdate:
     error_code: str | None
     changed: bool
 
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "undelivered")
 
-async def update_sms_status(conn: AsyncConnection, sid: str, status: str,
-                            error_code: str | None, now: datetime) -> SmsUpdate | None:
-    """Apply a status callback; None for an unknown SID, `changed=False` for a stale one."""
+
+async def record_sms_status(conn: AsyncConnection, sid: str, status: str,
+                            error_code: str | None, now: datetime, *,
+                            notification_key: str | None = None,
+                            attempt_no: int | None = None) -> SmsUpdate | None:
+    """Record what is known of a message: from the send (its 201) or from a status callback,
+    whichever arrives first. Returns the message's status after the update, `changed=False`
+    for a stale or repeated one, None for a SID we know nothing about."""
     m = sms_messages.c
-    row = (await conn.execute(sa.select(m.notification_key, m.attempt_no, m.status)
-                              .where(m.sid == sid))).first()
+    row = (await conn.execute(sa.select(m.notification_key, m.attempt_no, m.status,
+                                        m.error_code).where(m.sid == sid))).first()
     if row is None:
-        return None
-    old_rank = _SMS_RANK.get(row.status, 0)
-    new_rank = _SMS_RANK.get(status, -1)
-    if new_rank <= old_rank:
-        return SmsUpdate(row.notification_key, row.attempt_no, row.status, None, changed=False)
+        if notification_key is None or attempt_no is None:
+            return None
+        try:
+            async with conn.begin_nested():
+                await conn.execute(sms_messages.insert().values(
+                    sid=sid, notification_key=notification_key, attempt_no=attempt_no,
+                    status=status, error_code=error_code, created_at=now, updated_at=now))
+        except IntegrityError:
+            # The send and its first callback raced to create the row: update it instead.
+            return await record_sms_status(conn, sid, status, error_code, now)
+        return SmsUpdate(notification_key, attempt_no, status, error_code, changed=True)
+    if _SMS_RANK.get(status, -1) <= _SMS_RANK.get(row.status, 0):
+        return SmsUpdate(row.notification_key, row.attempt_no, row.status, row.error_code,
+                         changed=False)
     await conn.execute(sms_messages.update().where(m.sid == sid, m.status == row.status)
                        .values(status=status, error_code=error_code, updated_at=now))
     return SmsUpdate(row.notification_key, row.attempt_no, status, error_code, changed=True)
