@@ -89,6 +89,14 @@ def _mw(value: float | None) -> str:
     return "?" if value is None else f"{value:,.0f} MW"
 
 
+def _clip(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word boundary when there is one."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut if cut else text[:limit]
+
+
 def regions_text(regions: tuple[str, ...], limit: int = 2) -> str:
     if not regions:
         return ""
@@ -134,9 +142,9 @@ def _notice(c: Condition) -> Rendered:
 def _status(c: Condition) -> Rendered:
     a = c.attributes
     assert isinstance(a, StatusAttributes)
-    labels = "/".join(a.grid_status[:2]) or "normal"
-    head = f"CAISO grid: {labels}"
-    extras = []
+    labels = a.grid_status or ("normal",)
+    head = f"CAISO grid: {_clip(labels[0], 40)}"
+    extras = [f"+{len(labels) - 1} more"] if len(labels) > 1 else []
     if a.current_reserve_mw is not None:
         extras.append(f"reserves {_mw(a.current_reserve_mw)}")
     if a.current_demand_mw is not None:
@@ -193,7 +201,9 @@ def _dr(c: Condition) -> Rendered:
 def _health(c: Condition) -> Rendered:
     a = c.attributes
     assert isinstance(a, SourceHealthAttributes)
-    state = "OK again" if c.status in (Status.ENDED, Status.CANCELLED) else a.reason[:24]
+    # Reasons read "stale: no good parse in 3 intervals": the word before the colon is the gist.
+    state = ("OK again" if c.status in (Status.ENDED, Status.CANCELLED)
+             else _clip(a.reason.split(":", 1)[0], 24))
     head = f"capmon source {a.source[:24]}: {state}"
     extras = [f"{a.missed_intervals} missed"] if a.missed_intervals else []
     return head, extras
