@@ -26,11 +26,10 @@ from consumers.stages import (
     Attempt,
     Deps,
     Stage,
-    admit,
+    admit_and_claim,
     announce,
-    claim,
+    check_endpoint,
     gate,
-    load_endpoint,
     record,
     run_stages,
     send,
@@ -50,13 +49,12 @@ GAUGE_REFRESH_S = 15.0
 
 def build_pipeline(d: Deps) -> list[Stage]:
     return [
-        admit(d),          # insert the key once (decide may have done it)
-        claim(d),          # lease it: due and not someone else's
-        load_endpoint(d),  # target and secrets from the store; inactive -> suppressed
-        gate(d),           # circuit breaker, endpoint and channel token buckets
-        send(d),           # one attempt through the channel's notifier
-        record(d),         # attempt row + verdict + endpoint health, one transaction
-        announce(d),       # dead letter, endpoint-disabled notice
+        admit_and_claim(d),  # admit the key once, lease it if due, read its endpoint
+        check_endpoint(d),   # a gone or inactive subscription: settle as suppressed
+        gate(d),             # circuit breaker, endpoint and channel token buckets
+        send(d),             # one attempt through the channel's notifier
+        record(d),           # attempt row + verdict + endpoint health, one transaction
+        announce(d),         # dead letter, endpoint-disabled notice
     ]
 
 

@@ -1,4 +1,4 @@
-"""The deliver pipeline's stages: admit -> claim -> endpoint -> gate -> send -> record -> announce.
+"""The deliver pipeline's stages: claim -> check endpoint -> gate -> send -> record -> announce.
 
 Each stage takes the frozen `Attempt` context and returns it (possibly enriched with
 `dataclasses.replace`) or None, which ends the pipeline because the notification is already
@@ -46,6 +46,8 @@ class Deps:
     notifiers: dict[str, Notifier]
     limits: Limits
     rng: random.Random = dataclasses.field(default_factory=random.Random)
+    # Endpoints whose last attempt in this process succeeded (saves a write per delivery).
+    healthy: set[str] = dataclasses.field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -90,48 +92,39 @@ async def run_stages(stages: Sequence[Stage], attempt: Attempt) -> Attempt | Non
 
 # -- stages -------------------------------------------------------------------------------------
 
-def admit(d: Deps) -> Stage:
-    """Insert the key if decide did not (it may admit as `suppressed` itself)."""
-
-    async def stage(a: Attempt) -> Attempt | None:
-        if a.from_bus:
-            async with d.store.begin() as conn:
-                await ledger.admit(conn, a.notification, a.now)
-        return a
-
-    return stage
-
-
-def claim(d: Deps) -> Stage:
-    """Take the key with a lease; anything not due (settled, scheduled, in flight) stops here."""
+def admit_and_claim(d: Deps) -> Stage:
+    """Insert the key if new (decide may have admitted it, e.g. as suppressed), take it with
+    a lease, and read its endpoint (target and secrets never travel on the bus), all in one
+    transaction. Anything not due (settled, scheduled, in flight elsewhere) stops here."""
 
     async def stage(a: Attempt) -> Attempt | None:
         lease_until = a.now + timedelta(seconds=d.settings.claim_lease_s)
         async with d.store.begin() as conn:
-            if not await ledger.claim_due(conn, a.key, a.now, lease_until):
+            claim = await ledger.admit_and_claim(conn, a.notification, a.now, lease_until,
+                                                 admit_first=a.from_bus)
+            if claim is None:
                 return None
-            entry = await ledger.get(conn, a.key)
-        assert entry is not None
-        return dataclasses.replace(a, attempts_before=entry.attempt_count,
-                                   attempt_base=entry.attempt_base)
+            ep = await endpoint_store.get_endpoint(conn, a.notification.subscription_id, a.now)
+        return dataclasses.replace(a, attempts_before=claim.attempt_count,
+                                   attempt_base=claim.attempt_base, endpoint=ep)
 
     return stage
 
 
-def load_endpoint(d: Deps) -> Stage:
-    """Read target and secrets now (they never travel on the bus); a gone or inactive
-    subscription settles the key as suppressed."""
+def check_endpoint(d: Deps) -> Stage:
+    """A deleted or inactive subscription (disabled, unsubscribed, paused) settles the key as
+    suppressed instead of sending."""
 
     async def stage(a: Attempt) -> Attempt | None:
+        ep = a.endpoint
+        if ep is not None and ep.status == endpoint_store.ACTIVE:
+            return a
+        why = ("subscription deleted" if ep is None
+               else f"subscription {ep.status}: {ep.status_reason or ''}".strip())
         async with d.store.begin() as conn:
-            ep = await endpoint_store.get_endpoint(conn, a.notification.subscription_id, a.now)
-            if ep is None or ep.status != endpoint_store.ACTIVE:
-                why = ("subscription deleted" if ep is None
-                       else f"subscription {ep.status}: {ep.status_reason or ''}".strip())
-                await ledger.settle(conn, a.key, "suppressed", a.now, error=why)
-                log.info("delivery_suppressed", key=a.key, channel=a.channel, reason=why)
-                return None
-        return dataclasses.replace(a, endpoint=ep)
+            await ledger.settle(conn, a.key, "suppressed", a.now, error=why)
+        log.info("delivery_suppressed", key=a.key, channel=a.channel, reason=why)
+        return None
 
     return stage
 
@@ -194,20 +187,24 @@ def record(d: Deps) -> Stage:
             state, verdict = ("failed", "retry") if nxt is not None else ("dead", "exhausted")
         error = None if o.ok else f"{o.reason}: {o.detail}"[:1000]
         disabled_for: str | None = None
+        number = a.attempts_before + 1  # the claim is ours: nobody else numbers attempts now
         async with d.store.begin() as conn:
-            number = await ledger.record_attempt(
-                conn, a.key, at=a.now, channel=a.channel, outcome=verdict,
-                status_code=o.status_code, provider_error=o.provider_code or
-                (None if o.ok else o.reason), error=error, latency_s=a.latency_s)
-            await ledger.settle(conn, a.key, state, done, next_attempt_at=nxt, error=error)
+            await ledger.finish_attempt(
+                conn, a.key, number, at=a.now, channel=a.channel, outcome=verdict,
+                state=state, now=done, next_attempt_at=nxt, status_code=o.status_code,
+                provider_error=o.provider_code or (None if o.ok else o.reason), error=error,
+                latency_s=a.latency_s)
             if o.ok:
-                await endpoint_store.record_success(conn, ep.subscription_id, done)
+                # Healthy endpoints stay healthy: write only when that is news.
+                if ep.subscription_id not in d.healthy:
+                    await endpoint_store.record_success(conn, ep.subscription_id, done)
                 if o.provider_id and a.channel == "sms":
                     sms_failure = await _track_sms(d, conn, a.key, number, o, done)
                     if sms_failure is not None:
                         state = "dead" if sms_failure.dead else "failed"
                         error = sms_failure.error
             elif o.retriable and o.reason != "config":
+                d.healthy.discard(ep.subscription_id)
                 since = await endpoint_store.record_failure(conn, ep.subscription_id, done, error)
                 if done - since >= timedelta(seconds=d.settings.disable_after_s):
                     disabled_for = f"failing since {since.isoformat()}"
@@ -220,6 +217,8 @@ def record(d: Deps) -> Stage:
                     conn, ep.subscription_id, status, f"{o.reason}: {disabled_for}"[:500], done)
                 if not changed:
                     disabled_for = None
+        if o.ok:
+            d.healthy.add(ep.subscription_id)
         DELIVERIES.labels(channel=a.channel, outcome=verdict).inc()
         if o.ok:
             END_TO_END_LATENCY.labels(channel=a.channel).observe(

@@ -111,11 +111,14 @@ async def record_failure(conn: AsyncConnection, subscription_id: str, now: datet
 
 
 async def _insert_health(conn: AsyncConnection, subscription_id: str, **values: object) -> None:
-    # Two deliverers may race to create the row; the loser's update is simply lost, which
-    # at worst delays auto-disable by one failure.
-    async with conn.begin_nested():
-        await conn.execute(endpoint_health.insert().values(subscription_id=subscription_id,
-                                                           **values))
+    # Concurrent sends to one endpoint may race to create its row; the loser's count is
+    # lost, which at worst delays auto-disable by one failure. It must not fail the attempt.
+    try:
+        async with conn.begin_nested():
+            await conn.execute(endpoint_health.insert().values(subscription_id=subscription_id,
+                                                               **values))
+    except IntegrityError:
+        pass
 
 
 # -- Twilio message tracking ------------------------------------------------------------------

@@ -209,3 +209,63 @@ async def count_by_channel_state(conn: AsyncConnection) -> dict[tuple[str, str],
                                         sa.func.count())
                               .group_by(notifications.c.channel, notifications.c.state))
     return {(r[0], r[1]): int(r[2]) for r in rows}
+
+
+def _insert_ignore(conn: AsyncConnection) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect (one statement, no
+    savepoint: the hot path of deliver admits every notification it consumes)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(notifications).on_conflict_do_nothing(index_elements=["key"])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(notifications).on_conflict_do_nothing(index_elements=["key"])
+
+
+@dataclass(frozen=True)
+class Claim:
+    attempt_count: int
+    attempt_base: int
+
+
+async def admit_and_claim(conn: AsyncConnection, n: Notification, now: datetime,
+                          lease_until: datetime, *, admit_first: bool = True) -> Claim | None:
+    """Admit the key if new (pending, due now), then claim it if due (see `claim_due`).
+
+    Two statements in the caller's transaction; None when the key is not ours to send now.
+    """
+    if admit_first:
+        await conn.execute(_insert_ignore(conn).values(
+            key=n.key, tenant_id=n.tenant_id, subscription_id=n.subscription_id,
+            channel=n.channel.type, state="pending", payload=n.model_dump(mode="json"),
+            attempt_count=0, attempt_base=0, next_attempt_at=now,
+            observed_at=n.earliest_observed_at, created_at=now, updated_at=now))
+    c = notifications.c
+    due = sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)
+    claimable = sa.or_(sa.and_(c.state.in_(("pending", "failed")), due),
+                       sa.and_(c.state == "sending", c.next_attempt_at <= now))
+    row = (await conn.execute(
+        notifications.update().where(c.key == n.key, claimable)
+        .values(state="sending", next_attempt_at=lease_until, updated_at=now)
+        .returning(c.attempt_count, c.attempt_base))).first()
+    return None if row is None else Claim(int(row[0]), int(row[1]))
+
+
+async def finish_attempt(conn: AsyncConnection, key: str, number: int, *, at: datetime,
+                         channel: str, outcome: str, state: str, now: datetime,
+                         next_attempt_at: datetime | None, status_code: int | None = None,
+                         provider_error: str | None = None, error: str | None = None,
+                         latency_s: float | None = None) -> None:
+    """Record attempt `number` (the claim holder knows it) and settle the key: two statements."""
+    if state not in STATES:
+        raise ValueError(f"unknown ledger state {state!r}")
+    await conn.execute(attempts.insert().values(
+        notification_key=key, attempt_no=number, attempted_at=at, channel=channel,
+        outcome=outcome, status_code=status_code, provider_error=provider_error,
+        error=error[:1000] if error else None, latency_s=latency_s))
+    values: dict[str, Any] = {"state": state, "attempt_count": number, "updated_at": now,
+                              "next_attempt_at": next_attempt_at, "last_error": error}
+    if state == "delivered":
+        values["delivered_at"] = now
+    await conn.execute(notifications.update().where(notifications.c.key == key).values(**values))

@@ -40,6 +40,7 @@ class WebhookReceiver:
     runner: web.AppRunner | None = None
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def start(self) -> str:
         app = web.Application()
@@ -61,6 +62,13 @@ class WebhookReceiver:
         self.secrets[path] = [secret] if isinstance(secret, str) else list(secret)
         return f"{self.base}{path}"
 
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> None:
+        """Wait until `predicate()` holds after some delivery, or fail after `timeout`."""
+        async def check() -> None:
+            async with self.changed:
+                await self.changed.wait_for(predicate)
+        await asyncio.wait_for(check(), timeout)
+
     def on(self, path: str) -> list[Received]:
         return [r for r in self.received if r.path == path]
 
@@ -77,11 +85,13 @@ class WebhookReceiver:
         self.received.append(Received(request.path, headers.get("webhook-id", ""), headers,
                                       body, verified))
         self.arrived.set()
+        async with self.changed:
+            self.changed.notify_all()
         name = request.path
         status = self.mode.get(name)
         if status is not None:
             return web.Response(status=status)
-        if name == "/ok":
+        if name == "/ok" or name.startswith("/ep"):
             return web.Response(status=200, text="ok")
         if name == "/fail":
             return web.Response(status=500, text="boom")
