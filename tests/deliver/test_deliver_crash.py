@@ -37,8 +37,9 @@ ROOT = Path(__file__).parents[2]
 
 
 def deliver_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "deliver"], cwd=ROOT,
-                            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "monitor.cli", "deliver"], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 async def test_kill_9_mid_burst_loses_nothing_and_duplicates_only_in_flight(
