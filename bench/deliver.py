@@ -27,29 +27,30 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from consumers.deliver import Deliverer  # noqa: E402
-from consumers.limits import Limits  # noqa: E402
-from consumers.notifiers.base import Delivery  # noqa: E402
-from consumers.notifiers.webhook import (  # noqa: E402
+from consumers.deliver import Deliverer
+from consumers.limits import Limits
+from consumers.notifiers.base import Delivery
+from consumers.notifiers.webhook import (
     WebhookConfig,
     WebhookNotifier,
     signed_headers,
     webhook_body,
 )
-from consumers.stages import Deps  # noqa: E402
-from monitor.bus import MemoryBus  # noqa: E402
-from monitor.clock import SystemClock  # noqa: E402
-from monitor.config import DeliverSettings  # noqa: E402
-from monitor.logging import configure_logging  # noqa: E402
-from monitor.store import Store  # noqa: E402
-from monitor.store.endpoints import Endpoint  # noqa: E402
-from tests.deliver.helpers import (  # noqa: E402
+from consumers.stages import Deps
+from monitor.bus import MemoryBus
+from monitor.clock import SystemClock
+from monitor.config import DeliverSettings
+from monitor.logging import configure_logging
+from monitor.store import Store
+from monitor.store.endpoints import Endpoint
+from tests.deliver.helpers import (
     add_subscription,
     add_tenant,
     new_secret,
@@ -63,7 +64,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(port: int, ready: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+def _serve(port: int, ready: Any) -> None:
     async def handle(request: web.Request) -> web.Response:
         await request.read()
         return web.Response(text="ok")

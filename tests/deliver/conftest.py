@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import SecretStr
 
 from consumers.deliver import Deliverer
 from consumers.limits import Limits
@@ -19,7 +20,6 @@ from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import DeliverSettings
 from monitor.store import Store
-from pydantic import SecretStr
 from tests.deliver.receivers import SmtpCapture, WebhookReceiver, start_smtp
 
 LINK_SECRET = SecretStr("link-secret-for-tests-0123456789")
@@ -91,7 +91,7 @@ async def make_deliverer(store: Store, bus: MemoryBus, clock: ManualClock,
     # A ManualClock never moves by itself, so tests defer rate-limited sends to the store
     # instead of sleeping on the clock in-process.
     settings.setdefault("max_rate_wait_s", 0)
-    s = DeliverSettings(**settings)  # type: ignore[arg-type]
+    s = DeliverSettings.model_validate(settings)
     for n in notifiers.values():
         await n.start()
         _OPEN.append(n)

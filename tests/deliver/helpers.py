@@ -40,8 +40,9 @@ async def add_tenant(store: Store, now: datetime, admin_contact: str | None = No
     return tenant.id, key
 
 
-async def add_subscription(store: Store, tenant_id: str, channel_type: str, target: str, now: datetime,
-                           *, secret: str | None = None, previous_secret: str | None = None,
+async def add_subscription(store: Store, tenant_id: str, channel_type: str, target: str,
+                           now: datetime, *, secret: str | None = None,
+                           previous_secret: str | None = None,
                            previous_expires: datetime | None = None, status: str = "active",
                            name: str = "CPA scheduling desk") -> str:
     sub_id = str(uuid.uuid4())
@@ -95,7 +96,8 @@ def notification(tenant_id: str, subscription_id: str, channel: str, target: str
     else:
         ch = EmailChannel(address=target)
     return Notification(
-        key=notification_key(subscription_id, c.id, Transition.ISSUED, {"status": "active", "n": n}),
+        key=notification_key(subscription_id, c.id, Transition.ISSUED,
+                             {"status": "active", "n": n}),
         tenant_id=tenant_id, subscription_id=subscription_id, subscription_name="CPA desk",
         channel=ch, decided_at=decided_at or datetime(2022, 9, 6, 17, 18, tzinfo=UTC),
         severity=c.severity,

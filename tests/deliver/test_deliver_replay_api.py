@@ -36,7 +36,8 @@ async def test_replay_of_a_dead_notification_is_sent_again(
     url = receiver.url("/gone", secret)
     sub_id = await add_subscription(store, tenant_id, "webhook", url, wall_clock.now(),
                                     secret=secret)
-    d = await make_deliverer(store, memory_bus, wall_clock, {"webhook": webhook_notifier(wall_clock)})
+    d = await make_deliverer(store, memory_bus, wall_clock,
+                             {"webhook": webhook_notifier(wall_clock)})
     n = notification(tenant_id, sub_id, "webhook", url)
     await d.submit(n)
     auth = {"Authorization": f"Bearer {key}"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,7 +44,7 @@ def forms(secret: str) -> list[str]:
 
 
 @pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
+def logs() -> Iterator[list[MutableMapping[str, Any]]]:
     with structlog.testing.capture_logs() as captured:
         yield captured
 
@@ -71,7 +71,7 @@ def assert_clean(secret: str, *texts: str) -> None:
 
 async def test_webhook_secret_never_leaks(
         store: Store, memory_bus: MemoryBus, receiver: WebhookReceiver,
-        wall_clock: ManualClock, logs: list[dict[str, Any]]) -> None:
+        wall_clock: ManualClock, logs: list[MutableMapping[str, Any]]) -> None:
     secret, old = new_secret(), new_secret()
     tenant_id, _ = await add_tenant(store, wall_clock.now())
     d = await make_deliverer(store, memory_bus, wall_clock,
@@ -92,7 +92,7 @@ async def test_webhook_secret_never_leaks(
 
 
 async def test_twilio_token_never_leaks(store: Store, memory_bus: MemoryBus,
-                                        logs: list[dict[str, Any]]) -> None:
+                                        logs: list[MutableMapping[str, Any]]) -> None:
     clock = ManualClock(datetime(2022, 9, 6, 17, 26, tzinfo=UTC))
     token = "tw-token-" + uuid.uuid4().hex
     wrong = "tw-wrong-" + uuid.uuid4().hex
@@ -124,7 +124,7 @@ async def test_twilio_token_never_leaks(store: Store, memory_bus: MemoryBus,
 
 
 async def test_smtp_password_never_leaks(store: Store, memory_bus: MemoryBus,
-                                         logs: list[dict[str, Any]]) -> None:
+                                         logs: list[MutableMapping[str, Any]]) -> None:
     clock = ManualClock(datetime(2022, 9, 6, 17, 26, tzinfo=UTC))
     password = "smtp-pass-" + uuid.uuid4().hex
     wrong = "smtp-wrong-" + uuid.uuid4().hex
@@ -162,9 +162,9 @@ async def test_smtp_password_never_leaks(store: Store, memory_bus: MemoryBus,
 
 
 async def test_api_key_never_leaks(store: Store, memory_bus: MemoryBus,
-                                   logs: list[dict[str, Any]]) -> None:
+                                   logs: list[MutableMapping[str, Any]]) -> None:
     clock = ManualClock(datetime(2022, 9, 6, 17, 26, tzinfo=UTC))
-    tenant_id, key = await add_tenant(store, clock.now())
+    _, key = await add_tenant(store, clock.now())
     rt = Runtime(settings=Settings(), clock=clock, bus=memory_bus, store=store)
     bodies = []
     async with TestClient(TestServer(create_app(rt))) as client:

@@ -63,7 +63,8 @@ async def test_delivered_with_standard_webhooks_signature_and_cloudevent_body(
         store: Store, memory_bus: MemoryBus, receiver: WebhookReceiver,
         wall_clock: ManualClock) -> None:
     tenant_id, sub_id, url = await setup_endpoint(store, receiver, wall_clock, "/ok")
-    d = await make_deliverer(store, memory_bus, wall_clock, {"webhook": webhook_notifier(wall_clock)})
+    d = await make_deliverer(store, memory_bus, wall_clock,
+                             {"webhook": webhook_notifier(wall_clock)})
     n = notification(tenant_id, sub_id, "webhook", url)
     await d.submit(n)
 
@@ -90,7 +91,8 @@ async def test_rotation_signs_with_both_secrets(
     new, old = new_secret(), new_secret()
     tenant_id, sub_id, url = await setup_endpoint(store, receiver, wall_clock, "/ok",
                                                   secrets=[new, old])
-    d = await make_deliverer(store, memory_bus, wall_clock, {"webhook": webhook_notifier(wall_clock)})
+    d = await make_deliverer(store, memory_bus, wall_clock,
+                             {"webhook": webhook_notifier(wall_clock)})
     await d.submit(notification(tenant_id, sub_id, "webhook", url))
     [got] = receiver.on("/ok")
     # A receiver holding only the old secret and one holding only the new both verify.
@@ -107,7 +109,8 @@ async def test_expired_previous_secret_is_dropped(
     sub_id = await add_subscription(store, tenant_id, "webhook", url, wall_clock.now(),
                                     secret=new, previous_secret=old,
                                     previous_expires=wall_clock.now() - timedelta(seconds=1))
-    d = await make_deliverer(store, memory_bus, wall_clock, {"webhook": webhook_notifier(wall_clock)})
+    d = await make_deliverer(store, memory_bus, wall_clock,
+                             {"webhook": webhook_notifier(wall_clock)})
     await d.submit(notification(tenant_id, sub_id, "webhook", url))
     [got] = receiver.on("/ok")
     assert got.verified == [True, False]
@@ -127,7 +130,8 @@ async def test_retry_verdict_per_answer(
         path: str, state: str, outcome: str, status: int | None, reason: str,
         delay: tuple[float, float] | None) -> None:
     tenant_id, sub_id, url = await setup_endpoint(store, receiver, wall_clock, path)
-    d = await make_deliverer(store, memory_bus, wall_clock, {"webhook": webhook_notifier(wall_clock)})
+    d = await make_deliverer(store, memory_bus, wall_clock,
+                             {"webhook": webhook_notifier(wall_clock)})
     n = notification(tenant_id, sub_id, "webhook", url)
     await d.submit(n)
 
@@ -150,7 +154,8 @@ async def test_410_disables_endpoint_dead_letters_and_stops(
     tenant_id, sub_id, url = await setup_endpoint(store, receiver, wall_clock, "/gone")
     dlq = memory_bus.subscribe(["capmon.notifications.dlq.v1"], "test-dlq")
     await dlq.start()
-    d = await make_deliverer(store, memory_bus, wall_clock, {"webhook": webhook_notifier(wall_clock)})
+    d = await make_deliverer(store, memory_bus, wall_clock,
+                             {"webhook": webhook_notifier(wall_clock)})
     first = notification(tenant_id, sub_id, "webhook", url, n=1)
     await d.submit(first)
 
