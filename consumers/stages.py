@@ -159,8 +159,12 @@ def send(d: Deps) -> Stage:
             outcome = Outcome.failed("config", f"channel {a.channel} is not configured",
                                      retriable=True)
         else:
-            outcome = await notifier.send(Delivery(a.notification, a.endpoint,
-                                                   a.attempts_before + 1, a.now))
+            try:
+                outcome = await notifier.send(Delivery(a.notification, a.endpoint,
+                                                       a.attempts_before + 1, a.now))
+            except Exception as exc:  # a notifier bug must cost attempts, not loop forever
+                log.exception("notifier_failed", key=a.key, channel=a.channel)
+                outcome = Outcome.failed("internal", type(exc).__name__, retriable=True)
         latency = d.clock.monotonic() - started
         ATTEMPT_LATENCY.labels(channel=a.channel).observe(latency)
         return dataclasses.replace(a, outcome=outcome, latency_s=latency)
