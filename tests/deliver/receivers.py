@@ -35,6 +35,7 @@ class WebhookReceiver:
 
     secrets: dict[str, list[str]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
     mode: dict[str, int] = field(default_factory=dict)
     base: str = ""
     runner: web.AppRunner | None = None
@@ -84,6 +85,7 @@ class WebhookReceiver:
                 verified.append(False)
         self.received.append(Received(request.path, headers.get("webhook-id", ""), headers,
                                       body, verified))
+        self.ids.add(headers.get("webhook-id", ""))
         self.arrived.set()
         async with self.changed:
             self.changed.notify_all()
