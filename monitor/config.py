@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from monitor.errors import ConfigError
+from monitor.topics import DLQ, NOTIFICATIONS
 
 ENV_PREFIX = "CAPMON_"
 # Variables the test suite and scripts use; they configure the harness, not capmon.
@@ -68,6 +69,9 @@ class ApiSettings(Section):
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(default=9464, ge=0, le=65535)
     ops_enabled: bool = True
+    # Server secret for links sent to people (email one-click unsubscribe tokens are an HMAC
+    # of the subscription id with it). Required by the email channel; keep it stable.
+    link_secret: SecretStr | None = None
 
 
 class AdminSettings(Section):
@@ -135,6 +139,35 @@ class WebhookSettings(Section):
     allow_http: bool = False
 
 
+class DeliverSettings(Section):
+    """The deliver role: consumer, retry scheduler, rate limits, circuit breakers."""
+
+    # Overridable so tests and staging can share one broker without sharing a group.
+    topic: str = NOTIFICATIONS
+    dlq_topic: str = DLQ
+    group: str = "capmon-deliver"
+    concurrency: int = Field(default=64, ge=1, le=1024)
+    # How often the retry scheduler looks for due notifications.
+    scheduler_interval_s: float = Field(default=1.0, gt=0)
+    # A claimed key whose sender died is reclaimed after this (must exceed a send's timeout).
+    claim_lease_s: float = Field(default=60.0, gt=0)
+    # Token buckets: per webhook endpoint (subscription), and per channel.
+    endpoint_rate_per_s: float = Field(default=50.0, gt=0)
+    endpoint_burst: int = Field(default=100, ge=1)
+    sms_rate_per_s: float = Field(default=10.0, gt=0)
+    email_rate_per_s: float = Field(default=20.0, gt=0)
+    webhook_rate_per_s: float = Field(default=2000.0, gt=0)
+    # Wait this long in-process for a token; beyond it the attempt is deferred in the store.
+    max_rate_wait_s: float = Field(default=1.0, ge=0)
+    circuit_failure_threshold: int = Field(default=5, ge=1)
+    circuit_cooldown_s: float = Field(default=30.0, gt=0)
+    circuit_max_cooldown_s: float = Field(default=600.0, gt=0)
+    # An endpoint failing continuously this long is disabled and its tenant told (Svix: 5 d).
+    disable_after_s: float = Field(default=5 * 24 * 3600.0, gt=0)
+    # Upper bound on a Retry-After we honour.
+    max_retry_after_s: float = Field(default=3600.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -154,6 +187,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     twilio: TwilioSettings = TwilioSettings()
     webhook: WebhookSettings = WebhookSettings()
+    deliver: DeliverSettings = DeliverSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -69,6 +69,7 @@ def register_config_secrets(settings: Settings) -> None:
     register_secret(settings.imap.password)
     register_secret(settings.smtp.password)
     register_secret(settings.twilio.auth_token)
+    register_secret(settings.api.link_secret)
 
 
 async def open_runtime(settings: Settings, clock: Clock | None = None,

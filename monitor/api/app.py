@@ -19,7 +19,14 @@ from monitor.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
-API_MODULES: tuple[str, ...] = ("monitor.api.health", "monitor.api.status", "monitor.api.scrape")
+API_MODULES: tuple[str, ...] = (
+    "monitor.api.health",
+    "monitor.api.status",
+    "monitor.api.scrape",
+    "monitor.api.replay",
+    "monitor.api.twilio_hooks",
+    "monitor.api.unsubscribe",
+)
 
 
 def create_app(rt: Runtime) -> web.Application:

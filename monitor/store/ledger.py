@@ -37,6 +37,9 @@ class LedgerEntry:
     updated_at: datetime
     delivered_at: datetime | None
     payload: dict[str, Any]
+    # attempt_count when the retry schedule last restarted (a replay); the schedule position
+    # is attempt_count - attempt_base.
+    attempt_base: int = 0
 
     def notification(self) -> Notification:
         return Notification.model_validate(self.payload)
@@ -45,7 +48,8 @@ class LedgerEntry:
 _COLS = (notifications.c.key, notifications.c.tenant_id, notifications.c.subscription_id,
          notifications.c.channel, notifications.c.state, notifications.c.attempt_count,
          notifications.c.next_attempt_at, notifications.c.last_error, notifications.c.created_at,
-         notifications.c.updated_at, notifications.c.delivered_at, notifications.c.payload)
+         notifications.c.updated_at, notifications.c.delivered_at, notifications.c.payload,
+         notifications.c.attempt_base)
 
 
 def _entry(row: Any) -> LedgerEntry:
@@ -151,3 +155,117 @@ async def count_by_state(conn: AsyncConnection) -> dict[str, int]:
     rows = await conn.execute(sa.select(notifications.c.state, sa.func.count())
                               .group_by(notifications.c.state))
     return {r[0]: int(r[1]) for r in rows}
+
+
+# -- deliver: leases, retries, replay ---------------------------------------------------------
+
+async def claim_due(conn: AsyncConnection, key: str, now: datetime, lease_until: datetime) -> bool:
+    """Claim a key whose attempt is due, with a lease; False if it is not due or not ours.
+
+    Due means pending/failed with `next_attempt_at` reached, or `sending` whose lease (held in
+    `next_attempt_at` while sending) expired because its sender died mid-send. That last case
+    is the only way a notification is sent twice, with the same idempotency key.
+    """
+    n = notifications.c
+    due = sa.or_(n.next_attempt_at.is_(None), n.next_attempt_at <= now)
+    claimable = sa.or_(sa.and_(n.state.in_(("pending", "failed")), due),
+                       sa.and_(n.state == "sending", n.next_attempt_at <= now))
+    result = await conn.execute(notifications.update().where(n.key == key, claimable)
+                                .values(state="sending", next_attempt_at=lease_until,
+                                        updated_at=now))
+    return bool(result.rowcount)
+
+
+async def due_or_stale(conn: AsyncConnection, now: datetime, limit: int = 100) -> list[LedgerEntry]:
+    """Retries that are due, and claims whose lease expired (crashed senders)."""
+    n = notifications.c
+    q = (sa.select(*_COLS)
+         .where(n.state.in_(("pending", "failed", "sending")), n.next_attempt_at <= now)
+         .order_by(n.next_attempt_at).limit(limit))
+    return [_entry(r) for r in await conn.execute(q)]
+
+
+async def next_due_at(conn: AsyncConnection) -> datetime | None:
+    n = notifications.c
+    value = (await conn.execute(sa.select(sa.func.min(n.next_attempt_at))
+                                .where(n.state.in_(("pending", "failed", "sending"))))).scalar()
+    return value if isinstance(value, datetime) else None
+
+
+async def reopen(conn: AsyncConnection, key: str, now: datetime, *,
+                 tenant_id: str | None = None) -> bool:
+    """Replay: a dead, failed or delivered key goes back to pending with a fresh schedule."""
+    n = notifications.c
+    q = notifications.update().where(n.key == key, n.state.in_(("dead", "failed", "delivered")))
+    if tenant_id is not None:
+        q = q.where(n.tenant_id == tenant_id)
+    result = await conn.execute(q.values(state="pending", next_attempt_at=now, updated_at=now,
+                                         attempt_base=n.attempt_count, last_error=None))
+    return bool(result.rowcount)
+
+
+async def count_by_channel_state(conn: AsyncConnection) -> dict[tuple[str, str], int]:
+    rows = await conn.execute(sa.select(notifications.c.channel, notifications.c.state,
+                                        sa.func.count())
+                              .group_by(notifications.c.channel, notifications.c.state))
+    return {(r[0], r[1]): int(r[2]) for r in rows}
+
+
+def _insert_ignore(conn: AsyncConnection) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect (one statement, no
+    savepoint: the hot path of deliver admits every notification it consumes)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(notifications).on_conflict_do_nothing(index_elements=["key"])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(notifications).on_conflict_do_nothing(index_elements=["key"])
+
+
+@dataclass(frozen=True)
+class Claim:
+    attempt_count: int
+    attempt_base: int
+
+
+async def admit_and_claim(conn: AsyncConnection, n: Notification, now: datetime,
+                          lease_until: datetime, *, admit_first: bool = True) -> Claim | None:
+    """Admit the key if new (pending, due now), then claim it if due (see `claim_due`).
+
+    Two statements in the caller's transaction; None when the key is not ours to send now.
+    """
+    if admit_first:
+        await conn.execute(_insert_ignore(conn).values(
+            key=n.key, tenant_id=n.tenant_id, subscription_id=n.subscription_id,
+            channel=n.channel.type, state="pending", payload=n.model_dump(mode="json"),
+            attempt_count=0, attempt_base=0, next_attempt_at=now,
+            observed_at=n.earliest_observed_at, created_at=now, updated_at=now))
+    c = notifications.c
+    due = sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)
+    claimable = sa.or_(sa.and_(c.state.in_(("pending", "failed")), due),
+                       sa.and_(c.state == "sending", c.next_attempt_at <= now))
+    row = (await conn.execute(
+        notifications.update().where(c.key == n.key, claimable)
+        .values(state="sending", next_attempt_at=lease_until, updated_at=now)
+        .returning(c.attempt_count, c.attempt_base))).first()
+    return None if row is None else Claim(int(row[0]), int(row[1]))
+
+
+async def finish_attempt(conn: AsyncConnection, key: str, number: int, *, at: datetime,
+                         channel: str, outcome: str, state: str, now: datetime,
+                         next_attempt_at: datetime | None, status_code: int | None = None,
+                         provider_error: str | None = None, error: str | None = None,
+                         latency_s: float | None = None) -> None:
+    """Record attempt `number` (the claim holder knows it) and settle the key: two statements."""
+    if state not in STATES:
+        raise ValueError(f"unknown ledger state {state!r}")
+    await conn.execute(attempts.insert().values(
+        notification_key=key, attempt_no=number, attempted_at=at, channel=channel,
+        outcome=outcome, status_code=status_code, provider_error=provider_error,
+        error=error[:1000] if error else None, latency_s=latency_s))
+    values: dict[str, Any] = {"state": state, "attempt_count": number, "updated_at": now,
+                              "next_attempt_at": next_attempt_at, "last_error": error}
+    if state == "delivered":
+        values["delivered_at"] = now
+    await conn.execute(notifications.update().where(notifications.c.key == key).values(**values))

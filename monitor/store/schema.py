@@ -129,6 +129,8 @@ notifications = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
     sa.Column("delivered_at", TS, nullable=True),
+    # Deliver: attempt_count at the last replay (the retry schedule restarts from there).
+    sa.Column("attempt_base", sa.Integer, nullable=False, server_default="0"),
 )
 
 attempts = sa.Table(
@@ -163,4 +165,31 @@ caiso_mailbox_messages = sa.Table(
     sa.Column("notice_text", sa.Text, nullable=True),
     sa.Column("processed_at", TS, nullable=False),
     sa.Index("ix_caiso_mailbox_messages_mailbox", "mailbox", "uidvalidity", "uid"),
+)
+
+
+endpoint_health = sa.Table(
+    "endpoint_health", metadata,
+    # One delivery endpoint per subscription (its own URL, phone or address, and secret).
+    sa.Column("subscription_id", sa.String(36), primary_key=True),
+    # Start of the current run of failures; NULL while the endpoint is healthy.
+    sa.Column("failing_since", TS, nullable=True),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_failure_at", TS, nullable=True),
+    sa.Column("last_success_at", TS, nullable=True),
+    sa.Column("last_error", sa.String(500), nullable=True),
+)
+
+sms_messages = sa.Table(
+    "sms_messages", metadata,
+    # Twilio's message SID (SM...), returned on 201 and named by every status callback.
+    sa.Column("sid", sa.String(64), primary_key=True),
+    sa.Column("notification_key", sa.String(64),
+              sa.ForeignKey("notifications.key", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("attempt_no", sa.Integer, nullable=False),
+    # queued, sent, delivered, undelivered, failed ... (never moves backwards)
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("error_code", sa.String(16), nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
 )

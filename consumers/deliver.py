@@ -1,0 +1,183 @@
+"""The `deliver` role: notifications from the bus to webhooks, SMS and email, exactly as the
+ledger allows.
+
+Two feeders run one pipeline:
+- the consumer of `capmon.notifications.v1`, which admits and attempts each notification and
+  acknowledges the record only once the ledger holds its fate (settled, scheduled for a retry,
+  or claimed under a lease);
+- the retry scheduler, which every `scheduler_interval_s` of the injected clock picks up what
+  is due in the store: retries, deferred sends, replays, and claims whose sender died.
+A restart therefore keeps every schedule, and a crash can only duplicate a send that was in
+flight, under the same idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+
+import structlog
+
+from consumers.limits import Limits
+from consumers.notifiers import build_notifiers
+from consumers.notifiers.base import Notifier
+from consumers.stages import (
+    Attempt,
+    Deps,
+    Stage,
+    admit_and_claim,
+    announce,
+    check_endpoint,
+    gate,
+    record,
+    run_stages,
+    send,
+)
+from monitor.bus import Message
+from monitor.bus.runner import consume
+from monitor.errors import BusError, StoreError
+from monitor.metrics import DLQ_SIZE, RETRY_QUEUE
+from monitor.notifications import Notification, notification_from_event
+from monitor.runtime import Runtime
+from monitor.store import ledger
+
+log = structlog.get_logger(__name__)
+
+GAUGE_REFRESH_S = 15.0
+
+
+def build_pipeline(d: Deps) -> list[Stage]:
+    return [
+        admit_and_claim(d),  # admit the key once, lease it if due, read its endpoint
+        check_endpoint(d),   # a gone or inactive subscription: settle as suppressed
+        gate(d),             # circuit breaker, endpoint and channel token buckets
+        send(d),             # one attempt through the channel's notifier
+        record(d),           # attempt row + verdict + endpoint health, one transaction
+        announce(d),         # dead letter, endpoint-disabled notice
+    ]
+
+
+class Deliverer:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.stages = build_pipeline(deps)
+        self._slots = asyncio.Semaphore(deps.settings.concurrency)
+
+    async def handle(self, message: Message) -> None:
+        """Bus handler: returns once the ledger holds the notification's fate."""
+        try:
+            n = notification_from_event(message.event())
+        except ValueError as exc:  # pydantic: a record that isn't a valid notification
+            raise BusError(f"invalid notification: {exc.__class__.__name__}",
+                           reason="schema") from exc
+        await self.submit(n)
+
+    async def submit(self, n: Notification) -> None:
+        """Admit and attempt one notification (what a bus record triggers)."""
+        await self._run(Attempt(notification=n, now=self.deps.clock.now(), from_bus=True))
+
+    async def _run(self, attempt: Attempt) -> None:
+        try:
+            await run_stages(self.stages, attempt)
+        except (OSError, ConnectionError) as exc:
+            raise StoreError(f"store unavailable: {type(exc).__name__}", reason="store",
+                             retriable=True) from exc
+        except Exception as exc:
+            if _is_db_error(exc):
+                raise StoreError(f"store error: {type(exc).__name__}", reason="store",
+                                 retriable=True) from exc
+            raise
+
+    async def run_due(self) -> int:
+        """One scheduler pass: attempt everything due now; returns how many were started."""
+        d = self.deps
+        now = d.clock.now()
+        async with d.store.connect() as conn:
+            entries = await ledger.due_or_stale(conn, now, limit=d.settings.concurrency * 4)
+        tasks = []
+        for entry in entries:
+            await self._slots.acquire()
+            tasks.append(asyncio.create_task(self._run_slot(Attempt(
+                notification=entry.notification(), now=d.clock.now(), from_bus=False))))
+        if tasks:
+            await asyncio.gather(*tasks)
+        return len(tasks)
+
+    async def _run_slot(self, attempt: Attempt) -> None:
+        try:
+            await self._run(attempt)
+        except Exception as exc:  # keep the scheduler alive; the lease brings the key back
+            log.error("scheduled_attempt_failed", key=attempt.key,
+                      error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._slots.release()
+
+    async def refresh_gauges(self) -> None:
+        async with self.deps.store.connect() as conn:
+            counts = await ledger.count_by_channel_state(conn)
+        for channel in ("webhook", "sms", "email"):
+            RETRY_QUEUE.labels(channel=channel).set(counts.get((channel, "failed"), 0))
+        DLQ_SIZE.set(sum(v for (_c, s), v in counts.items() if s == "dead"))
+
+
+def _is_db_error(exc: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    return isinstance(exc, OperationalError | DBAPIError) and not isinstance(exc.orig, ValueError)
+
+
+async def scheduler_loop(deliverer: Deliverer, stop: asyncio.Event) -> None:
+    d = deliverer.deps
+    since_gauges = GAUGE_REFRESH_S
+    while not stop.is_set():
+        try:
+            started = await deliverer.run_due()
+            if since_gauges >= GAUGE_REFRESH_S:
+                await deliverer.refresh_gauges()
+                since_gauges = 0.0
+        except Exception as exc:  # store briefly down: try again next tick
+            log.warning("scheduler_pass_failed", error=f"{type(exc).__name__}: {exc}")
+            started = 0
+        if started:
+            continue  # more may be due right away
+        await _sleep_or_stop(d, stop, d.settings.scheduler_interval_s)
+        since_gauges += d.settings.scheduler_interval_s
+
+
+async def _sleep_or_stop(d: Deps, stop: asyncio.Event, seconds: float) -> None:
+    sleeper = asyncio.ensure_future(d.clock.sleep(seconds))
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([sleeper, stopper], return_when=asyncio.FIRST_COMPLETED)
+    for task in (sleeper, stopper):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def make_deps(rt: Runtime, notifiers: dict[str, Notifier] | None = None) -> Deps:
+    return Deps(settings=rt.settings.deliver, store=rt.store, bus=rt.bus, clock=rt.clock,
+                notifiers=notifiers if notifiers is not None
+                else build_notifiers(rt.settings, rt.clock),
+                limits=Limits(rt.settings.deliver, rt.clock), rng=random.Random())
+
+
+async def run(rt: Runtime, stop: asyncio.Event,
+              notifiers: dict[str, Notifier] | None = None) -> None:
+    deps = make_deps(rt, notifiers)
+    for notifier in deps.notifiers.values():
+        await notifier.start()
+    deliverer = Deliverer(deps)
+    s = rt.settings.deliver
+    log.info("deliver_started", channels=sorted(deps.notifiers), topic=s.topic, group=s.group,
+             concurrency=s.concurrency)
+    scheduler = asyncio.create_task(scheduler_loop(deliverer, stop))
+    try:
+        await consume(rt.bus, [s.topic], s.group, deliverer.handle, stop, rt.clock,
+                      concurrency=s.concurrency)
+    finally:
+        stop.set()
+        await asyncio.gather(scheduler, return_exceptions=True)
+        for notifier in deps.notifiers.values():
+            await notifier.close()
+        log.info("deliver_stopped")

@@ -1,0 +1,169 @@
+"""Email channel: multipart plain + HTML over SMTP (aiosmtplib), STARTTLS or implicit TLS.
+
+Headers that matter: a deterministic `Message-ID` (the notification key, so a retry after an
+ambiguous failure is recognisably the same mail), `Auto-Submitted: auto-generated` (no
+auto-replies), and RFC 8058 one-click unsubscribe (`List-Unsubscribe` with an HMAC token, and
+`List-Unsubscribe-Post`). SMTP 4xx is retried; 5xx is permanent, and a refused recipient marks
+the contact invalid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from pydantic import SecretStr
+
+from consumers.notifiers.base import Delivery, EndpointAction, Outcome
+from consumers.notifiers.sms_text import window_text
+from monitor.clock import Clock
+from monitor.config import Settings
+from monitor.errors import ConfigError
+from monitor.links import detail_url, unsubscribe_token, unsubscribe_url
+from monitor.notifications import Notification, NotificationItem
+
+_TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
+                         autoescape=select_autoescape(["html", "html.j2"]),
+                         undefined=StrictUndefined, keep_trailing_newline=True)
+
+
+@dataclass(frozen=True, repr=False)
+class EmailConfig:
+    host: str
+    port: int
+    sender: str
+    public_url: str
+    link_secret: SecretStr
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+    use_tls: bool = False
+    timeout_s: float = 30.0
+
+    def __repr__(self) -> str:
+        return f"EmailConfig(host={self.host!r}, port={self.port}, password=**********)"
+
+    @property
+    def domain(self) -> str:
+        address = parseaddr(self.sender)[1]
+        return address.rpartition("@")[2] or "capmon.invalid"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EmailConfig:
+        s = settings.smtp
+        if settings.api.link_secret is None:
+            raise ConfigError("the email channel needs api.link_secret (CAPMON_API_LINK_SECRET) "
+                              "to sign unsubscribe links")
+        return cls(host=s.host, port=s.port, sender=s.sender, public_url=settings.api.public_url,
+                   link_secret=settings.api.link_secret, username=s.username,
+                   password=s.password, starttls=s.starttls, use_tls=s.use_tls,
+                   timeout_s=s.timeout_s)
+
+
+def _item_view(item: NotificationItem) -> dict[str, Any]:
+    c = item.condition
+    attrs = c.attributes.model_dump(mode="json", exclude_none=True)
+    facts = [(k.replace("_", " ").capitalize(), ", ".join(map(str, v)) if isinstance(v, list)
+              else v) for k, v in attrs.items() if v not in ((), [], "")]
+    return {"transition": item.transition.value, "title": f"{c.kind.value} {c.id}",
+            "severity": c.severity.value, "status": c.status.value, "window": window_text(c),
+            "regions": ", ".join(c.regions), "facts": facts, "source_url": c.source_url}
+
+
+def build_message(n: Notification, to: str, config: EmailConfig, clock: Clock) -> EmailMessage:
+    token = unsubscribe_token(config.link_secret, n.subscription_id)
+    view = {"summary": n.summary, "items": [_item_view(i) for i in n.items], "key": n.key,
+            "subscription_name": n.subscription_name or n.subscription_id,
+            "detail_url": detail_url(config.public_url, n.key),
+            "unsubscribe_url": unsubscribe_url(config.public_url, token)}
+    msg = EmailMessage()
+    msg["From"] = config.sender
+    msg["To"] = Address(addr_spec=to)
+    subject = f"[capmon] {n.summary}"
+    msg["Subject"] = subject if len(subject) <= 160 else subject[:157] + "..."
+    msg["Date"] = format_datetime(clock.now())
+    msg["Message-ID"] = f"<{n.key}@{config.domain}>"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Capmon-Notification-Key"] = n.key
+    msg["List-Unsubscribe"] = f"<{view['unsubscribe_url']}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content(_TEMPLATES.get_template("email.txt.j2").render(view))
+    msg.add_alternative(_TEMPLATES.get_template("email.html.j2").render(view), subtype="html")
+    return msg
+
+
+class EmailNotifier:
+    channel = "email"
+
+    def __init__(self, config: EmailConfig, clock: Clock) -> None:
+        self.config = config
+        self._clock = clock
+
+    async def start(self) -> None:
+        """Nothing to open: one SMTP session per message keeps failures independent."""
+
+    async def close(self) -> None:
+        """Nothing held open between messages."""
+
+    async def send(self, delivery: Delivery) -> Outcome:
+        try:
+            msg = build_message(delivery.notification, delivery.endpoint.target, self.config,
+                                self._clock)
+        except (ValueError, IndexError) as exc:  # an address the email package rejects
+            return Outcome.failed("invalid_contact", f"bad address: {type(exc).__name__}",
+                                  retriable=False, action=EndpointAction.INVALID_CONTACT)
+        return await self._submit(msg)
+
+    async def send_notice(self, to: str, subject: str, text: str) -> Outcome:
+        """A plain operational mail (e.g. "your endpoint was disabled") to a tenant admin."""
+        msg = EmailMessage()
+        msg["From"] = self.config.sender
+        try:
+            msg["To"] = Address(addr_spec=to)
+        except (ValueError, IndexError) as exc:
+            return Outcome.failed("invalid_contact", f"bad address: {type(exc).__name__}",
+                                  retriable=False)
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(self._clock.now())
+        msg["Message-ID"] = make_msgid(domain=self.config.domain)
+        msg["Auto-Submitted"] = "auto-generated"
+        msg.set_content(text)
+        return await self._submit(msg)
+
+    async def _submit(self, msg: EmailMessage) -> Outcome:
+        cfg = self.config
+        try:
+            _errors, reply = await aiosmtplib.send(
+                msg, hostname=cfg.host, port=cfg.port, username=cfg.username,
+                password=cfg.password.get_secret_value() if cfg.password else None,
+                start_tls=cfg.starttls, use_tls=cfg.use_tls, timeout=cfg.timeout_s)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            first = exc.recipients[0]
+            return _from_code(first.code, first.message, recipient=True)
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            return Outcome.failed("auth", f"SMTP {exc.code} authentication failed",
+                                  retriable=True, status_code=exc.code)
+        except aiosmtplib.SMTPResponseException as exc:
+            return _from_code(exc.code, exc.message, recipient=False)
+        except aiosmtplib.SMTPTimeoutError:
+            return Outcome.failed("timeout", "SMTP server did not answer in time",
+                                  retriable=True)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return Outcome.failed("connect", f"SMTP: {type(exc).__name__}", retriable=True)
+        return Outcome.delivered(status_code=250, provider_id=str(msg["Message-ID"]),
+                                 detail=reply[:200])
+
+
+def _from_code(code: int, message: str, *, recipient: bool) -> Outcome:
+    detail = f"SMTP {code} {message.strip()[:200]}"
+    if 400 <= code < 500:
+        return Outcome.failed("server", detail, retriable=True, status_code=code)
+    action = EndpointAction.INVALID_CONTACT if recipient else EndpointAction.NONE
+    reason = "invalid_contact" if recipient else "client"
+    return Outcome.failed(reason, detail, retriable=False, status_code=code, action=action)

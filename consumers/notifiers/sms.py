@@ -1,0 +1,148 @@
+"""SMS channel: Twilio Programmable Messaging through the official async client.
+
+One message per notification, one GSM-7 segment with a link to the details (sms_text), sent
+from a Messaging Service (preferred: sender pool, opt-out handling) or a From number, with a
+status callback so delivery is tracked after Twilio accepts it. Twilio's error codes decide
+the verdict (monitor.delivery.TWILIO_CODES).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import aiohttp
+from pydantic import SecretStr
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from consumers.notifiers.base import Delivery, EndpointAction, Outcome
+from consumers.notifiers.sms_text import render_sms
+from monitor.config import Settings
+from monitor.delivery import twilio_code
+from monitor.errors import ConfigError
+from monitor.links import detail_url
+
+_ACTIONS = {"invalid_contact": EndpointAction.INVALID_CONTACT,
+            "unsubscribe": EndpointAction.UNSUBSCRIBE}
+
+
+@dataclass(frozen=True, repr=False)
+class SmsConfig:
+    account_sid: str
+    auth_token: SecretStr
+    public_url: str
+    messaging_service_sid: str | None = None
+    from_number: str | None = None
+    api_base_url: str | None = None
+    timeout_s: float = 15.0
+    # Twilio answers 20429 past its concurrency limit; stay under it.
+    max_concurrency: int = 20
+
+    def __post_init__(self) -> None:
+        if not (self.messaging_service_sid or self.from_number):
+            raise ConfigError("twilio needs messaging_service_sid or from_number")
+
+    def __repr__(self) -> str:
+        return f"SmsConfig(account_sid={self.account_sid!r}, auth_token=**********)"
+
+    def status_callback_url(self, key: str, attempt_no: int) -> str:
+        return f"{self.public_url.rstrip('/')}/v1/twilio/status?key={key}&attempt={attempt_no}"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmsConfig | None:
+        t = settings.twilio
+        if not (t.account_sid and t.auth_token):
+            return None
+        return cls(account_sid=t.account_sid, auth_token=t.auth_token,
+                   public_url=settings.api.public_url,
+                   messaging_service_sid=t.messaging_service_sid, from_number=t.from_number,
+                   api_base_url=t.api_base_url)
+
+
+class TwilioHttp(AsyncTwilioHttpClient):  # type: ignore[misc]
+    """twilio's async HTTP client, plugged in through its official `http_client=` hook.
+
+    It sends the Basic credentials as a header (aiohttp deprecates its `BasicAuth` helper,
+    which the stock client uses) and gives every request a total timeout (the stock client
+    passes none to aiohttp).
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(pool_connections=True)
+        self._total = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def request(self, method: str, url: str, params: dict[str, object] | None = None,
+                      data: dict[str, object] | None = None,
+                      headers: dict[str, str] | None = None,
+                      auth: tuple[str, str] | None = None, timeout: float | None = None,
+                      allow_redirects: bool = False) -> Response:
+        hdrs = dict(headers or {})
+        if auth is not None:
+            hdrs["Authorization"] = aiohttp.encode_basic_auth(auth[0], auth[1])
+        assert self.session is not None
+        async with self.session.request(method.upper(), url, params=params, data=data,
+                                        headers=hdrs, allow_redirects=allow_redirects,
+                                        timeout=self._total) as resp:
+            text = await resp.text()
+            return Response(resp.status, text, resp.headers)
+
+
+class SmsNotifier:
+    channel = "sms"
+
+    def __init__(self, config: SmsConfig) -> None:
+        self.config = config
+        self._http: TwilioHttp | None = None
+        self._client: Client | None = None
+        self._slots = asyncio.Semaphore(config.max_concurrency)
+
+    async def start(self) -> None:
+        self._http = TwilioHttp(self.config.timeout_s)
+        # environment={} ignores TWILIO_* variables: config comes from capmon's settings only.
+        self._client = Client(self.config.account_sid,
+                              self.config.auth_token.get_secret_value(),
+                              http_client=self._http, environment={})
+        if self.config.api_base_url:
+            self._client.api.base_url = self.config.api_base_url.rstrip("/")
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def text(self, delivery: Delivery) -> str:
+        n = delivery.notification
+        return render_sms(n, detail_url(self.config.public_url, n.key))
+
+    async def send(self, delivery: Delivery) -> Outcome:
+        assert self._client is not None, "SmsNotifier.start() was not awaited"
+        kwargs: dict[str, object] = {"to": delivery.endpoint.target,
+                                     "body": self.text(delivery),
+                                     "status_callback": self.config.status_callback_url(
+                                         delivery.notification.key, delivery.attempt_no)}
+        if self.config.messaging_service_sid:
+            kwargs["messaging_service_sid"] = self.config.messaging_service_sid
+        else:
+            kwargs["from_"] = self.config.from_number
+        try:
+            async with self._slots, asyncio.timeout(self.config.timeout_s):
+                message = await self._client.messages.create_async(**kwargs)
+        except TwilioRestException as exc:
+            return _from_error(exc.code, exc.status, exc.msg)
+        except TimeoutError:
+            return Outcome.failed("timeout", "Twilio did not answer in time", retriable=True)
+        except aiohttp.ClientError as exc:
+            return Outcome.failed("connect", type(exc).__name__, retriable=True)
+        return Outcome.delivered(status_code=201, provider_id=str(message.sid),
+                                 detail=str(message.status or ""))
+
+
+def _from_error(code: int | None, status: int | None, msg: str | None) -> Outcome:
+    meaning = twilio_code(code, status)
+    detail = f"Twilio {code}: {(msg or '').strip()[:200]}" if code else f"Twilio HTTP {status}"
+    return Outcome.failed(meaning.reason, detail, retriable=meaning.retriable,
+                          status_code=status, provider_code=str(code) if code else None,
+                          action=_ACTIONS.get(meaning.contact, EndpointAction.NONE))

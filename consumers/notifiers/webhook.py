@@ -1,0 +1,170 @@
+"""Webhook channel: Standard Webhooks over pooled aiohttp connections.
+
+Each request carries `webhook-id` (the notification key, identical across retries),
+`webhook-timestamp` (this attempt) and `webhook-signature` (`v1,` HMAC-SHA256 of
+`id.timestamp.body` under each valid `whsec_` secret: two during a rotation). The body is the
+notification as a structured-mode CloudEvent, signed over the exact bytes sent. Redirects are
+never followed; the whole attempt has one timeout; the SSRF guard runs at connect time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+
+from consumers.notifiers.base import Delivery, EndpointAction, Outcome
+from consumers.notifiers.ssrf import ForbiddenAddress, GuardedResolver, check_url
+from monitor.clock import Clock
+from monitor.config import Settings
+from monitor.envelope import to_json
+from monitor.notifications import Notification, notification_event
+
+CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
+SOURCE = "/capmon/deliver"
+# Codes that mean "slow down": honour Retry-After, count toward the circuit breaker.
+_THROTTLE = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    timeout_s: float = 15.0
+    allow_hosts: tuple[str, ...] = ()
+    allow_http: bool = False
+    max_connections: int = 256
+    max_connections_per_host: int = 32
+    user_agent: str = "capmon-webhooks/0.1"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebhookConfig:
+        return cls(timeout_s=settings.webhook.timeout_s, allow_hosts=settings.webhook.allow_hosts,
+                   allow_http=settings.webhook.allow_http)
+
+
+def webhook_body(n: Notification) -> bytes:
+    """The CloudEvent JSON a receiver gets: summary, severity, and the structured conditions."""
+    return to_json(notification_event(n, source=SOURCE))
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """One `v1,<base64>` signature (the Standard Webhooks scheme)."""
+    key = base64.b64decode(secret.removeprefix("whsec_") + "==")
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode("ascii")
+
+
+def signed_headers(secrets: tuple[str, ...], msg_id: str, timestamp: int,
+                   body: bytes) -> dict[str, str]:
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(sign(s, msg_id, timestamp, body) for s in secrets),
+        "content-type": CONTENT_TYPE,
+    }
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds from `Retry-After` (delta-seconds or an HTTP date); None if absent or garbage."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def classify(status: int, headers: aiohttp.typedefs.LooseHeaders | None,
+             now: datetime) -> Outcome:
+    """The retry verdict for an HTTP answer (delivery-conventions section 1)."""
+    h = dict(headers or {})
+    lower = {str(k).lower(): str(v) for k, v in h.items()}
+    if 200 <= status < 300:
+        return Outcome.delivered(status_code=status)
+    if lower.get("webhook-delivery", "").strip().lower() == "abort-message":
+        return Outcome.failed("aborted", "receiver asked to stop retrying this message",
+                              retriable=False, status_code=status)
+    if 300 <= status < 400:
+        return Outcome.failed("redirect", "redirects are not followed", retriable=True,
+                              status_code=status)
+    if status == 410:
+        return Outcome.failed("gone", "endpoint answered 410 Gone: disabling it",
+                              retriable=False, status_code=status, action=EndpointAction.DISABLE)
+    if status in _THROTTLE:
+        reason = "rate_limited" if status == 429 else "server"
+        return Outcome.failed(reason, f"HTTP {status}", retriable=True, status_code=status,
+                              retry_after=parse_retry_after(lower.get("retry-after"), now))
+    if status in (401, 403):
+        return Outcome.failed("auth", f"HTTP {status}", retriable=True, status_code=status)
+    reason = "client" if status < 500 else "server"
+    return Outcome.failed(reason, f"HTTP {status}", retriable=True, status_code=status)
+
+
+class WebhookNotifier:
+    channel = "webhook"
+
+    def __init__(self, config: WebhookConfig, clock: Clock) -> None:
+        self.config = config
+        self._clock = clock
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(self.config.allow_hosts),
+            limit=self.config.max_connections,
+            limit_per_host=self.config.max_connections_per_host,
+            ttl_dns_cache=60)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
+            headers={"User-Agent": self.config.user_agent}, cookie_jar=aiohttp.DummyCookieJar())
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(self, delivery: Delivery) -> Outcome:
+        assert self._session is not None, "WebhookNotifier.start() was not awaited"
+        endpoint = delivery.endpoint
+        if not endpoint.secrets:
+            return Outcome.failed("config", "subscription has no signing secret",
+                                  retriable=False)
+        try:
+            check_url(endpoint.target, allow_hosts=self.config.allow_hosts,
+                      allow_http=self.config.allow_http)
+        except ForbiddenAddress as exc:
+            return Outcome.failed("forbidden_address", str(exc), retriable=False)
+        body = webhook_body(delivery.notification)
+        now = self._clock.now()
+        headers = signed_headers(endpoint.secrets, delivery.notification.key,
+                                 int(now.timestamp()), body)
+        try:
+            async with self._session.post(endpoint.target, data=body, headers=headers,
+                                          allow_redirects=False) as resp:
+                # Drain a little so the connection can go back to the pool; ignore the rest.
+                await resp.content.read(64 * 1024)
+                return classify(resp.status, resp.headers, self._clock.now())
+        except aiohttp.ClientConnectorDNSError as exc:
+            if isinstance(exc.os_error, ForbiddenAddress):
+                return Outcome.failed("forbidden_address", str(exc.os_error), retriable=False)
+            return Outcome.failed("connect", f"DNS: {type(exc.os_error).__name__}",
+                                  retriable=True)
+        except TimeoutError:
+            return Outcome.failed("timeout", f"no answer within {self.config.timeout_s:g}s",
+                                  retriable=True)
+        except aiohttp.ClientConnectorError as exc:
+            return Outcome.failed("connect", f"connect failed: {exc.strerror or 'refused'}",
+                                  retriable=True)
+        except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
+            return Outcome.failed("connect", f"{type(exc).__name__}", retriable=True)

@@ -1,0 +1,308 @@
+"""The deliver pipeline's stages: claim -> check endpoint -> gate -> send -> record -> announce.
+
+Each stage takes the frozen `Attempt` context and returns it (possibly enriched with
+`dataclasses.replace`) or None, which ends the pipeline because the notification is already
+settled, scheduled or in someone else's hands. Every stage that changes the ledger commits
+before returning, so whatever point a crash hits, the store says what happens next.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consumers.limits import Limits
+from consumers.notifiers.base import Delivery, EndpointAction, Notifier, Outcome
+from consumers.notifiers.email import EmailNotifier
+from monitor.bus import Bus
+from monitor.clock import Clock
+from monitor.config import DeliverSettings
+from monitor.delivery import SmsFailure, dead_letter_event, fail_accepted_sms, next_attempt_at
+from monitor.errors import CapmonError
+from monitor.metrics import ATTEMPT_LATENCY, DELIVERIES, END_TO_END_LATENCY
+from monitor.notifications import Notification
+from monitor.store import Store, ledger
+from monitor.store import endpoints as endpoint_store
+from monitor.store import tenants as tenant_store
+from monitor.store.endpoints import Endpoint
+
+log = structlog.get_logger("consumers.deliver")
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What the stages share: built once by the role."""
+
+    settings: DeliverSettings
+    store: Store
+    bus: Bus
+    clock: Clock
+    notifiers: dict[str, Notifier]
+    limits: Limits
+    rng: random.Random = dataclasses.field(default_factory=random.Random)
+    # Endpoints whose last attempt in this process succeeded (saves a write per delivery).
+    healthy: set[str] = dataclasses.field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The typed context one notification carries through the stages."""
+
+    notification: Notification
+    now: datetime
+    from_bus: bool
+    endpoint: Endpoint | None = None
+    # Attempts made before this one, in total and at the last replay (schedule restart).
+    attempts_before: int = 0
+    attempt_base: int = 0
+    outcome: Outcome | None = None
+    latency_s: float = 0.0
+    state: str = ""  # the ledger state this attempt settled in
+    error: str | None = None
+    # Set when this attempt disabled the endpoint (410, or failing for days): why.
+    disabled: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.notification.key
+
+    @property
+    def channel(self) -> str:
+        return self.notification.channel.type
+
+
+Stage = Callable[[Attempt], Awaitable[Attempt | None]]
+
+
+async def run_stages(stages: Sequence[Stage], attempt: Attempt) -> Attempt | None:
+    ctx: Attempt | None = attempt
+    for stage in stages:
+        assert ctx is not None
+        ctx = await stage(ctx)
+        if ctx is None:
+            return None
+    return ctx
+
+
+# -- stages -------------------------------------------------------------------------------------
+
+def admit_and_claim(d: Deps) -> Stage:
+    """Insert the key if new (decide may have admitted it, e.g. as suppressed), take it with
+    a lease, and read its endpoint (target and secrets never travel on the bus), all in one
+    transaction. Anything not due (settled, scheduled, in flight elsewhere) stops here."""
+
+    async def stage(a: Attempt) -> Attempt | None:
+        lease_until = a.now + timedelta(seconds=d.settings.claim_lease_s)
+        async with d.store.begin() as conn:
+            claim = await ledger.admit_and_claim(conn, a.notification, a.now, lease_until,
+                                                 admit_first=a.from_bus)
+            if claim is None:
+                return None
+            ep = await endpoint_store.get_endpoint(conn, a.notification.subscription_id, a.now)
+        return dataclasses.replace(a, attempts_before=claim.attempt_count,
+                                   attempt_base=claim.attempt_base, endpoint=ep)
+
+    return stage
+
+
+def check_endpoint(d: Deps) -> Stage:
+    """A deleted or inactive subscription (disabled, unsubscribed, paused) settles the key as
+    suppressed instead of sending."""
+
+    async def stage(a: Attempt) -> Attempt | None:
+        ep = a.endpoint
+        if ep is not None and ep.status == endpoint_store.ACTIVE:
+            return a
+        why = ("subscription deleted" if ep is None
+               else f"subscription {ep.status}: {ep.status_reason or ''}".strip())
+        async with d.store.begin() as conn:
+            await ledger.settle(conn, a.key, "suppressed", a.now, error=why)
+        log.info("delivery_suppressed", key=a.key, channel=a.channel, reason=why)
+        return None
+
+    return stage
+
+
+def gate(d: Deps) -> Stage:
+    """Circuit breaker and rate limits: wait a little in-process, or defer in the store."""
+
+    async def stage(a: Attempt) -> Attempt | None:
+        endpoint = a.notification.subscription_id
+        wait, rate_only = d.limits.gate(a.channel, endpoint)
+        if rate_only and 0 < wait <= d.settings.max_rate_wait_s:
+            await d.clock.sleep(wait)
+            wait, _ = d.limits.gate(a.channel, endpoint)
+        if wait <= 0:
+            return dataclasses.replace(a, now=d.clock.now())
+        # Spread deferred keys so an endpoint reopening isn't hit by all of them at once.
+        later = d.clock.now() + timedelta(seconds=wait * (1 + d.rng.uniform(0, 0.2)))
+        async with d.store.begin() as conn:
+            await ledger.settle(conn, a.key, "pending", d.clock.now(), next_attempt_at=later,
+                                error="deferred: endpoint throttled or circuit open")
+        return None
+
+    return stage
+
+
+def send(d: Deps) -> Stage:
+    async def stage(a: Attempt) -> Attempt | None:
+        assert a.endpoint is not None
+        notifier = d.notifiers.get(a.channel)
+        started = d.clock.monotonic()
+        if notifier is None:
+            outcome = Outcome.failed("config", f"channel {a.channel} is not configured",
+                                     retriable=True)
+        else:
+            try:
+                outcome = await notifier.send(Delivery(a.notification, a.endpoint,
+                                                       a.attempts_before + 1, a.now))
+            except Exception as exc:  # a notifier bug must cost attempts, not loop forever
+                log.exception("notifier_failed", key=a.key, channel=a.channel)
+                outcome = Outcome.failed("internal", type(exc).__name__, retriable=True)
+        latency = d.clock.monotonic() - started
+        ATTEMPT_LATENCY.labels(channel=a.channel).observe(latency)
+        return dataclasses.replace(a, outcome=outcome, latency_s=latency)
+
+    return stage
+
+
+def record(d: Deps) -> Stage:
+    """Attempt row, ledger verdict, endpoint health and status: one transaction."""
+
+    async def stage(a: Attempt) -> Attempt | None:
+        o, ep = a.outcome, a.endpoint
+        assert o is not None and ep is not None
+        done = d.clock.now()
+        made = a.attempts_before + 1 - a.attempt_base
+        nxt: datetime | None = None
+        if o.ok:
+            state, verdict = "delivered", "delivered"
+        elif not o.retriable:
+            state, verdict = "dead", "failed"
+        else:
+            nxt = next_attempt_at(done, made, retry_after=o.retry_after, rng=d.rng,
+                                  max_retry_after_s=d.settings.max_retry_after_s)
+            state, verdict = ("failed", "retry") if nxt is not None else ("dead", "exhausted")
+        error = None if o.ok else f"{o.reason}: {o.detail}"[:1000]
+        disabled_for: str | None = None
+        number = a.attempts_before + 1  # the claim is ours: nobody else numbers attempts now
+        async with d.store.begin() as conn:
+            await ledger.finish_attempt(
+                conn, a.key, number, at=a.now, channel=a.channel, outcome=verdict,
+                state=state, now=done, next_attempt_at=nxt, status_code=o.status_code,
+                provider_error=o.provider_code or (None if o.ok else o.reason), error=error,
+                latency_s=a.latency_s)
+            if o.ok:
+                # Healthy endpoints stay healthy: write only when that is news.
+                if ep.subscription_id not in d.healthy:
+                    await endpoint_store.record_success(conn, ep.subscription_id, done)
+                if o.provider_id and a.channel == "sms":
+                    sms_failure = await _track_sms(d, conn, a.key, number, o, done)
+                    if sms_failure is not None:
+                        state = "dead" if sms_failure.dead else "failed"
+                        error = sms_failure.error
+            elif o.retriable and o.reason != "config":
+                d.healthy.discard(ep.subscription_id)
+                since = await endpoint_store.record_failure(conn, ep.subscription_id, done, error)
+                if done - since >= timedelta(seconds=d.settings.disable_after_s):
+                    disabled_for = f"failing since {since.isoformat()}"
+            if o.action != EndpointAction.NONE:
+                disabled_for = disabled_for or o.detail
+            if disabled_for is not None:
+                status = (endpoint_store.UNSUBSCRIBED if o.action == EndpointAction.UNSUBSCRIBE
+                          else endpoint_store.DISABLED)
+                changed = await endpoint_store.set_status(
+                    conn, ep.subscription_id, status, f"{o.reason}: {disabled_for}"[:500], done)
+                if not changed:
+                    disabled_for = None
+        if o.ok:
+            d.healthy.add(ep.subscription_id)
+        DELIVERIES.labels(channel=a.channel, outcome=verdict).inc()
+        if o.ok:
+            END_TO_END_LATENCY.labels(channel=a.channel).observe(
+                max(0.0, (done - a.notification.earliest_observed_at).total_seconds()))
+        d.limits.record(a.channel, ep.subscription_id, ok=o.ok,
+                        counts=o.retriable and o.reason != "config",
+                        retry_after=o.retry_after)
+        (log.info if o.ok else log.warning)(
+                "delivery_attempt", key=a.key, channel=a.channel,
+                attempt=number, outcome=verdict, reason=o.reason, status_code=o.status_code,
+                provider_code=o.provider_code, latency_s=round(a.latency_s, 4),
+                next_attempt_at=nxt.isoformat() if nxt else None, detail=o.detail or None)
+        return dataclasses.replace(a, state=state, error=error, now=done,
+                                   attempts_before=number - 1, disabled=disabled_for)
+
+    return stage
+
+
+async def _track_sms(d: Deps, conn: AsyncConnection, key: str, number: int, o: Outcome,
+                     done: datetime) -> SmsFailure | None:
+    """Remember the message SID; if its failure callback overtook us, apply it now."""
+    assert o.provider_id is not None
+    update = await endpoint_store.record_sms_status(conn, o.provider_id, o.detail or "queued",
+                                                    None, done, notification_key=key,
+                                                    attempt_no=number)
+    if update is None or not update.failed:
+        return None
+    return await fail_accepted_sms(conn, key, number, update.error_code, done,
+                                   max_retry_after_s=d.settings.max_retry_after_s)
+
+
+def announce(d: Deps) -> Stage:
+    """After the ledger is settled: the dead-letter record, and the out-of-band notice to the
+    tenant when an endpoint was disabled. Failures here are logged, never undo the verdict."""
+
+    async def stage(a: Attempt) -> Attempt | None:
+        if a.state == "dead":
+            await _dead_letter(d, a)
+        if a.disabled and a.endpoint is not None and a.channel == "webhook":
+            await _tell_tenant(d, a.endpoint, a.disabled)
+        return a
+
+    return stage
+
+
+async def _dead_letter(d: Deps, a: Attempt) -> None:
+    assert a.outcome is not None
+    # Errors are "reason: detail"; an SMS failed by callback has an ok send but a bad end.
+    reason = a.error.split(":", 1)[0] if a.error else a.outcome.reason
+    event = dead_letter_event(a.notification, reason=reason, error=a.error,
+                              attempts=a.attempts_before + 1, at=a.now)
+    delay = 0.5
+    for _ in range(5):
+        try:
+            await d.bus.publish(d.settings.dlq_topic, a.key, event)
+            log.warning("dead_lettered", key=a.key, channel=a.channel, reason=reason)
+            return
+        except CapmonError as exc:
+            if not exc.retriable:
+                break
+            await d.clock.sleep(delay)
+            delay *= 2
+    # The ledger still says dead (the source of truth for /v1/notifications and replay).
+    log.error("dead_letter_publish_failed", key=a.key, channel=a.channel)
+
+
+async def _tell_tenant(d: Deps, ep: Endpoint, why: str) -> None:
+    mailer = d.notifiers.get("email")
+    async with d.store.connect() as conn:
+        tenant = await tenant_store.get_tenant(conn, ep.tenant_id)
+    if tenant is None or not tenant.admin_contact or not isinstance(mailer, EmailNotifier):
+        log.error("endpoint_disabled_unannounced", subscription_id=ep.subscription_id,
+                  reason=why)
+        return
+    text = (f"capmon disabled the webhook endpoint of your subscription \"{ep.name}\" "
+            f"({ep.subscription_id}).\n\nReason: {why}\nURL: {ep.target}\n\n"
+            "No further notifications are sent to it. Fix the receiver, then set the "
+            "subscription's status back to active; failed notifications can be replayed with "
+            "POST /v1/notifications/{key}/replay.\n")
+    outcome = await mailer.send_notice(tenant.admin_contact,
+                                       f"[capmon] Webhook endpoint disabled: {ep.name}", text)
+    log.warning("endpoint_disabled", subscription_id=ep.subscription_id, reason=why,
+                tenant_told=outcome.ok)

@@ -1,0 +1,126 @@
+"""Twilio webhooks: message status callbacks and inbound messages (STOP/START/HELP).
+
+Both are verified with `X-Twilio-Signature` (HMAC-SHA1 of the public URL and the sorted form
+fields under the account's auth token) via twilio's `RequestValidator`; the URL is rebuilt
+from `api.public_url`, which is what Twilio was given. Status callbacks arrive out of order
+and more than once: a message's status only moves forward, and an asynchronous failure is
+applied to the ledger only if that message is still the notification's latest attempt.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+import structlog
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+from monitor.api.keys import RUNTIME, SPEC
+from monitor.api.problems import Problem
+from monitor.delivery import dead_letter_event, fail_accepted_sms
+from monitor.store import endpoints as endpoint_store
+
+log = structlog.get_logger(__name__)
+routes = web.RouteTableDef()
+
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
+                        "OPTOUT"})
+START_WORDS = frozenset({"START", "YES", "UNSTOP"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+STOP_REASON = "sms STOP"
+TWIML = "application/xml"
+
+
+async def verified_form(request: web.Request) -> dict[str, str]:
+    rt = request.app[RUNTIME]
+    token = rt.settings.twilio.auth_token
+    if token is None:
+        raise Problem(404, "Twilio is not configured")
+    form = await request.post()
+    params = {k: str(v) for k, v in form.items()}
+    url = rt.settings.api.public_url.rstrip("/") + request.path_qs
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not RequestValidator(token.get_secret_value()).validate(
+            url, params, signature):
+        log.warning("twilio_signature_rejected", path=request.path)
+        raise Problem(403, "Invalid X-Twilio-Signature")
+    return params
+
+
+@routes.post("/v1/twilio/status")
+async def status_callback(request: web.Request) -> web.Response:
+    params = await verified_form(request)
+    sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "").lower()
+    code = params.get("ErrorCode") or None
+    if not sid or not status:
+        raise Problem(400, "MessageSid and MessageStatus are required")
+    # deliver puts the key and attempt in the callback URL (signed with it), so a callback
+    # that overtakes the send's own bookkeeping still finds its notification.
+    key = request.query.get("key")
+    attempt = request.query.get("attempt", "")
+    rt = request.app[RUNTIME]
+    now = rt.clock.now()
+    failure = None
+    async with rt.store.begin() as conn:
+        update = await endpoint_store.record_sms_status(
+            conn, sid, status, code, now, notification_key=key,
+            attempt_no=int(attempt) if attempt.isdigit() else None)
+        if update is not None and update.changed and update.failed:
+            failure = await fail_accepted_sms(
+                conn, update.notification_key, update.attempt_no, code, now,
+                max_retry_after_s=rt.settings.deliver.max_retry_after_s)
+    if update is None:
+        log.info("twilio_status_unknown_sid", sid=sid, status=status)
+    if failure is not None:
+        log.warning("sms_failed_after_acceptance", key=failure.notification.key,
+                    provider_code=code, dead=failure.dead)
+        if failure.dead:
+            await rt.bus.publish(rt.settings.deliver.dlq_topic, failure.notification.key,
+                                 dead_letter_event(failure.notification, reason=failure.reason,
+                                                   error=failure.error,
+                                                   attempts=failure.attempts, at=now))
+    return web.Response(status=204)
+
+
+@routes.post("/v1/twilio/inbound")
+async def inbound(request: web.Request) -> web.Response:
+    params = await verified_form(request)
+    phone = params.get("From", "")
+    words = params.get("Body", "").strip().upper().split()
+    word = words[0] if words else ""
+    rt = request.app[RUNTIME]
+    now = rt.clock.now()
+    reply = ""
+    if word in STOP_WORDS or word in START_WORDS:
+        async with rt.store.begin() as conn:
+            changed = 0
+            for sub_id, status, reason in await endpoint_store.subscriptions_for_target(
+                    conn, "sms", phone):
+                if word in STOP_WORDS:
+                    changed += await endpoint_store.set_status(
+                        conn, sub_id, endpoint_store.UNSUBSCRIBED, STOP_REASON, now)
+                elif status == endpoint_store.UNSUBSCRIBED and reason == STOP_REASON:
+                    # START undoes only what STOP did, never an operator's or tenant's choice.
+                    changed += await endpoint_store.set_status(
+                        conn, sub_id, endpoint_store.ACTIVE, None, now)
+        log.info("sms_keyword", keyword="stop" if word in STOP_WORDS else "start",
+                 subscriptions_changed=changed)
+        # Twilio's own opt-out handling sends the confirmation text; don't send a second.
+    elif word in HELP_WORDS:
+        reply = (f"capmon grid alerts for your utility. Reply STOP to unsubscribe, START to "
+                 f"resume. {rt.settings.api.public_url}")
+    body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
+            + (f"<Message>{escape(reply)}</Message>" if reply else "") + "</Response>")
+    return web.Response(text=body, content_type=TWIML)
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)
+    spec = app[SPEC]
+    form = {"type": "object", "description": "Twilio form fields, signed by X-Twilio-Signature"}
+    spec.operation("POST", "/v1/twilio/status", summary="Twilio message status callback",
+                   tags=("twilio",), auth=None, responses={204: None, 403: form})
+    spec.operation("POST", "/v1/twilio/inbound",
+                   summary="Inbound SMS: STOP/START/HELP update the subscription",
+                   tags=("twilio",), auth=None, responses={200: {"type": "string"}},
+                   content_type=TWIML)

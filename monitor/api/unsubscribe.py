@@ -1,0 +1,113 @@
+"""One-click unsubscribe (RFC 8058) for email, and the notification detail page for links.
+
+`POST /v1/unsubscribe/{token}` unsubscribes (mail clients send `List-Unsubscribe=One-Click`;
+the confirmation page's form posts too). `GET` never changes anything, because link scanners
+and previewers follow links: it shows a page with a button. Tokens are HMACs under
+`api.link_secret` (monitor.links), so they can't be guessed.
+
+`GET /n/{prefix}` is where SMS and email "details" links point: the notification's summary and
+conditions (public grid information), never its target or any secret.
+"""
+
+from __future__ import annotations
+
+import html
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from monitor.api.keys import RUNTIME, SPEC
+from monitor.api.problems import Problem
+from monitor.links import DETAIL_PREFIX_CHARS, verify_unsubscribe_token
+from monitor.notifications import Notification
+from monitor.store import endpoints as endpoint_store
+from monitor.store.schema import notifications
+
+routes = web.RouteTableDef()
+UNSUBSCRIBE_REASON = "email one-click unsubscribe"
+_PAGE = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
+         "</head><body style=\"font-family: sans-serif; max-width: 40em; margin: 2em auto;\">"
+         "{body}</body></html>")
+
+
+def _page(title: str, body: str, status: int = 200) -> web.Response:
+    return web.Response(text=_PAGE.format(title=html.escape(title), body=body), status=status,
+                        content_type="text/html")
+
+
+def _subscription_for(request: web.Request) -> str:
+    secret = request.app[RUNTIME].settings.api.link_secret
+    token = request.match_info["token"]
+    sub_id = verify_unsubscribe_token(secret, token) if secret is not None else None
+    if sub_id is None:
+        raise Problem(404, "Unknown or invalid unsubscribe link")
+    return sub_id
+
+
+@routes.get("/v1/unsubscribe/{token}")
+async def confirm_page(request: web.Request) -> web.Response:
+    _subscription_for(request)
+    action = html.escape(request.path, quote=True)
+    return _page("Unsubscribe from capmon alerts", (
+        "<h1>Unsubscribe from capmon alerts?</h1>"
+        "<p>You will stop receiving these email alerts. Nothing has changed yet.</p>"
+        f"<form method=\"post\" action=\"{action}\">"
+        "<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
+        "<button type=\"submit\">Unsubscribe</button></form>"))
+
+
+@routes.post("/v1/unsubscribe/{token}")
+async def unsubscribe(request: web.Request) -> web.Response:
+    sub_id = _subscription_for(request)
+    rt = request.app[RUNTIME]
+    async with rt.store.begin() as conn:
+        await endpoint_store.set_status(conn, sub_id, endpoint_store.UNSUBSCRIBED,
+                                        UNSUBSCRIBE_REASON, rt.clock.now())
+    return _page("Unsubscribed", "<h1>Unsubscribed</h1>"
+                 "<p>You will not receive these alerts any more.</p>")
+
+
+@routes.get("/n/{prefix}")
+async def detail(request: web.Request) -> web.Response:
+    prefix = request.match_info["prefix"].lower()
+    if len(prefix) != DETAIL_PREFIX_CHARS or not all(c in "0123456789abcdef" for c in prefix):
+        raise Problem(404, "Unknown notification")
+    rt = request.app[RUNTIME]
+    async with rt.store.connect() as conn:
+        rows = (await conn.execute(sa.select(notifications.c.payload)
+                                   .where(notifications.c.key.like(f"{prefix}%")).limit(2))).all()
+    if len(rows) != 1:
+        raise Problem(404, "Unknown notification")
+    n = Notification.model_validate(rows[0][0])
+    items = "".join(
+        f"<li><b>{html.escape(i.transition.value.upper())}</b> {html.escape(i.condition.kind)}"
+        f" <code>{html.escape(i.condition.id)}</code>: {html.escape(i.condition.severity)}, "
+        f"{html.escape(i.condition.status)}"
+        + (f", {html.escape(str(i.condition.window.start))} to "
+           f"{html.escape(str(i.condition.window.end or 'TBD'))}" if i.condition.window.start
+           else "")
+        + (f", {html.escape(', '.join(i.condition.regions))}" if i.condition.regions else "")
+        + (f" (<a href=\"{html.escape(i.condition.source_url, quote=True)}\">source</a>)"
+           if i.condition.source_url else "") + "</li>"
+        for i in n.items)
+    return _page(n.summary, f"<h1>{html.escape(n.summary)}</h1><p>Severity: "
+                 f"{html.escape(n.severity)}. Decided {html.escape(n.decided_at.isoformat())}."
+                 f"</p><ul>{items}</ul>")
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)
+    spec = app[SPEC]
+    token = [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}]
+    page = {"type": "string"}
+    spec.operation("GET", "/v1/unsubscribe/{token}", summary="Unsubscribe confirmation page "
+                   "(changes nothing)", tags=("email",), auth=None, parameters=token,
+                   responses={200: page, 404: None}, content_type="text/html")
+    spec.operation("POST", "/v1/unsubscribe/{token}", summary="RFC 8058 one-click unsubscribe",
+                   tags=("email",), auth=None, parameters=token,
+                   responses={200: page, 404: None}, content_type="text/html")
+    spec.operation("GET", "/n/{prefix}", summary="Notification detail page (SMS/email links)",
+                   tags=("notifications",), auth=None,
+                   parameters=[{"name": "prefix", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                   responses={200: page, 404: None}, content_type="text/html")

@@ -1,0 +1,144 @@
+"""Email through aiosmtplib to a real SMTP server (aiosmtpd) answering 250, 451 and 550, and
+the RFC 8058 one-click unsubscribe endpoint (POST unsubscribes, GET never does)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient, TestServer
+
+from monitor.api.app import create_app
+from monitor.bus import MemoryBus
+from monitor.clock import ManualClock
+from monitor.config import ApiSettings, Settings
+from monitor.links import unsubscribe_token
+from monitor.runtime import Runtime
+from monitor.store import Store, ledger
+from monitor.store.schema import subscriptions
+from tests.deliver.conftest import LINK_SECRET, PUBLIC_URL, email_notifier, make_deliverer
+from tests.deliver.helpers import add_subscription, add_tenant, dr_event, notification
+from tests.deliver.receivers import SmtpCapture
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2022, 9, 6, 17, 26, tzinfo=UTC))
+
+
+async def status_of(store: Store, sub_id: str) -> tuple[str, str | None]:
+    async with store.connect() as conn:
+        row = (await conn.execute(sa.select(subscriptions.c.status, subscriptions.c.status_reason)
+                                  .where(subscriptions.c.id == sub_id))).one()
+    return row[0], row[1]
+
+
+async def test_multipart_mail_with_alert_headers_and_one_click_unsubscribe(
+        store: Store, memory_bus: MemoryBus, clock: ManualClock,
+        smtp: tuple[SmtpCapture, int]) -> None:
+    handler, port = smtp
+    tenant_id, _ = await add_tenant(store, clock.now())
+    sub_id = await add_subscription(store, tenant_id, "email", "desk@cca.example", clock.now())
+    d = await make_deliverer(store, memory_bus, clock, {"email": email_notifier(clock, port)})
+    n = notification(tenant_id, sub_id, "email", "desk@cca.example", condition=dr_event())
+    await d.submit(n)
+
+    [mail] = handler.messages
+    assert handler.envelopes == [("alerts@capmon.example", ["desk@cca.example"])]
+    assert mail["Message-ID"] == f"<{n.key}@capmon.example>"
+    assert mail["Auto-Submitted"] == "auto-generated"
+    assert mail["X-Capmon-Notification-Key"] == n.key
+    token = unsubscribe_token(LINK_SECRET, sub_id)
+    assert mail["List-Unsubscribe"] == f"<{PUBLIC_URL}/v1/unsubscribe/{token}>"
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mail["Subject"].startswith("[capmon] CAISO EEA 3")
+    assert mail.get_content_type() == "multipart/alternative"
+    plain, html = [p for p in mail.iter_parts()]
+    assert plain.get_content_type() == "text/plain" and html.get_content_type() == "text/html"
+    assert "BIP" in plain.get_content() and "SCEC" in plain.get_content()
+    assert f"{PUBLIC_URL}/n/{n.key[:12]}" in plain.get_content()
+    assert "<table" in html.get_content() and "Unsubscribe</a>" in html.get_content()
+    e = await _entry(store, n.key)
+    assert e.state == "delivered"
+
+
+async def _entry(store: Store, key: str) -> ledger.LedgerEntry:
+    async with store.connect() as conn:
+        e = await ledger.get(conn, key)
+    assert e is not None
+    return e
+
+
+@pytest.mark.parametrize(("address", "state", "code", "sub_status"), [
+    ("desk@busy.test", "failed", 451, "active"),
+    ("desk@reject.test", "dead", 550, "disabled"),
+])
+async def test_smtp_4xx_retried_5xx_permanent(
+        store: Store, memory_bus: MemoryBus, clock: ManualClock, smtp: tuple[SmtpCapture, int],
+        address: str, state: str, code: int, sub_status: str) -> None:
+    _, port = smtp
+    tenant_id, _ = await add_tenant(store, clock.now())
+    sub_id = await add_subscription(store, tenant_id, "email", address, clock.now())
+    d = await make_deliverer(store, memory_bus, clock, {"email": email_notifier(clock, port)})
+    n = notification(tenant_id, sub_id, "email", address)
+    await d.submit(n)
+    e = await _entry(store, n.key)
+    assert e.state == state
+    async with store.connect() as conn:
+        [a] = await ledger.attempts_for(conn, n.key)
+    assert a["status_code"] == code
+    assert (await status_of(store, sub_id))[0] == sub_status
+
+
+async def test_smtp_server_down_is_retried(store: Store, memory_bus: MemoryBus,
+                                           clock: ManualClock) -> None:
+    from tests.deliver.receivers import free_port
+    tenant_id, _ = await add_tenant(store, clock.now())
+    sub_id = await add_subscription(store, tenant_id, "email", "desk@cca.example", clock.now())
+    d = await make_deliverer(store, memory_bus, clock,
+                             {"email": email_notifier(clock, free_port())})
+    n = notification(tenant_id, sub_id, "email", "desk@cca.example")
+    await d.submit(n)
+    e = await _entry(store, n.key)
+    assert e.state == "failed" and (e.last_error or "").startswith("connect")
+
+
+@pytest.fixture
+async def api(store: Store, memory_bus: MemoryBus, clock: ManualClock
+              ) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    settings = Settings(api=ApiSettings(public_url=PUBLIC_URL, link_secret=LINK_SECRET))
+    app = create_app(Runtime(settings=settings, clock=clock, bus=memory_bus, store=store))
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def test_get_never_unsubscribes_post_does(
+        store: Store, clock: ManualClock, api: TestClient) -> None:  # type: ignore[type-arg]
+    tenant_id, _ = await add_tenant(store, clock.now())
+    sub_id = await add_subscription(store, tenant_id, "email", "desk@cca.example", clock.now())
+    path = f"/v1/unsubscribe/{unsubscribe_token(LINK_SECRET, sub_id)}"
+    r = await api.get(path)
+    assert r.status == 200 and "<form method=\"post\"" in await r.text()
+    assert (await status_of(store, sub_id))[0] == "active"
+    r = await api.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert r.status == 200
+    assert await status_of(store, sub_id) == ("unsubscribed", "email one-click unsubscribe")
+
+
+@pytest.mark.parametrize("mangle", ["other-subscription", "bad-mac", "no-mac"])
+async def test_forged_unsubscribe_tokens_are_refused(
+        store: Store, clock: ManualClock, api: TestClient,  # type: ignore[type-arg]
+        mangle: str) -> None:
+    tenant_id, _ = await add_tenant(store, clock.now())
+    sub_id = await add_subscription(store, tenant_id, "email", "desk@cca.example", clock.now())
+    other = await add_subscription(store, tenant_id, "email", "x@cca.example", clock.now())
+    token = unsubscribe_token(LINK_SECRET, sub_id)
+    forged = {"other-subscription": other + "." + token.rpartition(".")[2],
+              "bad-mac": token[:-1] + ("A" if token[-1] != "A" else "B"),
+              "no-mac": sub_id}[mangle]
+    r = await api.post(f"/v1/unsubscribe/{forged}", data={"List-Unsubscribe": "One-Click"})
+    assert r.status == 404
+    assert (await status_of(store, sub_id))[0] == "active"
+    assert (await status_of(store, other))[0] == "active"

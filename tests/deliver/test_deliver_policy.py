@@ -1,0 +1,145 @@
+"""The pure parts of delivery policy: the retry schedule, Retry-After, the SSRF guard, token
+buckets, the circuit breaker, unsubscribe tokens and Twilio's error-code table."""
+
+from __future__ import annotations
+
+import random
+import socket
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
+from pydantic import SecretStr
+
+from consumers.limits import CircuitBreaker, TokenBucket
+from consumers.notifiers.ssrf import ForbiddenAddress, GuardedResolver, check_url
+from consumers.notifiers.webhook import classify, parse_retry_after
+from monitor.delivery import MAX_ATTEMPTS, RETRY_SCHEDULE_S, retry_delay, twilio_code
+from monitor.links import unsubscribe_token, verify_unsubscribe_token
+
+NOW = datetime(2022, 9, 6, 17, 26, tzinfo=UTC)
+
+
+def test_schedule_is_svix_with_bounded_jitter_then_exhausted() -> None:
+    assert RETRY_SCHEDULE_S == (5, 300, 1800, 7200, 18000, 36000, 36000)
+    assert MAX_ATTEMPTS == 8
+    rng = random.Random(3)
+    for made, base in enumerate(RETRY_SCHEDULE_S, start=1):
+        delays = [retry_delay(made, rng=rng) for _ in range(200)]
+        assert all(d is not None and base * 0.8 <= d <= base * 1.2 for d in delays)
+        assert len({round(d or 0, 6) for d in delays}) > 100  # actually jittered
+    assert retry_delay(8) is None
+
+
+def test_retry_after_replaces_the_delay_within_a_cap() -> None:
+    assert retry_delay(1, retry_after=120) == 120
+    assert retry_delay(1, retry_after=10 ** 9, max_retry_after_s=3600) == 3600
+    assert retry_delay(8, retry_after=5) is None  # the budget still ends
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("120", 120.0), (" 7 ", 7.0), (format_datetime(NOW + timedelta(minutes=2)), 120.0),
+    (format_datetime(NOW - timedelta(minutes=2)), 0.0), ("soon", None), ("", None), (None, None),
+])
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    assert parse_retry_after(value, NOW) == expected
+
+
+@pytest.mark.parametrize(("status", "retriable", "reason"), [
+    (200, False, "ok"), (204, False, "ok"), (301, True, "redirect"), (400, True, "client"),
+    (401, True, "auth"), (404, True, "client"), (410, False, "gone"), (429, True, "rate_limited"),
+    (500, True, "server"), (502, True, "server"), (503, True, "server"), (504, True, "server"),
+])
+def test_http_verdicts(status: int, retriable: bool, reason: str) -> None:
+    o = classify(status, {"Retry-After": "9"}, NOW)
+    assert (o.retriable, o.reason) == (retriable, reason)
+    assert o.retry_after == (9.0 if status in (429, 502, 503, 504) else None)
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1/x", "https://10.0.0.8/x", "https://169.254.169.254/latest/meta-data",
+    "https://[::1]/x", "https://[::ffff:192.168.1.1]/x", "https://100.64.0.1/x",
+    "ftp://example.com/x", "http://example.com/x", "https:///x",
+])
+def test_check_url_refuses(url: str) -> None:
+    with pytest.raises(ForbiddenAddress):
+        check_url(url)
+
+
+def test_check_url_admits_public_https_and_listed_hosts() -> None:
+    check_url("https://8.8.8.8/hook")
+    check_url("https://hooks.cca.example/capmon")  # names are checked by the resolver
+    check_url("http://127.0.0.1:8080/x", allow_hosts=("127.0.0.1",))
+
+
+class StaticResolver(AbstractResolver):
+    def __init__(self, addresses: list[str]) -> None:
+        self.addresses = addresses
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        return [{"hostname": host, "host": a, "port": port, "family": family, "proto": 0,
+                 "flags": 0} for a in self.addresses]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_resolver_refuses_names_that_rebind_to_private_addresses() -> None:
+    public = GuardedResolver(inner=StaticResolver(["93.184.216.34"]))
+    assert (await public.resolve("hooks.example", 443))[0]["host"] == "93.184.216.34"
+    mixed = GuardedResolver(inner=StaticResolver(["93.184.216.34", "10.1.2.3"]))
+    with pytest.raises(ForbiddenAddress):
+        await mixed.resolve("rebind.example", 443)
+    allowed = GuardedResolver(["rebind.example"], inner=StaticResolver(["10.1.2.3"]))
+    assert await allowed.resolve("rebind.example", 443)
+
+
+def test_token_bucket() -> None:
+    b = TokenBucket(rate_per_s=2, burst=2, now=0.0)
+    assert b.wait_time(0.0) == 0
+    b.take(0.0)
+    b.take(0.0)
+    assert b.wait_time(0.0) == pytest.approx(0.5)
+    assert b.wait_time(0.5) == 0
+
+
+def test_circuit_breaker_opens_probes_and_backs_off() -> None:
+    cb = CircuitBreaker(threshold=3, cooldown_s=10, max_cooldown_s=25)
+    assert not cb.failure(0) and not cb.failure(0)
+    assert cb.failure(0)  # third failure opens it
+    assert cb.wait_time(5) == pytest.approx(5)
+    assert cb.wait_time(10) == 0
+    cb.before_send(10)  # the half-open probe
+    assert cb.wait_time(10) > 0  # others wait for its verdict
+    assert not cb.failure(10)  # a failed probe reopens (already open: not "newly")
+    assert cb.wait_time(10) == pytest.approx(20)  # cooldown doubled
+    cb.before_send(30)
+    cb.failure(30)
+    assert cb.wait_time(30) == pytest.approx(25)  # capped
+    cb.before_send(55)
+    assert cb.success()
+    assert cb.wait_time(55) == 0
+
+
+def test_unsubscribe_tokens_are_bound_to_secret_and_subscription() -> None:
+    secret = SecretStr("server-secret-1")
+    token = unsubscribe_token(secret, "sub-1")
+    assert verify_unsubscribe_token(secret, token) == "sub-1"
+    assert verify_unsubscribe_token(SecretStr("server-secret-2"), token) is None
+    assert verify_unsubscribe_token(secret, "sub-2." + token.split(".", 1)[1]) is None
+    assert verify_unsubscribe_token(secret, "sub-1") is None
+
+
+@pytest.mark.parametrize(("code", "status", "retriable", "contact"), [
+    (21211, 400, False, "invalid_contact"), (21610, 400, False, "unsubscribe"),
+    (21614, 400, False, "invalid_contact"), (30004, None, False, "invalid_contact"),
+    (30005, None, False, "invalid_contact"), (30006, None, False, "invalid_contact"),
+    (20429, 429, True, ""), (None, 429, True, ""), (30003, None, True, ""),
+    (30008, None, True, ""), (None, 503, True, ""), (99999, 400, False, ""),
+])
+def test_twilio_code_table(code: int | None, status: int | None, retriable: bool,
+                           contact: str) -> None:
+    meaning = twilio_code(code, status)
+    assert (meaning.retriable, meaning.contact) == (retriable, contact)

@@ -1,0 +1,257 @@
+"""SMS through the real `twilio` client against a local stand-in of Twilio's REST API, with
+status callbacks and inbound STOP/START/HELP arriving, signed, at capmon's real API."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+from pydantic import SecretStr
+
+from consumers.deliver import Deliverer
+from consumers.notifiers.sms import SmsConfig, SmsNotifier
+from consumers.notifiers.sms_text import is_single_segment
+from monitor.api.app import create_app
+from monitor.bus import MemoryBus
+from monitor.clock import ManualClock
+from monitor.config import ApiSettings, Settings, TwilioSettings
+from monitor.runtime import Runtime
+from monitor.store import Store, ledger
+from monitor.store.schema import sms_messages, subscriptions
+from tests.deliver.conftest import LINK_SECRET, make_deliverer
+from tests.deliver.helpers import add_subscription, add_tenant, notification
+from tests.deliver.receivers import free_port
+from tests.deliver.twilio_standin import Behaviour, TwilioStandIn
+
+ACCOUNT = "AC" + "0123456789abcdef" * 2
+TOKEN = "twilio-auth-token-" + uuid.uuid4().hex
+SERVICE = "MG" + "fedcba9876543210" * 2
+PHONE = "+16265550123"
+
+
+@dataclass
+class SmsEnv:
+    store: Store
+    bus: MemoryBus
+    clock: ManualClock
+    settings: Settings
+    api: str
+    twilio: TwilioStandIn
+    deliverer: Deliverer
+    tenant_id: str
+    http: aiohttp.ClientSession
+
+    async def subscription(self, phone: str = PHONE, status: str = "active") -> str:
+        return await add_subscription(self.store, self.tenant_id, "sms", phone,
+                                      self.clock.now(), status=status)
+
+    async def status_of(self, sub_id: str) -> tuple[str, str | None]:
+        async with self.store.connect() as conn:
+            row = (await conn.execute(sa.select(subscriptions.c.status,
+                                                subscriptions.c.status_reason)
+                                      .where(subscriptions.c.id == sub_id))).one()
+        return row[0], row[1]
+
+    async def entry(self, key: str) -> ledger.LedgerEntry:
+        async with self.store.connect() as conn:
+            e = await ledger.get(conn, key)
+        assert e is not None
+        return e
+
+    async def inbound(self, phone: str, body: str) -> tuple[int, str]:
+        url = f"{self.api}/v1/twilio/inbound"
+        params = {"MessageSid": "SM" + uuid.uuid4().hex, "From": phone, "To": "+15005550006",
+                  "Body": body, "AccountSid": ACCOUNT}
+        from twilio.request_validator import RequestValidator
+        sig = RequestValidator(TOKEN).compute_signature(url, params)
+        async with self.http.post(url, data=params, headers={"X-Twilio-Signature": sig}) as r:
+            return r.status, await r.text()
+
+
+async def _env(store: Store, memory_bus: MemoryBus, *, from_number: str | None = None
+               ) -> AsyncIterator[SmsEnv]:
+    clock = ManualClock(datetime(2022, 9, 6, 17, 26, tzinfo=UTC))
+    standin = TwilioStandIn(ACCOUNT, TOKEN)
+    await standin.start()
+    port = free_port()
+    settings = Settings(
+        api=ApiSettings(public_url=f"http://127.0.0.1:{port}", link_secret=LINK_SECRET),
+        twilio=TwilioSettings(account_sid=ACCOUNT, auth_token=SecretStr(TOKEN),
+                              messaging_service_sid=None if from_number else SERVICE,
+                              from_number=from_number, api_base_url=standin.base))
+    rt = Runtime(settings=settings, clock=clock, bus=memory_bus, store=store)
+    runner = web.AppRunner(create_app(rt), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    config = SmsConfig.from_settings(settings)
+    assert config is not None
+    deliverer = await make_deliverer(store, memory_bus, clock, {"sms": SmsNotifier(config)})
+    tenant_id, _ = await add_tenant(store, clock.now())
+    async with aiohttp.ClientSession() as http:
+        try:
+            yield SmsEnv(store, memory_bus, clock, settings, f"http://127.0.0.1:{port}",
+                         standin, deliverer, tenant_id, http)
+        finally:
+            await standin.stop()
+            await runner.cleanup()
+
+
+@pytest.fixture
+async def sms(store: Store, memory_bus: MemoryBus) -> AsyncIterator[SmsEnv]:
+    async for env in _env(store, memory_bus):
+        yield env
+
+
+async def test_sent_through_messaging_service_and_tracked_by_signed_callbacks(
+        sms: SmsEnv) -> None:
+    sub_id = await sms.subscription()
+    n = notification(sms.tenant_id, sub_id, "sms", PHONE)
+    await sms.deliverer.submit(n)
+
+    [form] = sms.twilio.requests
+    assert form["To"] == PHONE and form["MessagingServiceSid"] == SERVICE
+    assert "From" not in form
+    assert form["StatusCallback"] == f"{sms.api}/v1/twilio/status?key={n.key}&attempt=1"
+    assert is_single_segment(form["Body"])
+    assert "EEA 3" in form["Body"] and form["Body"].endswith(f"/n/{n.key[:12]}")
+    e = await sms.entry(n.key)
+    assert e.state == "delivered"
+    await sms.twilio.wait_callbacks(3)
+    assert [(s, a) for _, s, a in sms.twilio.callbacks] == [
+        ("queued", 204), ("sent", 204), ("delivered", 204)]
+    async with sms.store.connect() as conn:
+        row = (await conn.execute(sa.select(sms_messages))).one()
+    assert row.sid.startswith("SM") and row.notification_key == n.key
+    assert row.status == "delivered"
+    # The detail link in the SMS resolves on the API.
+    async with sms.http.get(f"{sms.api}/n/{n.key[:12]}") as r:
+        assert r.status == 200 and "EEA 3" in await r.text()
+
+
+async def test_from_number_when_no_messaging_service(store: Store,
+                                                     memory_bus: MemoryBus) -> None:
+    async for env in _env(store, memory_bus, from_number="+15005550006"):
+        sub_id = await env.subscription()
+        await env.deliverer.submit(notification(env.tenant_id, sub_id, "sms", PHONE))
+        [form] = env.twilio.requests
+        assert form["From"] == "+15005550006" and "MessagingServiceSid" not in form
+
+
+@pytest.mark.parametrize(("code", "state", "sub_status", "attempt_outcome"), [
+    (21211, "dead", "disabled", "failed"),
+    (21610, "dead", "unsubscribed", "failed"),
+    (21614, "dead", "disabled", "failed"),
+    (20429, "failed", "active", "retry"),
+])
+async def test_synchronous_error_codes(sms: SmsEnv, code: int, state: str, sub_status: str,
+                                       attempt_outcome: str) -> None:
+    sms.twilio.behaviours[PHONE] = Behaviour(error=code)
+    sub_id = await sms.subscription()
+    n = notification(sms.tenant_id, sub_id, "sms", PHONE)
+    await sms.deliverer.submit(n)
+    e = await sms.entry(n.key)
+    assert e.state == state
+    async with sms.store.connect() as conn:
+        [a] = await ledger.attempts_for(conn, n.key)
+    assert a["outcome"] == attempt_outcome and a["provider_error"] == str(code)
+    status, reason = await sms.status_of(sub_id)
+    assert status == sub_status
+    if sub_status != "active":
+        assert reason is not None and str(code) in reason
+
+
+@pytest.mark.parametrize(("code", "state", "sub_status"), [
+    (30003, "failed", "active"),
+    (30008, "failed", "active"),
+    (30005, "dead", "disabled"),
+    (30006, "dead", "disabled"),
+])
+async def test_failures_reported_by_status_callback(sms: SmsEnv, code: int, state: str,
+                                                    sub_status: str) -> None:
+    sms.twilio.behaviours[PHONE] = Behaviour(statuses=("queued", "sent", "undelivered"),
+                                             error_code=code)
+    dlq = sms.bus.subscribe(["capmon.notifications.dlq.v1"], "test-dlq")
+    await dlq.start()
+    sub_id = await sms.subscription()
+    n = notification(sms.tenant_id, sub_id, "sms", PHONE)
+    await sms.deliverer.submit(n)
+    assert (await sms.entry(n.key)).state == "delivered"  # accepted by Twilio
+    await sms.twilio.wait_callbacks(3)
+    e = await sms.entry(n.key)
+    assert e.state == state and str(code) in (e.last_error or "")
+    assert (await sms.status_of(sub_id))[0] == sub_status
+    if state == "failed":
+        # Retried on the schedule: the next attempt goes out when due.
+        sms.twilio.behaviours[PHONE] = Behaviour()
+        assert e.next_attempt_at is not None
+        sms.clock.advance(10)
+        assert await sms.deliverer.run_due() == 1
+        assert (await sms.entry(n.key)).state == "delivered"
+        assert len(sms.twilio.requests) == 2
+    else:
+        msg = await dlq.get(timeout=5)
+        assert msg is not None and msg.key == n.key
+
+
+async def test_failure_callback_that_overtakes_the_send_is_not_lost(sms: SmsEnv) -> None:
+    sms.twilio.behaviours[PHONE] = Behaviour(statuses=("queued", "failed"), error_code=30005,
+                                             callbacks_first=True)
+    sub_id = await sms.subscription()
+    n = notification(sms.tenant_id, sub_id, "sms", PHONE)
+    await sms.deliverer.submit(n)
+    assert [(s, a) for _, s, a in sms.twilio.callbacks] == [("queued", 204), ("failed", 204)]
+    e = await sms.entry(n.key)
+    assert e.state == "dead" and "30005" in (e.last_error or "")
+    assert (await sms.status_of(sub_id))[0] == "disabled"
+
+
+async def test_callbacks_never_move_a_message_backwards(sms: SmsEnv) -> None:
+    sub_id = await sms.subscription()
+    await sms.deliverer.submit(notification(sms.tenant_id, sub_id, "sms", PHONE))
+    await sms.twilio.wait_callbacks(3)
+    sid = sms.twilio.callbacks[0][0]
+    url = f"{sms.api}/v1/twilio/status"
+    late = {"MessageSid": sid, "MessageStatus": "sent", "AccountSid": ACCOUNT}
+    assert await sms.twilio.post_signed(sms.http, url, late) == 204
+    async with sms.store.connect() as conn:
+        status = (await conn.execute(sa.select(sms_messages.c.status))).scalar_one()
+    assert status == "delivered"
+
+
+@pytest.mark.parametrize("signature", ["", "bm90IGEgc2lnbmF0dXJl"])
+async def test_unsigned_or_forged_callbacks_are_refused(sms: SmsEnv, signature: str) -> None:
+    url = f"{sms.api}/v1/twilio/status"
+    params = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "failed", "ErrorCode": "30005"}
+    assert await sms.twilio.post_signed(sms.http, url, params, signature=signature) == 403
+
+
+async def test_inbound_stop_start_help(sms: SmsEnv) -> None:
+    a = await sms.subscription()
+    b = await sms.subscription()
+    other = await sms.subscription(phone="+16265550999")
+    status, body = await sms.inbound(PHONE, " stop ")
+    assert status == 200 and "<Response>" in body and "<Message>" not in body
+    assert (await sms.status_of(a)) == ("unsubscribed", "sms STOP")
+    assert (await sms.status_of(b))[0] == "unsubscribed"
+    assert (await sms.status_of(other))[0] == "active"
+    # An unsubscribed contact gets nothing more.
+    n = notification(sms.tenant_id, a, "sms", PHONE)
+    await sms.deliverer.submit(n)
+    assert (await sms.entry(n.key)).state == "suppressed" and sms.twilio.requests == []
+
+    status, _ = await sms.inbound(PHONE, "START")
+    assert status == 200 and (await sms.status_of(a)) == ("active", None)
+    status, body = await sms.inbound(PHONE, "help")
+    assert status == 200 and "Reply STOP" in body and "<Message>" in body
+
+
+async def test_start_does_not_undo_an_operator_disable(sms: SmsEnv) -> None:
+    sub_id = await sms.subscription(status="paused")
+    await sms.inbound(PHONE, "START")
+    assert (await sms.status_of(sub_id))[0] == "paused"

@@ -1,0 +1,137 @@
+"""A local stand-in for Twilio's Messages API that speaks its REST contract.
+
+`POST /2010-04-01/Accounts/{AccountSid}/Messages.json` (HTTP Basic sid:token, form fields
+To, From or MessagingServiceSid, Body, StatusCallback) answers 201 with an `SM...` sid, or
+Twilio's error JSON (`code`, `message`, `more_info`, `status`). After a 201 it POSTs status
+callbacks to StatusCallback, signed with X-Twilio-Signature exactly as Twilio does, so the
+real `twilio` client and capmon's real callback endpoint are exercised end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+ERRORS = {
+    21211: (400, "The 'To' number {to} is not a valid phone number."),
+    21610: (400, "Attempt to send to unsubscribed recipient"),
+    21614: (400, "'To' number is not a valid mobile number"),
+    20429: (429, "Too Many Requests"),
+    20003: (401, "Authenticate"),
+}
+
+
+@dataclass
+class Behaviour:
+    # A synchronous error code, or None for a 201.
+    error: int | None = None
+    # Statuses sent by callback after a 201, and the ErrorCode of the last one.
+    statuses: tuple[str, ...] = ("queued", "sent", "delivered")
+    error_code: int | None = None
+    # Send every callback before answering the create call (a callback overtaking the 201).
+    callbacks_first: bool = False
+
+
+@dataclass
+class TwilioStandIn:
+    account_sid: str
+    auth_token: str
+    behaviours: dict[str, Behaviour] = field(default_factory=dict)
+    requests: list[dict[str, str]] = field(default_factory=list)
+    callbacks: list[tuple[str, str, int]] = field(default_factory=list)  # sid, status, answer
+    base: str = ""
+    runner: web.AppRunner | None = None
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base = f"http://127.0.0.1:{port}"
+        return self.base
+
+    async def stop(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    def _error(self, code: int, to: str) -> web.Response:
+        status, message = ERRORS[code]
+        return web.json_response({"code": code, "message": message.format(to=to),
+                                  "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                                  "status": status}, status=status)
+
+    async def _create(self, request: web.Request) -> web.Response:
+        expected = "Basic " + base64.b64encode(
+            f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.requests.append(form)
+        if request.headers.get("Authorization") != expected or \
+                request.match_info["sid"] != self.account_sid:
+            return self._error(20003, "")
+        to = form.get("To", "")
+        if not to or not form.get("Body") or not (form.get("From") or
+                                                   form.get("MessagingServiceSid")):
+            return self._error(21211, to)
+        behaviour = self.behaviours.get(to, Behaviour())
+        if behaviour.error is not None:
+            return self._error(behaviour.error, to)
+        sid = "SM" + uuid.uuid4().hex
+        status = "accepted" if form.get("MessagingServiceSid") else "queued"
+        body: dict[str, Any] = {
+            "sid": sid, "account_sid": self.account_sid, "status": status, "to": to,
+            "from": form.get("From"), "messaging_service_sid": form.get("MessagingServiceSid"),
+            "body": form["Body"], "num_segments": "1", "error_code": None,
+            "error_message": None, "date_created": "Tue, 06 Sep 2022 17:26:00 +0000",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json"}
+        callback = form.get("StatusCallback")
+        if callback and behaviour.callbacks_first:
+            await self._callbacks(callback, sid, form, behaviour)
+        elif callback:
+            task = asyncio.create_task(self._callbacks(callback, sid, form, behaviour))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return web.json_response(body, status=201)
+
+    async def _callbacks(self, url: str, sid: str, form: dict[str, str],
+                         behaviour: Behaviour) -> None:
+        async with aiohttp.ClientSession() as session:
+            for i, status in enumerate(behaviour.statuses):
+                params = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status,
+                          "SmsStatus": status, "AccountSid": self.account_sid,
+                          "To": form["To"], "From": form.get("From") or "+15005550006",
+                          "ApiVersion": "2010-04-01"}
+                if i == len(behaviour.statuses) - 1 and behaviour.error_code is not None:
+                    params["ErrorCode"] = str(behaviour.error_code)
+                answer = await self.post_signed(session, url, params)
+                async with self._changed:
+                    self.callbacks.append((sid, status, answer))
+                    self._changed.notify_all()
+
+    async def post_signed(self, session: aiohttp.ClientSession, url: str,
+                          params: dict[str, str], signature: str | None = None) -> int:
+        sig = signature if signature is not None else \
+            RequestValidator(self.auth_token).compute_signature(url, params)
+        async with session.post(url, data=params, headers={"X-Twilio-Signature": sig}) as resp:
+            await resp.read()
+            return resp.status
+
+    async def wait_callbacks(self, n: int, timeout: float = 10.0) -> None:
+        async def enough() -> None:
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self.callbacks) >= n)
+        await asyncio.wait_for(enough(), timeout)
