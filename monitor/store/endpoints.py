@@ -150,8 +150,12 @@ async def record_sms_status(conn: AsyncConnection, sid: str, status: str,
     whichever arrives first. Returns the message's status after the update, `changed=False`
     for a stale or repeated one, None for a SID we know nothing about."""
     m = sms_messages.c
+    # FOR UPDATE serializes the send's bookkeeping and its callbacks on this message: the
+    # later of the two then sees the other's status, so a failure callback that overtakes
+    # the send is applied by whichever commits last (on SQLite, writers are serial anyway).
     row = (await conn.execute(sa.select(m.notification_key, m.attempt_no, m.status,
-                                        m.error_code).where(m.sid == sid))).first()
+                                        m.error_code).where(m.sid == sid)
+                              .with_for_update())).first()
     if row is None:
         if notification_key is None or attempt_no is None:
             return None
