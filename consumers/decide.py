@@ -35,7 +35,7 @@ from monitor.bus.runner import consume
 from monitor.clock import Clock
 from monitor.envelope import condition_from_event
 from monitor.errors import BusError, StoreError
-from monitor.events import Condition, Kind
+from monitor.events import Condition, Kind, Severity
 from monitor.metrics import DECIDE_DURATION, TRANSITIONS
 from monitor.notifications import NotificationItem, Transition, notification_key
 from monitor.runtime import Runtime
@@ -54,6 +54,9 @@ class DecideConfig:
     group_wait_s: float = 0.0
     # After a notification, more for the same subscriber wait this long and leave together.
     group_interval_s: float = 60.0
+    # Items at or above this severity skip the group interval (only group_wait holds them) and
+    # pull their subscriber's pending batch forward: an EEA 3 never waits behind a Flex Alert.
+    urgent_severity: Severity = Severity.CRITICAL
     # How often to look for subscription changes made by other processes.
     refresh_s: float = 5.0
     # The ticker never sleeps longer than this.
@@ -143,7 +146,12 @@ class Decider:
             if reason is not None:
                 await record_suppressed(conn, cand, reason, ctx.now)
                 continue
-            due = await groups.due_at(conn, cand.sub.id, ctx.now, wait=wait, interval=interval)
+            if cand.severity >= self.config.urgent_severity:
+                due = ctx.now + wait
+                await groups.expedite(conn, cand.sub.id, due)
+            else:
+                due = await groups.due_at(conn, cand.sub.id, ctx.now, wait=wait,
+                                          interval=interval)
             await groups.add_pending(conn, cand, due, ctx.now)
             if due > ctx.now:
                 self.nudge.set()

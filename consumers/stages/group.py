@@ -67,6 +67,14 @@ async def due_at(conn: AsyncConnection, sub_id: str, now: datetime, *, wait: tim
     return due
 
 
+async def expedite(conn: AsyncConnection, sub_id: str, due: datetime) -> None:
+    """Pull a subscriber's pending batch forward to `due` (an urgent item joined it)."""
+    await conn.execute(decide_items.update()
+                       .where(decide_items.c.subscription_id == sub_id,
+                              decide_items.c.state == "pending", decide_items.c.due_at > due)
+                       .values(due_at=due))
+
+
 async def add_pending(conn: AsyncConnection, cand: Candidate, due: datetime,
                       now: datetime) -> None:
     await conn.execute(decide_items.insert().values(
