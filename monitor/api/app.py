@@ -19,7 +19,13 @@ from monitor.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
-API_MODULES: tuple[str, ...] = ("monitor.api.health",)
+API_MODULES: tuple[str, ...] = (
+    "monitor.api.health",
+    "monitor.api.tenants",
+    "monitor.api.subscriptions",
+    "monitor.api.conditions",
+    "monitor.api.notifications",
+)
 
 
 def create_app(rt: Runtime) -> web.Application:
