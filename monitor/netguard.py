@@ -47,19 +47,19 @@ def address_problem(ip: IpAddress) -> str | None:
         return address_problem(ip.ipv4_mapped)
     if str(ip) in METADATA_ADDRESSES:
         return "a cloud metadata address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip in ipaddress.ip_network("fc00::/7"):
+        return "a unique-local address"
     checks = (
+        (ip.is_unspecified, "an unspecified address"),
         (ip.is_loopback, "a loopback address"),
         (ip.is_link_local, "a link-local address"),
         (ip.is_private, "a private address"),
         (ip.is_multicast, "a multicast address"),
-        (ip.is_unspecified, "an unspecified address"),
         (ip.is_reserved, "a reserved address"),
     )
     for hit, what in checks:
         if hit:
             return what
-    if isinstance(ip, ipaddress.IPv6Address) and ip in ipaddress.ip_network("fc00::/7"):
-        return "a unique-local address"
     if not ip.is_global:
         return "a non-global address"
     return None
