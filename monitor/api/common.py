@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from monitor.api.keys import RUNTIME
 from monitor.api.problems import Problem
@@ -38,12 +39,24 @@ def parse_query(request: web.Request, model: type[Q]) -> Q:
         raise Problem(422, "Invalid query parameters", "see errors", errors) from None
 
 
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
 def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     """OpenAPI `parameters` for a query model (optional values described by their type)."""
     schema = model.model_json_schema()
+    defs = schema.get("$defs", {})
     out = []
     for name, prop in schema.get("properties", {}).items():
-        prop = dict(prop)
+        prop = dict(_inline(prop, defs))
         prop.pop("title", None)
         if "anyOf" in prop:
             branches = [b for b in prop.pop("anyOf") if b.get("type") != "null"]
@@ -57,9 +70,33 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return out
 
 
+def _iso_datetime(value: Any) -> Any:
+    # Only ISO 8601 text: pydantic's lax mode would read `0.5` as a Unix timestamp.
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError("must be an ISO 8601 date-time with a UTC offset") from None
+
+
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime)]
+
+
+def path_id(request: web.Request, name: str = "id") -> str:
+    """A path identifier; longer than any id capmon makes means it does not exist."""
+    value = request.match_info[name]
+    if not 1 <= len(value) <= MAX_ID:
+        raise Problem(404, "Not found")
+    return value
+
+
+MAX_ID = 300
+
+
 def path_parameter(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": {"type": "string", "minLength": 1, "maxLength": 300}}
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID}}
 
 
 def next_offset(q: PageQuery, count: int) -> int | None:

@@ -8,10 +8,18 @@ from __future__ import annotations
 from typing import Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from monitor.api.auth import require_tenant
-from monitor.api.common import PageQuery, next_offset, parse_query, path_parameter, query_parameters
+from monitor.api.common import (
+    IsoDatetime,
+    PageQuery,
+    next_offset,
+    parse_query,
+    path_id,
+    path_parameter,
+    query_parameters,
+)
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
 from monitor.events import Condition, Kind
@@ -27,7 +35,7 @@ class ConditionQuery(PageQuery):
     status: list[StatusName] = Field(
         default_factory=list, max_length=4,
         description="default: scheduled and active (what is in effect or announced)")
-    since: AwareDatetime | None = Field(default=None, description="observed at or after")
+    since: IsoDatetime | None = Field(default=None, description="observed at or after")
 
 
 class ConditionPage(BaseModel):
@@ -69,7 +77,7 @@ async def history(request: web.Request) -> web.Response:
 async def one_history(request: web.Request) -> web.Response:
     await require_tenant(request)
     q = parse_query(request, PageQuery)
-    condition_id = request.match_info["id"]
+    condition_id = path_id(request)
     async with request.app[RUNTIME].store.connect() as conn:
         items = await condition_store.list_history(conn, condition_id=condition_id,
                                                    limit=q.limit, offset=q.offset)

@@ -8,7 +8,15 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, Field
 
 from monitor.api.auth import require_tenant
-from monitor.api.common import PageQuery, next_offset, parse_query, path_parameter, query_parameters
+from monitor.api.common import (
+    IsoDatetime,
+    PageQuery,
+    next_offset,
+    parse_query,
+    path_id,
+    path_parameter,
+    query_parameters,
+)
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
 from monitor.notifications import Notification
@@ -24,7 +32,7 @@ class NotificationQuery(PageQuery):
     subscription_id: str | None = Field(default=None, max_length=36)
     state: list[StateName] = Field(default_factory=list, max_length=6)
     channel: Literal["webhook", "sms", "email"] | None = None
-    since: AwareDatetime | None = Field(default=None, description="created at or after")
+    since: IsoDatetime | None = Field(default=None, description="created at or after")
 
 
 class LedgerEntryOut(BaseModel):
@@ -92,7 +100,7 @@ async def list_notifications(request: web.Request) -> web.Response:
 async def get_notification(request: web.Request) -> web.Response:
     tenant = await require_tenant(request)
     async with request.app[RUNTIME].store.connect() as conn:
-        entry = await ledger.get(conn, request.match_info["key"], tenant.id)
+        entry = await ledger.get(conn, path_id(request, "key"), tenant.id)
         if entry is None:
             raise Problem(404, "No such notification")
         attempts = await ledger.attempts_for(conn, entry.key)

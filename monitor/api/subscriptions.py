@@ -22,6 +22,7 @@ from monitor.api.common import (
     next_offset,
     now_of,
     parse_query,
+    path_id,
     path_parameter,
     query_parameters,
 )
@@ -99,7 +100,7 @@ async def list_subscriptions(request: web.Request) -> web.Response:
 async def _own(request: web.Request) -> sub_store.StoredSubscription:
     tenant = await require_tenant(request)
     async with request.app[RUNTIME].store.connect() as conn:
-        sub = await sub_store.get(conn, request.match_info["id"], tenant.id)
+        sub = await sub_store.get(conn, path_id(request), tenant.id)
     if sub is None:
         raise Problem(404, "No such subscription")
     return sub

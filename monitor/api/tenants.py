@@ -17,6 +17,7 @@ from monitor.api.common import (
     next_offset,
     now_of,
     parse_query,
+    path_id,
     path_parameter,
     query_parameters,
 )
@@ -108,7 +109,7 @@ async def list_tenants(request: web.Request) -> web.Response:
 
 
 async def _existing(request: web.Request) -> str:
-    tenant_id = request.match_info["id"]
+    tenant_id = path_id(request)
     async with request.app[RUNTIME].store.connect() as conn:
         if await tenant_store.get_tenant(conn, tenant_id) is None:
             raise Problem(404, "No such tenant")
