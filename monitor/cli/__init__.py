@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "monitor.cli.topics",
     "monitor.cli.db",
     "monitor.cli.config_cmd",
+    "monitor.cli.tenants",
+    "monitor.cli.subscriptions",
 )
 
 
