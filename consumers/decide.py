@@ -42,7 +42,7 @@ from monitor.runtime import Runtime
 from monitor.store import Store
 from monitor.store import conditions as condition_store
 from monitor.store import subscriptions as sub_store
-from monitor.topics import CONDITION_TOPICS
+from monitor.topics import CONDITION_TOPICS, NOTIFICATIONS
 
 log = structlog.get_logger(__name__)
 GROUP = "capmon-decide"
@@ -61,6 +61,10 @@ class DecideConfig:
     refresh_s: float = 5.0
     # The ticker never sleeps longer than this.
     max_tick_s: float = 30.0
+    # Where to read conditions and write notifications, and as which consumer group.
+    condition_topics: tuple[str, ...] = CONDITION_TOPICS
+    notifications_topic: str = NOTIFICATIONS
+    group: str = GROUP
 
 
 class Decider:
@@ -158,7 +162,8 @@ class Decider:
 
     async def flush(self, now: datetime) -> int:
         try:
-            return await flush(self.store, self.bus, self.index.get, now)
+            return await flush(self.store, self.bus, self.index.get, now,
+                               topic=self.config.notifications_topic)
         except BusError:
             raise
         except SQLAlchemyError as exc:
@@ -263,13 +268,16 @@ def decode(message: Message) -> Condition:
 async def run(rt: Runtime, stop: asyncio.Event, config: DecideConfig | None = None) -> None:
     decider = Decider(rt.store, rt.bus, rt.clock, config)
     await decider.refresh_index(force=True)
+    # Batches a crash left published-but-unadmitted (or due) go out before anything new.
+    await decider.flush(rt.clock.now())
     ticker = asyncio.create_task(decider.run_ticker(stop))
 
     async def handler(message: Message) -> None:
         await decider.handle(decode(message))
 
     try:
-        await consume(rt.bus, CONDITION_TOPICS, GROUP, handler, stop, rt.clock)
+        await consume(rt.bus, decider.config.condition_topics, decider.config.group, handler,
+                      stop, rt.clock)
     finally:
         stop.set()
         await ticker

@@ -52,7 +52,7 @@ async def record_suppressed(conn: AsyncConnection, cand: Candidate, reason: str,
 
 
 async def flush(store: Store, bus: Bus, lookup: Callable[[str], Compiled | None],
-                now: datetime) -> int:
+                now: datetime, *, topic: str = NOTIFICATIONS) -> int:
     """Close due batches and publish every closed one; returns how many were published."""
     async with store.begin() as conn:
         await groups.claim_due(conn, now)
@@ -77,7 +77,7 @@ async def flush(store: Store, bus: Bus, lookup: Callable[[str], Compiled | None]
             NOTIFICATIONS_SUPPRESSED.labels(reason="subscription_inactive").inc()
             continue
         n = build(sub, batch.key, batch, now)
-        await bus.publish(NOTIFICATIONS, sub.id, notification_event(n))
+        await bus.publish(topic, sub.id, notification_event(n))
         async with store.begin() as conn:
             await ledger.admit(conn, n, now)
             await groups.mark(conn, batch.key, "sent")

@@ -67,9 +67,10 @@ def item_line(item: NotificationItem) -> str:
     text = f"{label(c)} {_VERB[item.transition]}"
     threshold = item.facts.get("threshold")
     if isinstance(threshold, dict):
-        value = item.facts.get("value")
-        direction = "above" if threshold.get("above") is not None else "below"
-        level = threshold.get("above", threshold.get("below"))
+        value = float(item.facts.get("value") or 0.0)
+        above = threshold.get("above")
+        direction = "above" if above is not None else "below"
+        level = float(above if above is not None else threshold.get("below") or 0.0)
         if item.transition == Transition.ENDED:
             text = f"{label(c)} back to normal: {value:,.0f} MW"
         else:
