@@ -72,10 +72,11 @@ def _spec_json(spec: SubscriptionSpec) -> dict[str, Any]:
 
 
 async def create(conn: AsyncConnection, tenant_id: str, spec: SubscriptionSpec,
-                 now: datetime) -> tuple[StoredSubscription, str | None]:
+                 now: datetime, *, sub_id: str | None = None,
+                 ) -> tuple[StoredSubscription, str | None]:
     """Insert a subscription; returns it and its webhook secret (None for SMS/email)."""
     secret = new_webhook_secret() if spec.channel.type == "webhook" else None
-    sub_id = str(uuid.uuid4())
+    sub_id = sub_id or str(uuid.uuid4())
     await conn.execute(subscriptions.insert().values(
         id=sub_id, tenant_id=tenant_id, name=spec.name, spec=_spec_json(spec),
         channel_type=spec.channel.type, target=spec.target(), secret=secret,

@@ -19,8 +19,9 @@ async def add_tenant(store: Store, name: str) -> str:
     return tenant.id
 
 
-async def add_subscription(store: Store, tenant_id: str, spec: dict[str, Any]) -> str:
+async def add_subscription(store: Store, tenant_id: str, spec: dict[str, Any],
+                           sub_id: str | None = None) -> str:
     async with store.begin() as conn:
         sub, _secret = await sub_store.create(
-            conn, tenant_id, SubscriptionSpec.model_validate(spec), T0)
+            conn, tenant_id, SubscriptionSpec.model_validate(spec), T0, sub_id=sub_id)
     return sub.id
