@@ -142,6 +142,7 @@ class Decider:
         seen = await groups.known(conn, (c.key for c in cands))
         wait = timedelta(seconds=self.config.group_wait_s)
         interval = timedelta(seconds=self.config.group_interval_s)
+        fresh: list[Candidate] = []
         for cand in cands:
             if cand.key in seen:
                 continue
@@ -149,16 +150,19 @@ class Decider:
             reason = mute_reason(cand, ctx)
             if reason is not None:
                 await record_suppressed(conn, cand, reason, ctx.now)
-                continue
-            if cand.severity >= self.config.urgent_severity:
-                due = ctx.now + wait
-                await groups.expedite(conn, cand.sub.id, due)
             else:
-                due = await groups.due_at(conn, cand.sub.id, ctx.now, wait=wait,
-                                          interval=interval)
-            await groups.add_pending(conn, cand, due, ctx.now)
-            if due > ctx.now:
-                self.nudge.set()
+                fresh.append(cand)
+        if not fresh:
+            return
+        urgent = {c.sub.id for c in fresh if c.severity >= self.config.urgent_severity}
+        dues = await groups.due_times(conn, {c.sub.id for c in fresh} - urgent, ctx.now,
+                                      wait=wait, interval=interval)
+        for sub_id in urgent:
+            dues[sub_id] = ctx.now + wait
+            await groups.expedite(conn, sub_id, dues[sub_id])
+        await groups.add_pending_many(conn, [(c, dues[c.sub.id]) for c in fresh], ctx.now)
+        if any(due > ctx.now for due in dues.values()):
+            self.nudge.set()
 
     async def flush(self, now: datetime) -> int:
         try:

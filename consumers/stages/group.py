@@ -48,23 +48,40 @@ async def add_suppressed(conn: AsyncConnection, cand: Candidate, now: datetime) 
         created_at=now, flushed_at=now))
 
 
-async def due_at(conn: AsyncConnection, sub_id: str, now: datetime, *, wait: timedelta,
-                 interval: timedelta) -> datetime:
-    """When a new candidate for this subscriber may leave: with the open batch, if any."""
-    pending = (await conn.execute(
-        sa.select(sa.func.min(decide_items.c.due_at))
-        .where(decide_items.c.subscription_id == sub_id, decide_items.c.state == "pending")
-    )).scalar_one_or_none()
-    if pending is not None:
-        return _aware(pending)
-    last = (await conn.execute(
-        sa.select(sa.func.max(decide_items.c.flushed_at))
-        .where(decide_items.c.subscription_id == sub_id,
-               decide_items.c.state.in_(("batched", "sent"))))).scalar_one_or_none()
-    due = now + wait
-    if last is not None:
-        due = max(due, _aware(last) + interval)
-    return due
+async def due_times(conn: AsyncConnection, sub_ids: Iterable[str], now: datetime, *,
+                    wait: timedelta, interval: timedelta) -> dict[str, datetime]:
+    """`due_at` for many subscribers at once (two grouped queries, however many)."""
+    ids = list(dict.fromkeys(sub_ids))
+    out = {sid: now + wait for sid in ids}
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i:i + _CHUNK]
+        last = await conn.execute(
+            sa.select(decide_items.c.subscription_id, sa.func.max(decide_items.c.flushed_at))
+            .where(decide_items.c.subscription_id.in_(chunk),
+                   decide_items.c.state.in_(("batched", "sent")))
+            .group_by(decide_items.c.subscription_id))
+        for sid, flushed in last:
+            if flushed is not None:
+                out[sid] = max(out[sid], _aware(flushed) + interval)
+        pending = await conn.execute(
+            sa.select(decide_items.c.subscription_id, sa.func.min(decide_items.c.due_at))
+            .where(decide_items.c.subscription_id.in_(chunk),
+                   decide_items.c.state == "pending")
+            .group_by(decide_items.c.subscription_id))
+        for sid, due in pending:
+            if due is not None:
+                out[sid] = _aware(due)  # join the open batch
+    return out
+
+
+async def add_pending_many(conn: AsyncConnection, rows: list[tuple[Candidate, datetime]],
+                           now: datetime) -> None:
+    if not rows:
+        return
+    await conn.execute(decide_items.insert(), [
+        {"item_key": c.key, "subscription_id": c.sub.id, "tenant_id": c.sub.tenant_id,
+         "state": "pending", "batch_key": None, "due_at": due, "payload": _payload(c),
+         "created_at": now} for c, due in rows])
 
 
 async def expedite(conn: AsyncConnection, sub_id: str, due: datetime) -> None:
@@ -73,13 +90,6 @@ async def expedite(conn: AsyncConnection, sub_id: str, due: datetime) -> None:
                        .where(decide_items.c.subscription_id == sub_id,
                               decide_items.c.state == "pending", decide_items.c.due_at > due)
                        .values(due_at=due))
-
-
-async def add_pending(conn: AsyncConnection, cand: Candidate, due: datetime,
-                      now: datetime) -> None:
-    await conn.execute(decide_items.insert().values(
-        item_key=cand.key, subscription_id=cand.sub.id, tenant_id=cand.sub.tenant_id,
-        state="pending", batch_key=None, due_at=due, payload=_payload(cand), created_at=now))
 
 
 @dataclass(frozen=True)
@@ -137,10 +147,13 @@ async def batched(conn: AsyncConnection) -> list[Batch]:
     return out
 
 
-async def mark(conn: AsyncConnection, bkey: str, state: str) -> None:
-    await conn.execute(decide_items.update().where(decide_items.c.batch_key == bkey,
-                                                   decide_items.c.state == "batched")
-                       .values(state=state))
+async def mark(conn: AsyncConnection, bkey: str | list[str], state: str) -> None:
+    keys = [bkey] if isinstance(bkey, str) else bkey
+    for i in range(0, len(keys), _CHUNK):
+        await conn.execute(decide_items.update()
+                           .where(decide_items.c.batch_key.in_(keys[i:i + _CHUNK]),
+                                  decide_items.c.state == "batched")
+                           .values(state=state))
 
 
 async def next_due(conn: AsyncConnection) -> datetime | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,6 +26,7 @@ from monitor.events import Severity
 from monitor.metrics import NOTIFICATIONS_DECIDED, NOTIFICATIONS_SUPPRESSED
 from monitor.notifications import Notification, notification_event
 from monitor.store import Store, ledger
+from monitor.store.schema import notifications
 from monitor.topics import NOTIFICATIONS
 
 log = structlog.get_logger(__name__)
@@ -58,31 +60,45 @@ async def flush(store: Store, bus: Bus, lookup: Callable[[str], Compiled | None]
         await groups.claim_due(conn, now)
     async with store.connect() as conn:
         batches = await groups.batched(conn)
-    published = 0
+    if not batches:
+        return 0
+    async with store.connect() as conn:
+        admitted = await ledger_keys(conn, [b.key for b in batches])
+    outgoing: list[tuple[Notification, groups.Batch]] = []
+    inactive: list[str] = []
     for batch in batches:
-        async with store.connect() as conn:
-            already = await ledger.get(conn, batch.key)
-        if already is not None:
-            async with store.begin() as conn:
-                await groups.mark(conn, batch.key, "sent")
+        if batch.key in admitted:
             continue
         sub = lookup(batch.subscription_id)
         if sub is None:
             # Paused, unsubscribed or deleted while the batch waited: record, don't send.
-            async with store.begin() as conn:
-                for key, item in zip(batch.item_keys, batch.items, strict=True):
-                    log.info("notification_dropped", notification_key=key,
-                             reason="subscription_inactive", condition_id=item.condition.id)
-                await groups.mark(conn, batch.key, "suppressed")
+            for key, item in zip(batch.item_keys, batch.items, strict=True):
+                log.info("notification_dropped", notification_key=key,
+                         reason="subscription_inactive", condition_id=item.condition.id)
             NOTIFICATIONS_SUPPRESSED.labels(reason="subscription_inactive").inc()
+            inactive.append(batch.key)
             continue
-        n = build(sub, batch.key, batch, now)
-        await bus.publish(topic, sub.id, notification_event(n))
-        async with store.begin() as conn:
+        outgoing.append((build(sub, batch.key, batch, now), batch))
+    if outgoing:
+        await bus.publish_many(topic, [(n.subscription_id, notification_event(n))
+                                       for n, _ in outgoing])
+    async with store.begin() as conn:
+        for n, _ in outgoing:
             await ledger.admit(conn, n, now)
-            await groups.mark(conn, batch.key, "sent")
-        NOTIFICATIONS_DECIDED.labels(channel=sub.channel.type).inc()
+        await groups.mark(conn, [n.key for n, _ in outgoing] + sorted(admitted), "sent")
+        await groups.mark(conn, inactive, "suppressed")
+    for n, _ in outgoing:
+        NOTIFICATIONS_DECIDED.labels(channel=n.channel.type).inc()
         log.info("notification_published", notification_key=n.key, items=len(n.items),
-                 severity=n.severity.value, channel=sub.channel.type)
-        published += 1
-    return published
+                 severity=n.severity.value, channel=n.channel.type)
+    return len(outgoing)
+
+
+async def ledger_keys(conn: AsyncConnection, keys: list[str]) -> set[str]:
+    """The keys among `keys` that the ledger already has (never published twice)."""
+    found: set[str] = set()
+    for i in range(0, len(keys), 500):
+        rows = await conn.execute(sa.select(notifications.c.key)
+                                  .where(notifications.c.key.in_(keys[i:i + 500])))
+        found.update(r[0] for r in rows)
+    return found

@@ -72,6 +72,10 @@ class CrashingBus:
                 self.crashed_in = asyncio.current_task()
                 raise Crash
 
+    async def publish_many(self, topic: str, items: list[tuple[str, Any]]) -> None:
+        for key, event in items:
+            await self.publish(topic, key, event)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
