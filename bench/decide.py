@@ -127,8 +127,9 @@ async def bench_throughput(bus: Bus, n_revisions: int, n_subs: int,
         # Half new conditions, half second revisions of them (an `updated` each).
         half = n_revisions // 2
         revisions = [revision(rng, i) for i in range(half)]
-        revisions += [r.model_copy(update={"revision": 2, "window": {
-            "start": r.window.start, "end": (r.window.end or NOW) + timedelta(hours=1)}})
+        revisions += [Condition.model_validate({
+            **r.model_dump(), "revision": 2,
+            "window": {"start": r.window.start, "end": (r.window.end or NOW) + timedelta(hours=1)}})
             for r in revisions]
         done = asyncio.Event()
         handled = 0
