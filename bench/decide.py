@@ -24,23 +24,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from consumers.decide import DecideConfig, Decider, decode  # noqa: E402
-from consumers.index import SubscriptionIndex  # noqa: E402
-from monitor.attributes import DrEventAttributes, NoticeAttributes  # noqa: E402
-from monitor.bus import Bus, MemoryBus  # noqa: E402
-from monitor.bus.base import Message  # noqa: E402
-from monitor.bus.runner import consume  # noqa: E402
-from monitor.clock import ManualClock  # noqa: E402
-from monitor.config import KafkaSettings  # noqa: E402
-from monitor.envelope import condition_event  # noqa: E402
-from monitor.events import Condition, Kind, Severity, Status  # noqa: E402
-from monitor.logging import configure_logging  # noqa: E402
-from monitor.store import Store  # noqa: E402
-from monitor.store import subscriptions as sub_store  # noqa: E402
-from monitor.store import tenants as tenant_store  # noqa: E402
-from monitor.store.subscriptions import StoredSubscription  # noqa: E402
-from monitor.subscriptions import SubscriptionSpec  # noqa: E402
-from monitor.topics import TopicSpec  # noqa: E402
+from consumers.decide import DecideConfig, Decider, decode
+from consumers.index import SubscriptionIndex
+from monitor.attributes import DrEventAttributes, NoticeAttributes
+from monitor.bus import Bus, MemoryBus
+from monitor.bus.base import Message
+from monitor.bus.runner import consume
+from monitor.clock import ManualClock
+from monitor.config import KafkaSettings
+from monitor.envelope import condition_event
+from monitor.events import Condition, Kind, Severity, Status
+from monitor.logging import configure_logging
+from monitor.store import Store
+from monitor.store import subscriptions as sub_store
+from monitor.store import tenants as tenant_store
+from monitor.store.subscriptions import StoredSubscription
+from monitor.subscriptions import SubscriptionSpec
+from monitor.topics import TopicSpec
 
 NOW = datetime(2022, 9, 6, 23, 0, tzinfo=UTC)
 REGIONS = ["CAISO Grid", "Southern CA Region", "Northern CA Region", "SCE-TAC", "PGE-TAC",

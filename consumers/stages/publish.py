@@ -83,8 +83,7 @@ async def flush(store: Store, bus: Bus, lookup: Callable[[str], Compiled | None]
         await bus.publish_many(topic, [(n.subscription_id, notification_event(n))
                                        for n, _ in outgoing])
     async with store.begin() as conn:
-        for n, _ in outgoing:
-            await ledger.admit(conn, n, now)
+        await ledger.admit_many(conn, [n for n, _ in outgoing], now)
         await groups.mark(conn, [n.key for n, _ in outgoing] + sorted(admitted), "sent")
         await groups.mark(conn, inactive, "suppressed")
     for n, _ in outgoing:

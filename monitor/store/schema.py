@@ -161,4 +161,7 @@ decide_items = sa.Table(
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("flushed_at", TS, nullable=True),
+    # What each step asks: the due pending items; a subscriber's open batch and last flush.
+    sa.Index("ix_decide_items_state_due_at", "state", "due_at"),
+    sa.Index("ix_decide_items_subscription_id_state", "subscription_id", "state", "flushed_at"),
 )

@@ -58,9 +58,14 @@ def upgrade() -> None:
     op.create_index(op.f("ix_decide_items_subscription_id"), "decide_items", ["subscription_id"])
     op.create_index(op.f("ix_decide_items_state"), "decide_items", ["state"])
     op.create_index(op.f("ix_decide_items_batch_key"), "decide_items", ["batch_key"])
+    op.create_index("ix_decide_items_state_due_at", "decide_items", ["state", "due_at"])
+    op.create_index("ix_decide_items_subscription_id_state", "decide_items",
+                    ["subscription_id", "state", "flushed_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_decide_items_subscription_id_state", table_name="decide_items")
+    op.drop_index("ix_decide_items_state_due_at", table_name="decide_items")
     op.drop_index(op.f("ix_decide_items_batch_key"), table_name="decide_items")
     op.drop_index(op.f("ix_decide_items_state"), table_name="decide_items")
     op.drop_index(op.f("ix_decide_items_subscription_id"), table_name="decide_items")
