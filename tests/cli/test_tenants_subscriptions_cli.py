@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from monitor.cli import main
 
@@ -32,10 +34,13 @@ subscriptions:
 
 
 @pytest.fixture(autouse=True)
-def _store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("CAPMON_STORE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("CAPMON_WEBHOOK_ALLOW_HOSTS", '["127.0.0.1"]')
     monkeypatch.setenv("CAPMON_LOG_LEVEL", "warning")
+    yield
+    # The CLI points structlog at the captured stderr, which pytest closes after the test.
+    structlog.reset_defaults()
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
