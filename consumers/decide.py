@@ -219,7 +219,7 @@ class Decider:
             if due is not None:
                 times.append(due)
             pairs = await state.open_views(conn)
-        repeats = {s.repeat for s in self.index._by_id.values() if s.repeat is not None}
+        repeats = self.index.repeat_intervals()
         for view, c in pairs:
             if view.status == "scheduled" and c.window.start is not None:
                 times.append(c.window.start)

@@ -86,6 +86,11 @@ class SubscriptionIndex:
     def __len__(self) -> int:
         return len(self._by_id)
 
+    def repeat_intervals(self) -> set[timedelta]:
+        """The distinct reminder intervals in use (for computing the next wake-up)."""
+        return {s.repeat for s in self._by_id.values()
+                if s.repeat is not None and s.hears("reminder")}
+
     def get(self, sub_id: str) -> Compiled | None:
         return self._by_id.get(sub_id)
 
