@@ -77,6 +77,9 @@ class Decider:
         self._local = -1
         self._refreshed_at = -1e18
         self.nudge = asyncio.Event()
+        # The consumer and the ticker share one decider: their work on views, items and
+        # batches is serialized, so a batch is never published by both at once.
+        self._lock = asyncio.Lock()
 
     # -- the subscription index --------------------------------------------------------------
 
@@ -96,6 +99,10 @@ class Decider:
 
     async def handle(self, c: Condition) -> None:
         """Decide on one revision; safe to call again with the same revision (idempotent)."""
+        async with self._lock:
+            await self._handle(c)
+
+    async def _handle(self, c: Condition) -> None:
         started = self.clock.monotonic()
         await self.refresh_index()
         now = self.clock.now()
@@ -104,7 +111,7 @@ class Decider:
                 previous = await condition_store.record(conn, c, now)
                 if previous is None or c.revision > previous.revision:
                     await self._decide(conn, c, now)
-            await self.flush(now)
+            await self._flush(now)
         except SQLAlchemyError as exc:
             raise StoreError(f"store failed while deciding {c.id}: {type(exc).__name__}",
                              retriable=True) from exc
@@ -165,6 +172,10 @@ class Decider:
             self.nudge.set()
 
     async def flush(self, now: datetime) -> int:
+        async with self._lock:
+            return await self._flush(now)
+
+    async def _flush(self, now: datetime) -> int:
         try:
             return await flush(self.store, self.bus, self.index.get, now,
                                topic=self.config.notifications_topic)
@@ -178,6 +189,10 @@ class Decider:
 
     async def tick(self) -> None:
         """Apply what time alone changes: window starts/ends, reminders, due batches."""
+        async with self._lock:
+            await self._tick()
+
+    async def _tick(self) -> None:
         await self.refresh_index()
         now = self.clock.now()
         async with self.store.begin() as conn:
@@ -194,7 +209,7 @@ class Decider:
             inhibitors = tuple(c for _, c in active if c.kind == Kind.CAISO_EEA)
             cands += self.reminders(active, now)
             await self.admit(conn, cands, Context(now=now, inhibitors=inhibitors))
-        await self.flush(now)
+        await self._flush(now)
 
     def reminders(self, active: list[tuple[View, Condition]], now: datetime) -> list[Candidate]:
         out: list[Candidate] = []

@@ -247,5 +247,7 @@ async def test_kill_and_restart_gives_the_same_keys(
     assert set(crash_published) == set(clean_published)
     assert set(clean_published) <= clean_keys
     assert all(n == 1 for n in clean_published.values())
-    # The one notification in flight at the crash went out twice, under the same key.
-    assert sorted(n for n in crash_published.values() if n > 1) == [2]
+    # What was in flight at the crash (the flush it died in) went out again under the same
+    # keys, at most twice; everything else exactly once.
+    assert 1 <= sum(1 for n in crash_published.values() if n > 1) <= len(SUBS)
+    assert max(crash_published.values()) == 2
