@@ -26,6 +26,10 @@ API_MODULES: tuple[str, ...] = (
     "monitor.api.replay",
     "monitor.api.twilio_hooks",
     "monitor.api.unsubscribe",
+    "monitor.api.tenants",
+    "monitor.api.subscriptions",
+    "monitor.api.conditions",
+    "monitor.api.notifications",
 )
 
 

@@ -49,6 +49,7 @@ class OpenApiSpec:
         parameters: list[dict[str, Any]] | None = None,
         auth: str | None = "tenant",
         content_type: str = "application/json",
+        problems: tuple[int, ...] = (),
     ) -> None:
         op: dict[str, Any] = {"summary": summary, "tags": list(tags),
                               "operationId": f"{method.lower()}_{_op_name(path)}"}
@@ -65,7 +66,8 @@ class OpenApiSpec:
             elif isinstance(model, dict):
                 entry["content"] = {content_type: {"schema": model}}
             out[str(status)] = entry
-        for code in ("400", "401", "404", "413", "422") if auth else ("400",):
+        codes = ("400", "401", "404", "413", "422") if auth else ("400",)
+        for code in (*codes, *(str(p) for p in problems)):
             out.setdefault(code, {"description": "problem", "content": {
                 "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
         op["responses"] = out

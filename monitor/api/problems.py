@@ -65,7 +65,10 @@ async def problem_middleware(
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return problem_response(exc.status, exc.reason)
+        resp = problem_response(exc.status, exc.reason)
+        if "Allow" in exc.headers:  # RFC 9110: a 405 names the methods that are allowed
+            resp.headers["Allow"] = exc.headers["Allow"]
+        return resp
     except Exception:
         log.exception("api_unhandled_error", path=request.path, method=request.method)
         return problem_response(500, "Internal error")

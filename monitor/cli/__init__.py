@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "monitor.cli.config_cmd",
     "monitor.cli.healthcheck",
     "monitor.cli.sce_history",
+    "monitor.cli.tenants",
+    "monitor.cli.subscriptions",
 )
 
 

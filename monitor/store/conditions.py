@@ -58,10 +58,13 @@ async def list_conditions(
     since: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
+    statuses: Sequence[str] = (),
 ) -> list[Condition]:
     q = sa.select(conditions.c.body).order_by(conditions.c.observed_at.desc(), conditions.c.id)
     if open_only:
         q = q.where(conditions.c.status.in_(_OPEN))
+    if statuses:
+        q = q.where(conditions.c.status.in_(list(statuses)))
     if kinds:
         q = q.where(conditions.c.kind.in_([k.value for k in kinds]))
     if since is not None:
@@ -75,6 +78,33 @@ async def history(conn: AsyncConnection, condition_id: str) -> list[Condition]:
         sa.select(condition_history.c.body)
         .where(condition_history.c.condition_id == condition_id)
         .order_by(condition_history.c.revision))
+    return [Condition.model_validate(r.body) for r in rows]
+
+
+async def list_history(
+    conn: AsyncConnection,
+    *,
+    condition_id: str | None = None,
+    kinds: Sequence[Kind] = (),
+    statuses: Sequence[str] = (),
+    since: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Condition]:
+    """Every stored revision, newest observation first, filtered."""
+    h = condition_history
+    q = sa.select(h.c.body).order_by(h.c.observed_at.desc(), h.c.condition_id, h.c.revision)
+    if condition_id is not None:
+        q = q.where(h.c.condition_id == condition_id)
+    if kinds:
+        # The history table has no kind column; condition ids carry no kind either, so join.
+        q = q.join(conditions, conditions.c.id == h.c.condition_id).where(
+            conditions.c.kind.in_([k.value for k in kinds]))
+    if statuses:
+        q = q.where(h.c.status.in_(list(statuses)))
+    if since is not None:
+        q = q.where(h.c.observed_at >= since)
+    rows = await conn.execute(q.limit(limit).offset(offset))
     return [Condition.model_validate(r.body) for r in rows]
 
 

@@ -72,6 +72,27 @@ async def admit(conn: AsyncConnection, n: Notification, now: datetime,
     return True
 
 
+async def admit_many(conn: AsyncConnection, items: Sequence[Notification], now: datetime,
+                     state: str = "pending") -> int:
+    """Admit many keys in one statement; falls back to one by one if any is a duplicate.
+
+    Returns how many were new.
+    """
+    if not items:
+        return 0
+    rows = [{"key": n.key, "tenant_id": n.tenant_id, "subscription_id": n.subscription_id,
+             "channel": n.channel.type, "state": state, "payload": n.model_dump(mode="json"),
+             "attempt_count": 0, "next_attempt_at": now if state == "pending" else None,
+             "last_error": None, "observed_at": n.earliest_observed_at, "created_at": now,
+             "updated_at": now} for n in items]
+    try:
+        async with conn.begin_nested():
+            await conn.execute(notifications.insert(), rows)
+        return len(rows)
+    except IntegrityError:
+        return sum([await admit(conn, n, now, state) for n in items])
+
+
 async def get(conn: AsyncConnection, key: str, tenant_id: str | None = None) -> LedgerEntry | None:
     q = sa.select(*_COLS).where(notifications.c.key == key)
     if tenant_id is not None:

@@ -193,3 +193,48 @@ sms_messages = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
 )
+
+# -- decide's state (migration 0002_decide): what it derived, so a restart re-derives the same --
+
+decide_views = sa.Table(
+    "decide_views", metadata,
+    # The view of each condition that decide last derived transitions from (level-derived).
+    sa.Column("condition_id", sa.String(300), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    # scheduled, active, ended, cancelled, superseded (effective, i.e. with the clock applied)
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("facts", sa.JSON, nullable=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    # When what subscribers hear last changed: reminders count repeat intervals from here.
+    sa.Column("changed_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+decide_thresholds = sa.Table(
+    "decide_thresholds", metadata,
+    sa.Column("subscription_id", sa.String(36), primary_key=True),
+    sa.Column("threshold", sa.String(64), primary_key=True),
+    sa.Column("condition_id", sa.String(300), primary_key=True),
+    sa.Column("armed", sa.Boolean, nullable=False),
+    sa.Column("episode", sa.Integer, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+decide_items = sa.Table(
+    "decide_items", metadata,
+    # The key of one transition for one subscription: decide's dedup log.
+    sa.Column("item_key", sa.String(64), primary_key=True),
+    sa.Column("subscription_id", sa.String(36), nullable=False, index=True),
+    sa.Column("tenant_id", sa.String(36), nullable=False),
+    # pending (waiting for its group), batched (in a notification being published), sent,
+    # suppressed (recorded in the ledger as such, never published)
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("batch_key", sa.String(64), nullable=True, index=True),
+    sa.Column("due_at", TS, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("flushed_at", TS, nullable=True),
+    # What each step asks: the due pending items; a subscriber's open batch and last flush.
+    sa.Index("ix_decide_items_state_due_at", "state", "due_at"),
+    sa.Index("ix_decide_items_subscription_id_state", "subscription_id", "state", "flushed_at"),
+)

@@ -13,7 +13,7 @@ from monitor.config import KafkaSettings
 from monitor.envelope import make_event
 from monitor.store import Store, conditions, ledger
 from monitor.topics import TopicSpec
-from tests.api import heatwave as hw
+from tests.status import heatwave as hw
 
 
 def sample(text: str, series: str) -> float:

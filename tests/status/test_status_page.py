@@ -11,7 +11,7 @@ from selectolax.lexbor import LexborHTMLParser as HTMLParser
 from monitor.clock import ManualClock
 from monitor.events import Condition
 from monitor.store import Store, conditions, ledger
-from tests.api import heatwave as hw
+from tests.status import heatwave as hw
 
 
 async def record(store: Store, items: list[Condition]) -> None:

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from monitor.api import status_view as sv
 from monitor.events import Kind, Severity, Status
-from tests.api import heatwave as hw
+from tests.status import heatwave as hw
 
 
 def test_reserve_state_needs_both_numbers() -> None:

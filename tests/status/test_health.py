@@ -17,7 +17,7 @@ from monitor.config import ApiSettings, Settings
 from monitor.metrics import LAST_SUCCESS, SOURCE_STALE
 from monitor.runtime import Runtime
 from monitor.store import Store
-from tests.api.conftest import ClientFactory
+from tests.status.conftest import ClientFactory
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from monitor.clock import ManualClock
 from monitor.config import Settings
 from monitor.runtime import Runtime
 from monitor.store import Store, conditions, ledger
-from tests.api import heatwave as hw
+from tests.status import heatwave as hw
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

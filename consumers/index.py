@@ -1,0 +1,118 @@
+"""The subscription index: one revision against 10,000 subscriptions in a few milliseconds.
+
+Subscriptions are compiled once (frozensets, parsed durations) and bucketed by kind and by
+minimum severity, so matching a revision walks only the buckets of its kind at or below its
+severity and does one set test for regions and one for programs per candidate: no parsing,
+no per-item validation. Thresholds are indexed by kind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from consumers.regions import coverage
+from monitor.attributes import DrEventAttributes
+from monitor.events import Condition, Kind, Severity
+from monitor.notifications import EmailChannel, SmsChannel, WebhookChannel
+from monitor.store.subscriptions import StoredSubscription
+from monitor.subscriptions import NUMERIC_KINDS, QuietHours, Threshold
+
+_RANKS = len(Severity)
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    id: str
+    tenant_id: str
+    name: str
+    regions: frozenset[str]
+    programs: frozenset[str]
+    transitions: frozenset[str]
+    repeat: timedelta | None
+    quiet: QuietHours | None
+    channel: WebhookChannel | SmsChannel | EmailChannel
+
+    def hears(self, transition: str) -> bool:
+        return transition in self.transitions
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdRule:
+    sub: Compiled
+    key: str
+    threshold: Threshold
+
+
+def compile_subscription(s: StoredSubscription) -> Compiled:
+    spec = s.spec
+    return Compiled(
+        id=s.id, tenant_id=s.tenant_id, name=spec.name,
+        regions=frozenset(spec.match.regions), programs=frozenset(spec.match.programs),
+        transitions=frozenset(spec.transitions), repeat=spec.repeat, quiet=spec.quiet_hours,
+        channel=spec.notification_channel())
+
+
+def threshold_key(index: int, t: Threshold) -> str:
+    digest = hashlib.sha256(t.model_dump_json().encode()).hexdigest()[:16]
+    return f"{index}:{digest}"
+
+
+class SubscriptionIndex:
+    def __init__(self, subscriptions: Iterable[StoredSubscription] = ()) -> None:
+        self._by_kind: dict[str, list[list[Compiled]]] = {}
+        self._thresholds: dict[str, list[ThresholdRule]] = {}
+        self._by_id: dict[str, Compiled] = {}
+        for s in subscriptions:
+            if s.status == "active":
+                self._add(s)
+
+    def _add(self, s: StoredSubscription) -> None:
+        c = compile_subscription(s)
+        self._by_id[c.id] = c
+        rank = s.spec.match.min_severity.rank
+        kinds = s.spec.match.kinds or [k for k in Kind if k not in NUMERIC_KINDS]
+        for kind in kinds:
+            if kind in NUMERIC_KINDS:
+                continue
+            buckets = self._by_kind.setdefault(kind.value, [[] for _ in range(_RANKS)])
+            buckets[rank].append(c)
+        for i, t in enumerate(s.spec.match.thresholds):
+            self._thresholds.setdefault(t.kind, []).append(
+                ThresholdRule(sub=c, key=threshold_key(i, t), threshold=t))
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def repeat_intervals(self) -> set[timedelta]:
+        """The distinct reminder intervals in use (for computing the next wake-up)."""
+        return {s.repeat for s in self._by_id.values()
+                if s.repeat is not None and s.hears("reminder")}
+
+    def get(self, sub_id: str) -> Compiled | None:
+        return self._by_id.get(sub_id)
+
+    def match(self, c: Condition) -> list[Compiled]:
+        """Active subscriptions whose kinds, severity, regions and programs admit `c`."""
+        buckets = self._by_kind.get(c.kind.value)
+        if buckets is None:
+            return []
+        cover = coverage(c)
+        attrs = c.attributes
+        program = attrs.program if isinstance(attrs, DrEventAttributes) else None
+        out: list[Compiled] = []
+        for rank in range(c.severity.rank + 1):
+            for s in buckets[rank]:
+                if s.regions and not cover.matches(s.regions):
+                    continue
+                if s.programs and program not in s.programs:
+                    continue
+                out.append(s)
+        return out
+
+    def threshold_rules(self, c: Condition) -> list[ThresholdRule]:
+        rules = self._thresholds.get(c.kind.value, [])
+        area = getattr(c.attributes, "area", None)
+        return [r for r in rules if r.threshold.area is None or r.threshold.area == area]

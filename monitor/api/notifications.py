@@ -1,0 +1,121 @@
+"""`/v1/notifications`: the ledger, tenant-scoped and filterable (deliver adds `/replay`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, Field
+
+from monitor.api.auth import require_tenant
+from monitor.api.common import (
+    IsoDatetime,
+    PageQuery,
+    next_offset,
+    parse_query,
+    path_id,
+    path_parameter,
+    query_parameters,
+)
+from monitor.api.keys import RUNTIME, SPEC
+from monitor.api.problems import Problem
+from monitor.notifications import Notification
+from monitor.store import ledger
+from monitor.store.subscriptions import aware
+
+routes = web.RouteTableDef()
+
+StateName = Literal["pending", "sending", "delivered", "failed", "dead", "suppressed"]
+
+
+class NotificationQuery(PageQuery):
+    subscription_id: str | None = Field(default=None, max_length=36)
+    state: list[StateName] = Field(default_factory=list, max_length=6)
+    channel: Literal["webhook", "sms", "email"] | None = None
+    since: IsoDatetime | None = Field(default=None, description="created at or after")
+
+
+class LedgerEntryOut(BaseModel):
+    key: str
+    subscription_id: str
+    channel: str
+    state: StateName
+    attempt_count: int
+    next_attempt_at: AwareDatetime | None
+    last_error: str | None = Field(description="the last error, or why it was suppressed")
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    delivered_at: AwareDatetime | None
+    notification: Notification
+
+
+class Attempt(BaseModel):
+    attempt_no: int
+    attempted_at: AwareDatetime
+    channel: str
+    outcome: str
+    status_code: int | None
+    provider_error: str | None
+    error: str | None
+    latency_s: float | None
+
+
+class LedgerEntryDetail(LedgerEntryOut):
+    attempts: list[Attempt]
+
+
+class NotificationPage(BaseModel):
+    items: list[LedgerEntryOut]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+def _opt(value: Any) -> Any:
+    return None if value is None else aware(value)
+
+
+def _out(e: ledger.LedgerEntry) -> dict[str, Any]:
+    return {"key": e.key, "subscription_id": e.subscription_id, "channel": e.channel,
+            "state": e.state, "attempt_count": e.attempt_count,
+            "next_attempt_at": _opt(e.next_attempt_at), "last_error": e.last_error,
+            "created_at": aware(e.created_at), "updated_at": aware(e.updated_at),
+            "delivered_at": _opt(e.delivered_at), "notification": e.notification()}
+
+
+@routes.get("/v1/notifications")
+async def list_notifications(request: web.Request) -> web.Response:
+    tenant = await require_tenant(request)
+    q = parse_query(request, NotificationQuery)
+    async with request.app[RUNTIME].store.connect() as conn:
+        entries = await ledger.list_entries(
+            conn, tenant_id=tenant.id, subscription_id=q.subscription_id, states=q.state,
+            channel=q.channel, since=q.since, limit=q.limit, offset=q.offset)
+    page = NotificationPage(items=[LedgerEntryOut(**_out(e)) for e in entries], limit=q.limit,
+                            offset=q.offset, next_offset=next_offset(q, len(entries)))
+    return web.json_response(page.model_dump(mode="json"))
+
+
+@routes.get("/v1/notifications/{key}")
+async def get_notification(request: web.Request) -> web.Response:
+    tenant = await require_tenant(request)
+    async with request.app[RUNTIME].store.connect() as conn:
+        entry = await ledger.get(conn, path_id(request, "key"), tenant.id)
+        if entry is None:
+            raise Problem(404, "No such notification")
+        attempts = await ledger.attempts_for(conn, entry.key)
+    detail = LedgerEntryDetail(**_out(entry), attempts=[
+        Attempt(**{**a, "attempted_at": aware(a["attempted_at"])}) for a in attempts])
+    return web.json_response(detail.model_dump(mode="json"))
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)
+    spec = app[SPEC]
+    tags = ("notifications",)
+    spec.operation("GET", "/v1/notifications", summary="The delivery log (ledger), filtered",
+                   tags=tags, responses={200: NotificationPage},
+                   parameters=query_parameters(NotificationQuery))
+    spec.operation("GET", "/v1/notifications/{key}", summary="One notification and its attempts",
+                   tags=tags, responses={200: LedgerEntryDetail},
+                   parameters=[path_parameter("key", "notification key")])

@@ -1,0 +1,200 @@
+"""`/v1/subscriptions`: CRUD scoped to the caller's tenant, and `/test`.
+
+Every query filters on the tenant of the API key, so another tenant's subscription is simply
+not found (404, never 403: ids are not confirmed to outsiders). Webhook URLs pass the SSRF
+guard before anything is stored. The webhook secret is returned once, at creation (or when a
+subscription becomes a webhook).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitor.api.auth import require_tenant
+from monitor.api.common import (
+    PageQuery,
+    lookup_of,
+    next_offset,
+    now_of,
+    parse_query,
+    path_id,
+    path_parameter,
+    query_parameters,
+)
+from monitor.api.keys import RUNTIME, SPEC
+from monitor.api.problems import Problem, parse_body
+from monitor.attributes import SourceHealthAttributes
+from monitor.events import Condition, Kind, Severity, Status
+from monitor.netguard import UnsafeUrlError, check_url
+from monitor.notifications import (
+    Notification,
+    NotificationItem,
+    Transition,
+    notification_event,
+    notification_key,
+)
+from monitor.store import ledger
+from monitor.store import subscriptions as sub_store
+from monitor.subscriptions import StatusPatch, Subscription, SubscriptionSpec, WebhookTarget
+from monitor.topics import NOTIFICATIONS
+
+routes = web.RouteTableDef()
+
+
+class SubscriptionQuery(PageQuery):
+    status: Literal["active", "paused", "unsubscribed"] | None = None
+
+
+class SubscriptionPage(BaseModel):
+    items: list[Subscription]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class TestQueued(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str = Field(description="the test notification's key (see /v1/notifications)")
+    status: Literal["queued"] = "queued"
+
+
+async def _check_channel(request: web.Request, spec: SubscriptionSpec) -> None:
+    if isinstance(spec.channel, WebhookTarget):
+        settings = request.app[RUNTIME].settings.webhook
+        try:
+            await check_url(spec.channel.url, settings, lookup_of(request))
+        except UnsafeUrlError as exc:
+            raise Problem(422, "Webhook URL refused", str(exc),
+                          [{"loc": ["channel", "url"], "msg": str(exc),
+                            "reason": exc.reason}]) from None
+
+
+@routes.post("/v1/subscriptions")
+async def create(request: web.Request) -> web.Response:
+    tenant = await require_tenant(request)
+    spec = await parse_body(request, SubscriptionSpec)
+    await _check_channel(request, spec)
+    async with request.app[RUNTIME].store.begin() as conn:
+        sub, secret = await sub_store.create(conn, tenant.id, spec, now_of(request))
+    return web.json_response(sub.public(secret).model_dump(mode="json"), status=201)
+
+
+@routes.get("/v1/subscriptions")
+async def list_subscriptions(request: web.Request) -> web.Response:
+    tenant = await require_tenant(request)
+    q = parse_query(request, SubscriptionQuery)
+    async with request.app[RUNTIME].store.connect() as conn:
+        subs = await sub_store.list_for(conn, tenant.id, status=q.status, limit=q.limit,
+                                        offset=q.offset)
+    page = SubscriptionPage(items=[s.public() for s in subs], limit=q.limit, offset=q.offset,
+                            next_offset=next_offset(q, len(subs)))
+    return web.json_response(page.model_dump(mode="json"))
+
+
+async def _own(request: web.Request) -> sub_store.StoredSubscription:
+    tenant = await require_tenant(request)
+    async with request.app[RUNTIME].store.connect() as conn:
+        sub = await sub_store.get(conn, path_id(request), tenant.id)
+    if sub is None:
+        raise Problem(404, "No such subscription")
+    return sub
+
+
+@routes.get("/v1/subscriptions/{id}")
+async def get_one(request: web.Request) -> web.Response:
+    sub = await _own(request)
+    return web.json_response(sub.public().model_dump(mode="json"))
+
+
+@routes.put("/v1/subscriptions/{id}")
+async def replace(request: web.Request) -> web.Response:
+    sub = await _own(request)
+    spec = await parse_body(request, SubscriptionSpec)
+    await _check_channel(request, spec)
+    async with request.app[RUNTIME].store.begin() as conn:
+        result = await sub_store.replace(conn, sub.id, sub.tenant_id, spec, now_of(request))
+    if result is None:
+        raise Problem(404, "No such subscription")
+    updated, secret = result
+    return web.json_response(updated.public(secret).model_dump(mode="json"))
+
+
+@routes.patch("/v1/subscriptions/{id}")
+async def set_status(request: web.Request) -> web.Response:
+    sub = await _own(request)
+    patch = await parse_body(request, StatusPatch)
+    async with request.app[RUNTIME].store.begin() as conn:
+        await sub_store.set_status(conn, sub.id, patch.status, now_of(request),
+                                   reason="set by tenant", tenant_id=sub.tenant_id)
+        fresh = await sub_store.get(conn, sub.id, sub.tenant_id)
+    if fresh is None:
+        raise Problem(404, "No such subscription")
+    return web.json_response(fresh.public().model_dump(mode="json"))
+
+
+@routes.delete("/v1/subscriptions/{id}")
+async def delete(request: web.Request) -> web.Response:
+    sub = await _own(request)
+    async with request.app[RUNTIME].store.begin() as conn:
+        await sub_store.delete(conn, sub.id, sub.tenant_id)
+    return web.Response(status=204)
+
+
+@routes.post("/v1/subscriptions/{id}/test")
+async def queue_test(request: web.Request) -> web.Response:
+    """Queue a test notification: published to deliver like any other, then admitted."""
+    sub = await _own(request)
+    if sub.status == "unsubscribed":
+        raise Problem(409, "Subscription is unsubscribed",
+                      "the recipient opted out; a test would not be delivered")
+    rt = request.app[RUNTIME]
+    n = test_notification(sub, now_of(request))
+    await rt.bus.publish(NOTIFICATIONS, sub.id, notification_event(n, source="/capmon/api"))
+    async with rt.store.begin() as conn:
+        await ledger.admit(conn, n, n.decided_at)
+    return web.json_response(TestQueued(key=n.key).model_dump(), status=202)
+
+
+def test_notification(sub: sub_store.StoredSubscription, now: datetime) -> Notification:
+    condition = Condition(
+        id=f"capmon.test:{sub.id}", kind=Kind.SOURCE_HEALTH, severity=Severity.INFO,
+        status=Status.ACTIVE, attributes=SourceHealthAttributes(source="capmon", reason="test"),
+        revision=0, observed_at=now)
+    facts = {"requested_at": now.isoformat(), "nonce": uuid.uuid4().hex}
+    item = NotificationItem(transition=Transition.TEST, condition=condition, facts=facts)
+    return Notification(
+        key=notification_key(sub.id, condition.id, Transition.TEST, facts),
+        tenant_id=sub.tenant_id, subscription_id=sub.id, subscription_name=sub.spec.name,
+        channel=sub.spec.notification_channel(), decided_at=now, severity=Severity.INFO,
+        items=(item,), summary=f"capmon test notification for {sub.spec.name}"[:160],
+        test=True)
+
+
+def setup(app: web.Application) -> None:
+    app.add_routes(routes)
+    spec = app[SPEC]
+    sid = [path_parameter("id", "subscription id")]
+    tags = ("subscriptions",)
+    spec.operation("POST", "/v1/subscriptions", summary="Create a subscription", tags=tags,
+                   request=SubscriptionSpec, responses={201: Subscription})
+    spec.operation("GET", "/v1/subscriptions", summary="List this tenant's subscriptions",
+                   tags=tags, responses={200: SubscriptionPage},
+                   parameters=query_parameters(SubscriptionQuery))
+    spec.operation("GET", "/v1/subscriptions/{id}", summary="One subscription", tags=tags,
+                   parameters=sid, responses={200: Subscription})
+    spec.operation("PUT", "/v1/subscriptions/{id}", summary="Replace a subscription",
+                   tags=tags, parameters=sid, request=SubscriptionSpec,
+                   responses={200: Subscription})
+    spec.operation("PATCH", "/v1/subscriptions/{id}", summary="Pause, resume or unsubscribe",
+                   tags=tags, parameters=sid, request=StatusPatch,
+                   responses={200: Subscription})
+    spec.operation("DELETE", "/v1/subscriptions/{id}", summary="Delete a subscription",
+                   tags=tags, parameters=sid, responses={204: None})
+    spec.operation("POST", "/v1/subscriptions/{id}/test", summary="Queue a test notification",
+                   tags=tags, parameters=sid, responses={202: TestQueued}, problems=(409,))

@@ -1,0 +1,172 @@
+"""SSRF guard for webhook targets: checked at subscribe time and again at connect time.
+
+A webhook URL is admitted when its scheme is https (http only with `webhook.allow_http`, or
+for a host in `webhook.allow_hosts`), it carries no credentials, and every address its host
+resolves to is globally routable: loopback, private (RFC 1918), link-local (and so the cloud
+metadata address 169.254.169.254), unique-local, multicast, reserved and unspecified
+addresses are refused. Hosts in `allow_hosts` skip the address check (local development).
+
+At connect time the same rule holds through `GuardedResolver`, an aiohttp resolver that
+refuses non-global addresses, so a DNS answer that changed since subscribe time (DNS
+rebinding) cannot reach an internal service; `guarded_session` builds a client session with
+it, and `request_no_redirect` refuses redirects rather than following them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from monitor.config import WebhookSettings
+from monitor.errors import CapmonError
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# host -> addresses; injectable so tests can make a name resolve where they need it.
+Lookup = Callable[[str], Awaitable[Sequence[str]]]
+
+METADATA_ADDRESSES = frozenset({"169.254.169.254", "fd00:ec2::254", "100.100.100.200"})
+
+
+class UnsafeUrlError(CapmonError):
+    """A webhook target capmon refuses to call; `reason` is a bounded label."""
+
+    default_reason = "unsafe_url"
+
+
+def address_problem(ip: IpAddress) -> str | None:
+    """Why an address may not be called, or None when it is globally routable."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return address_problem(ip.ipv4_mapped)
+    if str(ip) in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip in ipaddress.ip_network("fc00::/7"):
+        return "a unique-local address"
+    checks = (
+        (ip.is_unspecified, "an unspecified address"),
+        (ip.is_loopback, "a loopback address"),
+        (ip.is_link_local, "a link-local address"),
+        (ip.is_private, "a private address"),
+        (ip.is_multicast, "a multicast address"),
+        (ip.is_reserved, "a reserved address"),
+    )
+    for hit, what in checks:
+        if hit:
+            return what
+    if not ip.is_global:
+        return "a non-global address"
+    return None
+
+
+def _host_allowed(host: str, settings: WebhookSettings) -> bool:
+    return host.lower().strip("[]") in {h.lower().strip("[]") for h in settings.allow_hosts}
+
+
+def check_url_syntax(url: str, settings: WebhookSettings) -> tuple[str, str]:
+    """Scheme, credentials and literal-IP checks; returns (scheme, host)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError on a malformed port
+    except ValueError as exc:
+        raise UnsafeUrlError(f"malformed URL: {exc}", reason="malformed") from None
+    del port
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("https", "http") or not host:
+        raise UnsafeUrlError("webhook URL must be an absolute https:// URL", reason="scheme")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeUrlError("webhook URL must not carry credentials", reason="credentials")
+    allowed = _host_allowed(host, settings)
+    if parts.scheme == "http" and not (settings.allow_http or allowed):
+        raise UnsafeUrlError("webhook URL must use https (http is allowed only for hosts "
+                             "listed in webhook.allow_hosts)", reason="scheme")
+    if not allowed:
+        try:
+            literal: IpAddress | None = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        if literal is not None:
+            problem = address_problem(literal)
+            if problem:
+                raise UnsafeUrlError(f"webhook host {host} is {problem}", reason="address")
+    return parts.scheme, host
+
+
+async def system_lookup(host: str) -> Sequence[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host, None, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+async def check_url(url: str, settings: WebhookSettings, lookup: Lookup = system_lookup) -> None:
+    """Refuse a webhook URL that is not https or whose host resolves to a non-global address."""
+    _, host = check_url_syntax(url, settings)
+    if _host_allowed(host, settings):
+        return
+    try:
+        addresses = await lookup(host)
+    except OSError as exc:
+        raise UnsafeUrlError(f"webhook host {host} does not resolve ({exc.strerror or exc})",
+                             reason="dns") from None
+    if not addresses:
+        raise UnsafeUrlError(f"webhook host {host} does not resolve", reason="dns")
+    for raw in addresses:
+        problem = address_problem(ipaddress.ip_address(raw.split("%", 1)[0]))
+        if problem:
+            raise UnsafeUrlError(f"webhook host {host} resolves to {raw}, {problem}",
+                                 reason="address")
+
+
+class GuardedResolver(AbstractResolver):
+    """An aiohttp resolver that refuses non-global addresses (except `allow_hosts`)."""
+
+    def __init__(self, settings: WebhookSettings, inner: AbstractResolver | None = None) -> None:
+        self._settings = settings
+        self._inner = inner or DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        if _host_allowed(host, self._settings):
+            return results
+        for r in results:
+            problem = address_problem(ipaddress.ip_address(r["host"]))
+            if problem:
+                raise UnsafeUrlError(f"webhook host {host} resolves to {r['host']}, {problem}",
+                                     reason="address")
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def guarded_session(settings: WebhookSettings, **kwargs: Any) -> aiohttp.ClientSession:
+    """A client session whose every connection goes through `GuardedResolver`.
+
+    Literal-IP URLs skip resolvers in aiohttp, so callers still run `check_url_syntax` (as
+    `request_no_redirect` does) before each request.
+    """
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(settings))
+    return aiohttp.ClientSession(connector=connector, **kwargs)
+
+
+async def request_no_redirect(session: aiohttp.ClientSession, method: str, url: str,
+                              settings: WebhookSettings, **kwargs: Any) -> aiohttp.ClientResponse:
+    """One request that never follows a redirect: a 3xx answer raises UnsafeUrlError.
+
+    The caller owns the returned response (use it as `async with`, or release it).
+    """
+    check_url_syntax(url, settings)
+    resp = await session.request(method, url, allow_redirects=False, **kwargs)
+    if 300 <= resp.status < 400:
+        location = resp.headers.get("Location", "")
+        resp.release()
+        raise UnsafeUrlError(f"webhook answered {resp.status} redirect to {location[:200]!r}; "
+                             "redirects are not followed", reason="redirect")
+    return resp

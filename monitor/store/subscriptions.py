@@ -1,0 +1,170 @@
+"""Subscriptions in the store: the validated spec as JSON plus the columns queries need.
+
+Every function that a tenant can reach takes `tenant_id` and filters on it, so one tenant can
+never see or change another's subscriptions. The status column is authoritative (SMS STOP and
+email unsubscribe set it); the spec JSON is stored without it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from monitor.store.schema import subscriptions
+from monitor.subscriptions import Subscription, SubscriptionSpec, new_webhook_secret
+
+# Bumped on every write by this process, so an index in the same process (decide beside the
+# API in `capmon run`) refreshes at once; other processes notice through `version`.
+_local_changes = 0
+
+
+def local_changes() -> int:
+    return _local_changes
+
+
+def _changed() -> None:
+    global _local_changes
+    _local_changes += 1
+
+_COLS = (subscriptions.c.id, subscriptions.c.tenant_id, subscriptions.c.spec,
+         subscriptions.c.status, subscriptions.c.status_reason, subscriptions.c.created_at,
+         subscriptions.c.updated_at)
+
+
+@dataclass(frozen=True)
+class StoredSubscription:
+    id: str
+    tenant_id: str
+    spec: SubscriptionSpec
+    status_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def status(self) -> str:
+        return self.spec.status
+
+    def public(self, secret: str | None = None) -> Subscription:
+        return Subscription(**self.spec.model_dump(), id=self.id, tenant_id=self.tenant_id,
+                            created_at=self.created_at, updated_at=self.updated_at,
+                            status_reason=self.status_reason, secret=secret)
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite returns timezone-aware columns naive; capmon stores them in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _row(row: Any) -> StoredSubscription:
+    spec = SubscriptionSpec.model_validate({**row.spec, "status": row.status})
+    return StoredSubscription(id=row.id, tenant_id=row.tenant_id, spec=spec,
+                              status_reason=row.status_reason, created_at=aware(row.created_at),
+                              updated_at=aware(row.updated_at))
+
+
+def _spec_json(spec: SubscriptionSpec) -> dict[str, Any]:
+    return spec.model_dump(mode="json", exclude={"status"})
+
+
+async def create(conn: AsyncConnection, tenant_id: str, spec: SubscriptionSpec,
+                 now: datetime, *, sub_id: str | None = None,
+                 ) -> tuple[StoredSubscription, str | None]:
+    """Insert a subscription; returns it and its webhook secret (None for SMS/email)."""
+    secret = new_webhook_secret() if spec.channel.type == "webhook" else None
+    sub_id = sub_id or str(uuid.uuid4())
+    await conn.execute(subscriptions.insert().values(
+        id=sub_id, tenant_id=tenant_id, name=spec.name, spec=_spec_json(spec),
+        channel_type=spec.channel.type, target=spec.target(), secret=secret,
+        status=spec.status, created_at=now, updated_at=now))
+    _changed()
+    return StoredSubscription(id=sub_id, tenant_id=tenant_id, spec=spec, status_reason=None,
+                              created_at=now, updated_at=now), secret
+
+
+async def get(conn: AsyncConnection, sub_id: str,
+              tenant_id: str | None = None) -> StoredSubscription | None:
+    q = sa.select(*_COLS).where(subscriptions.c.id == sub_id)
+    if tenant_id is not None:
+        q = q.where(subscriptions.c.tenant_id == tenant_id)
+    row = (await conn.execute(q)).first()
+    return None if row is None else _row(row)
+
+
+async def list_for(conn: AsyncConnection, tenant_id: str | None, *, status: str | None = None,
+                   limit: int = 100, offset: int = 0) -> list[StoredSubscription]:
+    q = sa.select(*_COLS).order_by(subscriptions.c.created_at, subscriptions.c.id)
+    if tenant_id is not None:
+        q = q.where(subscriptions.c.tenant_id == tenant_id)
+    if status is not None:
+        q = q.where(subscriptions.c.status == status)
+    return [_row(r) for r in await conn.execute(q.limit(limit).offset(offset))]
+
+
+async def active(conn: AsyncConnection) -> list[StoredSubscription]:
+    """Every active subscription (what decide indexes)."""
+    q = sa.select(*_COLS).where(subscriptions.c.status == "active")
+    return [_row(r) for r in await conn.execute(q)]
+
+
+async def replace(conn: AsyncConnection, sub_id: str, tenant_id: str, spec: SubscriptionSpec,
+                  now: datetime) -> tuple[StoredSubscription, str | None] | None:
+    """Replace the spec; a subscription that becomes a webhook gets a new secret (returned)."""
+    current = (await conn.execute(
+        sa.select(subscriptions.c.channel_type, subscriptions.c.secret, subscriptions.c.created_at)
+        .where(subscriptions.c.id == sub_id, subscriptions.c.tenant_id == tenant_id))).first()
+    if current is None:
+        return None
+    new_secret: str | None = None
+    secret = current.secret
+    if spec.channel.type == "webhook" and secret is None:
+        secret = new_secret = new_webhook_secret()
+    elif spec.channel.type != "webhook":
+        secret = None
+    await conn.execute(subscriptions.update().where(
+        subscriptions.c.id == sub_id, subscriptions.c.tenant_id == tenant_id).values(
+        name=spec.name, spec=_spec_json(spec), channel_type=spec.channel.type,
+        target=spec.target(), secret=secret, status=spec.status, status_reason=None,
+        updated_at=now))
+    _changed()
+    return StoredSubscription(id=sub_id, tenant_id=tenant_id, spec=spec, status_reason=None,
+                              created_at=current.created_at, updated_at=now), new_secret
+
+
+async def set_status(conn: AsyncConnection, sub_id: str, status: str, now: datetime, *,
+                     reason: str | None = None, tenant_id: str | None = None) -> bool:
+    """Pause, resume or unsubscribe (SMS STOP and email unsubscribe call this too)."""
+    if status not in ("active", "paused", "unsubscribed"):
+        raise ValueError(f"unknown subscription status {status!r}")
+    q = subscriptions.update().where(subscriptions.c.id == sub_id)
+    if tenant_id is not None:
+        q = q.where(subscriptions.c.tenant_id == tenant_id)
+    result = await conn.execute(q.values(status=status, status_reason=reason, updated_at=now))
+    _changed()
+    return bool(result.rowcount)
+
+
+async def delete(conn: AsyncConnection, sub_id: str, tenant_id: str | None) -> bool:
+    q = subscriptions.delete().where(subscriptions.c.id == sub_id)
+    if tenant_id is not None:
+        q = q.where(subscriptions.c.tenant_id == tenant_id)
+    deleted = bool((await conn.execute(q)).rowcount)
+    _changed()
+    return deleted
+
+
+async def secret_of(conn: AsyncConnection, sub_id: str) -> str | None:
+    """The webhook signing secret (for deliver); never returned by the API after creation."""
+    return (await conn.execute(sa.select(subscriptions.c.secret)
+                               .where(subscriptions.c.id == sub_id))).scalar_one_or_none()
+
+
+async def version(conn: AsyncConnection) -> tuple[int, str]:
+    """A cheap fingerprint of the subscriptions table: changes whenever any row changes."""
+    row = (await conn.execute(sa.select(sa.func.count(), sa.func.max(subscriptions.c.updated_at),
+                                        sa.func.max(subscriptions.c.id)))).one()
+    return int(row[0]), f"{row[1]}|{row[2]}"

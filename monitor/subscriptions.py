@@ -1,0 +1,284 @@
+"""The subscription document (DESIGN section 5), shared by the API, the CLI and decide.
+
+These pydantic models validate what a tenant sends (`POST /v1/subscriptions`, `capmon
+subscriptions import`) and generate its OpenAPI schema. Syntax is checked here (E.164 phone
+numbers with `phonenumbers`, addresses with `email-validator`, URL shape, IANA time zones,
+ISO 8601 durations); whether a webhook host resolves to a routable address needs the network
+and the settings, so `monitor.netguard.check_url` runs after validation.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from monitor.events import Kind, Severity
+from monitor.notifications import EmailChannel, SmsChannel, WebhookChannel
+
+SUB_TRANSITIONS = ("issued", "updated", "started", "ended", "cancelled", "reminder")
+TransitionName = Literal["issued", "updated", "started", "ended", "cancelled", "reminder"]
+DEFAULT_TRANSITIONS: tuple[TransitionName, ...] = (
+    "issued", "updated", "started", "ended", "cancelled")
+SubStatus = Literal["active", "paused", "unsubscribed"]
+# Kinds whose revisions are numbers: they notify only through thresholds.
+NUMERIC_KINDS = frozenset({Kind.CAISO_DEMAND, Kind.CAISO_PEAK_FORECAST, Kind.CAISO_RA_OUTLOOK,
+                           Kind.CAISO_STATUS})
+THRESHOLD_METRICS = {"caiso.peak_forecast": "peak_mw", "caiso.demand": "current_mw",
+                     "caiso.ra_outlook": "min_margin_mw"}
+DEFAULT_TIMEZONE = "America/Los_Angeles"
+MIN_REPEAT = timedelta(minutes=5)
+
+_DURATION = re.compile(
+    r"^P(?:(?P<d>\d{1,4})D)?(?:T(?:(?P<h>\d{1,5})H)?(?:(?P<m>\d{1,6})M)?(?:(?P<s>\d{1,7})S)?)?$")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+Label = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+
+
+def parse_duration(text: str) -> timedelta:
+    """ISO 8601 duration without years/months (`PT4H`, `P1DT12H`, `PT30M`)."""
+    m = _DURATION.match(text)
+    if m is None or text in ("P", "PT") or text.endswith("T"):
+        raise ValueError("must be an ISO 8601 duration such as PT4H or P1D")
+    d, h, mi, s = (int(m.group(g) or 0) for g in ("d", "h", "m", "s"))
+    return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Threshold(_Model):
+    """A level on a numeric signal, with hysteresis: alert at `above`, all clear below
+    `clear_below` (or, for margins, alert at `below`, all clear above `clear_above`)."""
+
+    kind: Literal["caiso.peak_forecast", "caiso.demand", "caiso.ra_outlook"]
+    area: Label | None = Field(default=None, description="TAC area, e.g. SCE-TAC; any if unset")
+    day: Literal["today", "tomorrow"] | None = Field(
+        default=None, description="trade date relative to the observation date (Pacific)")
+    above: float | None = Field(default=None, ge=-1e7, le=1e7)
+    clear_below: float | None = Field(default=None, ge=-1e7, le=1e7)
+    below: float | None = Field(default=None, ge=-1e7, le=1e7)
+    clear_above: float | None = Field(default=None, ge=-1e7, le=1e7)
+    severity: Severity = Severity.WARNING
+
+    @model_validator(mode="after")
+    def _one_direction(self) -> Self:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of 'above' or 'below'")
+        if self.above is not None:
+            if self.clear_above is not None:
+                raise ValueError("'clear_above' goes with 'below', not 'above'")
+            if self.clear_below is not None and self.clear_below > self.above:
+                raise ValueError("'clear_below' must not exceed 'above'")
+        if self.below is not None:
+            if self.clear_below is not None:
+                raise ValueError("'clear_below' goes with 'above', not 'below'")
+            if self.clear_above is not None and self.clear_above < self.below:
+                raise ValueError("'clear_above' must not be under 'below'")
+        return self
+
+    @property
+    def metric(self) -> str:
+        return THRESHOLD_METRICS[self.kind]
+
+    def breached(self, value: float) -> bool:
+        return value >= self.above if self.above is not None else value <= (self.below or 0.0)
+
+    def cleared(self, value: float) -> bool:
+        if self.above is not None:
+            return value < (self.clear_below if self.clear_below is not None else self.above)
+        level = self.clear_above if self.clear_above is not None else self.below
+        return value > (level or 0.0)
+
+    def matches_day(self, trade_date: date, observed: date) -> bool:
+        if self.day is None:
+            return True
+        return trade_date == observed + timedelta(days=1 if self.day == "tomorrow" else 0)
+
+
+class Match(_Model):
+    kinds: list[Kind] = Field(default_factory=list, max_length=20,
+                              description="empty: every kind that is not numeric")
+    min_severity: Severity = Severity.INFO
+    regions: list[Label] = Field(default_factory=list, max_length=500,
+                                 description="CAISO regions, TAC areas, SubLAPs, ZIP codes")
+    programs: list[Label] = Field(default_factory=list, max_length=50,
+                                  description="SCE DR programs (CPP, BIP, ...); empty: any")
+    thresholds: list[Threshold] = Field(default_factory=list, max_length=50)
+
+
+class WebhookTarget(_Model):
+    type: Literal["webhook"] = "webhook"
+    url: str = Field(min_length=8, max_length=2048)
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, v: str) -> str:
+        try:
+            parts = urlsplit(v)
+            _ = parts.port
+        except ValueError as exc:
+            raise ValueError(f"malformed URL: {exc}") from None
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an absolute https:// URL")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not carry credentials")
+        if any(c.isspace() for c in v):
+            raise ValueError("must not contain whitespace")
+        return v
+
+
+class SmsTarget(_Model):
+    type: Literal["sms"] = "sms"
+    phone: str = Field(min_length=2, max_length=32, description="E.164, e.g. +14155550100")
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, v: str) -> str:
+        if not v.startswith("+"):
+            raise ValueError("must be in E.164 form, starting with +")
+        try:
+            number = phonenumbers.parse(v, None)
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError(f"not a phone number: {exc}") from None
+        if not phonenumbers.is_valid_number(number):
+            raise ValueError("not a valid phone number")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class EmailTarget(_Model):
+    type: Literal["email"] = "email"
+    address: str = Field(min_length=3, max_length=320)
+
+    @field_validator("address")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        try:
+            return validate_email(v, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(str(exc)) from None
+
+
+Target = Annotated[WebhookTarget | SmsTarget | EmailTarget, Field(discriminator="type")]
+
+
+class QuietHours(_Model):
+    timezone: str = Field(default=DEFAULT_TIMEZONE, max_length=64)
+    start: str = Field(description="HH:MM local time", examples=["22:00"])
+    end: str = Field(description="HH:MM local time, exclusive", examples=["06:00"])
+    bypass_severity: Severity = Severity.EMERGENCY
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {v!r}") from None
+        return v
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not _HHMM.match(v):
+            raise ValueError("must be HH:MM (24-hour)")
+        return v
+
+    @property
+    def zone(self) -> tzinfo:
+        return ZoneInfo(self.timezone)
+
+    def is_quiet(self, at: datetime) -> bool:
+        local = at.astimezone(self.zone).time()
+        start, end = time.fromisoformat(self.start), time.fromisoformat(self.end)
+        if start == end:
+            return False
+        if start < end:
+            return start <= local < end
+        return local >= start or local < end
+
+
+class SubscriptionSpec(_Model):
+    """What a tenant sends: the JSON of DESIGN section 5."""
+
+    name: str = Field(min_length=1, max_length=200)
+    match: Match = Field(default_factory=Match)
+    transitions: list[TransitionName] = Field(
+        default_factory=lambda: list(DEFAULT_TRANSITIONS),
+        min_length=1, max_length=6)
+    repeat_interval: str | None = Field(default=None, max_length=32, examples=["PT4H"])
+    channel: Target
+    quiet_hours: QuietHours | None = None
+    status: SubStatus = "active"
+
+    @field_validator("repeat_interval")
+    @classmethod
+    def _duration(cls, v: str | None) -> str | None:
+        if v is not None and parse_duration(v) < MIN_REPEAT:
+            raise ValueError("must be at least PT5M")
+        return v
+
+    @field_validator("transitions")
+    @classmethod
+    def _unique(cls, v: list[TransitionName]) -> list[TransitionName]:
+        return list(dict.fromkeys(v))
+
+    @model_validator(mode="after")
+    def _reminder_needs_interval(self) -> Self:
+        if "reminder" in self.transitions and self.repeat_interval is None:
+            raise ValueError("the 'reminder' transition needs a repeat_interval")
+        return self
+
+    @property
+    def repeat(self) -> timedelta | None:
+        return None if self.repeat_interval is None else parse_duration(self.repeat_interval)
+
+    def notification_channel(self) -> WebhookChannel | SmsChannel | EmailChannel:
+        ch = self.channel
+        if isinstance(ch, WebhookTarget):
+            return WebhookChannel(url=ch.url)
+        if isinstance(ch, SmsTarget):
+            return SmsChannel(phone=ch.phone)
+        return EmailChannel(address=ch.address)
+
+    def target(self) -> str:
+        ch = self.channel
+        if isinstance(ch, WebhookTarget):
+            return ch.url
+        return ch.phone if isinstance(ch, SmsTarget) else ch.address
+
+
+class StatusPatch(_Model):
+    status: SubStatus
+
+
+class Subscription(SubscriptionSpec):
+    """What the API returns: the spec plus identity, timestamps and (once) the secret."""
+
+    id: str
+    tenant_id: str
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    status_reason: str | None = None
+    secret: str | None = Field(default=None, description="webhook signing secret, shown once")
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")

@@ -1,0 +1,112 @@
+"""`capmon tenants` and `capmon subscriptions`, end to end on a SQLite store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from monitor.cli import main
+
+IMPORT = """
+subscriptions:
+  - name: CPA scheduling desk
+    match:
+      kinds: [caiso.eea, caiso.flex_alert, sce.dr_event, caiso.peak_forecast]
+      min_severity: warning
+      regions: [CAISO Grid, Southern CA Region, SCE-TAC, SCLD]
+      programs: [CPP, BIP]
+      thresholds:
+        - {kind: caiso.peak_forecast, area: SCE-TAC, day: tomorrow, above: 23000,
+           clear_below: 22500}
+    transitions: [issued, updated, started, ended, cancelled]
+    repeat_interval: PT4H
+    channel: {type: webhook, url: "http://127.0.0.1:9000/hooks/capmon"}
+    quiet_hours: {timezone: America/Los_Angeles, start: "22:00", end: "06:00",
+                  bypass_severity: emergency}
+  - name: on-call phone
+    match: {kinds: [caiso.eea], min_severity: emergency}
+    channel: {type: sms, phone: "+1 (415) 555-0100"}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("CAPMON_STORE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("CAPMON_WEBHOOK_ALLOW_HOSTS", '["127.0.0.1"]')
+    monkeypatch.setenv("CAPMON_LOG_LEVEL", "warning")
+    yield
+    # The CLI points structlog at the captured stderr, which pytest closes after the test.
+    structlog.reset_defaults()
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_tenants_and_subscriptions(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "tenants", "add", "Clean Power Alliance",
+                       "--admin-contact", "ops@cpa.example", "--json")
+    assert code == 0
+    tenant = json.loads(out.strip().splitlines()[-1])
+    assert set(tenant) == {"id", "api_key"} and tenant["api_key"].startswith("cm_")
+
+    code, out, _ = run(capsys, "tenants", "list", "--json")
+    listed = json.loads(out.strip().splitlines()[-1])
+    assert [(t["id"], t["name"]) for t in listed] == [(tenant["id"], "Clean Power Alliance")]
+    assert "api_key" not in listed[0]
+
+    code, out, _ = run(capsys, "tenants", "rotate-key", tenant["id"], "--json")
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["api_key"] != tenant["api_key"]
+
+    f = tmp_path / "subs.yaml"
+    f.write_text(IMPORT)
+    code, out, err = run(capsys, "subscriptions", "import", str(f), "--tenant", tenant["id"],
+                         "--json")
+    assert code == 0, err
+    created = json.loads(out.strip().splitlines()[-1])
+    assert [c["name"] for c in created] == ["CPA scheduling desk", "on-call phone"]
+    assert created[0]["secret"].startswith("whsec_") and created[1]["secret"] is None
+
+    code, out, _ = run(capsys, "subscriptions", "add", "--tenant", tenant["id"], "--name",
+                       "flex email", "--kind", "caiso.flex_alert", "--email",
+                       "Desk@CPA.example", "--quiet-hours", "22:00-06:00", "--json")
+    assert code == 0
+
+    code, out, _ = run(capsys, "subscriptions", "list", "--tenant", tenant["id"], "--json")
+    subs = {s["name"]: s for s in json.loads(out.strip().splitlines()[-1])}
+    assert set(subs) == {"CPA scheduling desk", "on-call phone", "flex email"}
+    assert subs["on-call phone"]["channel"]["phone"] == "+14155550100"
+    assert subs["CPA scheduling desk"]["match"]["thresholds"][0]["clear_below"] == 22500
+    assert subs["flex email"]["quiet_hours"]["start"] == "22:00"
+    assert all("secret" not in s for s in subs.values())
+
+    code, out, _ = run(capsys, "subscriptions", "rm", subs["flex email"]["id"])
+    assert code == 0
+    code, out, _ = run(capsys, "subscriptions", "list", "--json")
+    assert len(json.loads(out.strip().splitlines()[-1])) == 2
+
+
+def test_import_is_all_or_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "tenants", "add", "Strict CCA", "--json")
+    tenant = json.loads(out.strip().splitlines()[-1])
+    f = tmp_path / "bad.yaml"
+    f.write_text("""
+- name: fine
+  channel: {type: email, address: desk@cca.example}
+- name: bad phone
+  channel: {type: sms, phone: "555-0100"}
+- name: metadata
+  channel: {type: webhook, url: "https://169.254.169.254/latest"}
+""")
+    code, _out, err = run(capsys, "subscriptions", "import", str(f), "--tenant", tenant["id"])
+    assert code == 1
+    assert "#2 channel.sms.phone" in err and "E.164" in err
+    assert "nothing was written" in err
+    code, out, _ = run(capsys, "subscriptions", "list", "--json")
+    assert json.loads(out.strip().splitlines()[-1]) == []
