@@ -35,7 +35,9 @@ SUB_TRANSITIONS = ("issued", "updated", "started", "ended", "cancelled", "remind
 TransitionName = Literal["issued", "updated", "started", "ended", "cancelled", "reminder"]
 DEFAULT_TRANSITIONS: tuple[TransitionName, ...] = (
     "issued", "updated", "started", "ended", "cancelled")
-SubStatus = Literal["active", "paused", "unsubscribed"]
+# "disabled" is set by deliver (410 Gone, an invalid phone, days of failures), with a reason;
+# a tenant re-enables the endpoint by setting it active again.
+SubStatus = Literal["active", "paused", "unsubscribed", "disabled"]
 # Kinds whose revisions are numbers: they notify only through thresholds.
 NUMERIC_KINDS = frozenset({Kind.CAISO_DEMAND, Kind.CAISO_PEAK_FORECAST, Kind.CAISO_RA_OUTLOOK,
                            Kind.CAISO_STATUS})

@@ -138,7 +138,7 @@ async def replace(conn: AsyncConnection, sub_id: str, tenant_id: str, spec: Subs
 async def set_status(conn: AsyncConnection, sub_id: str, status: str, now: datetime, *,
                      reason: str | None = None, tenant_id: str | None = None) -> bool:
     """Pause, resume or unsubscribe (SMS STOP and email unsubscribe call this too)."""
-    if status not in ("active", "paused", "unsubscribed"):
+    if status not in ("active", "paused", "unsubscribed", "disabled"):
         raise ValueError(f"unknown subscription status {status!r}")
     q = subscriptions.update().where(subscriptions.c.id == sub_id)
     if tenant_id is not None:
