@@ -35,6 +35,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from consumers.deliver import Deliverer
+from consumers.deliver_stages import Deps
 from consumers.limits import Limits
 from consumers.notifiers.base import Delivery
 from consumers.notifiers.webhook import (
@@ -43,7 +44,6 @@ from consumers.notifiers.webhook import (
     signed_headers,
     webhook_body,
 )
-from consumers.stages import Deps
 from monitor.bus import MemoryBus
 from monitor.clock import SystemClock
 from monitor.config import DeliverSettings

@@ -19,10 +19,7 @@ import random
 
 import structlog
 
-from consumers.limits import Limits
-from consumers.notifiers import build_notifiers
-from consumers.notifiers.base import Notifier
-from consumers.stages import (
+from consumers.deliver_stages import (
     Attempt,
     Deps,
     Stage,
@@ -34,6 +31,9 @@ from consumers.stages import (
     run_stages,
     send,
 )
+from consumers.limits import Limits
+from consumers.notifiers import build_notifiers
+from consumers.notifiers.base import Notifier
 from monitor.bus import Message
 from monitor.bus.runner import consume
 from monitor.errors import BusError, StoreError

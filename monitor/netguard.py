@@ -41,6 +41,11 @@ class UnsafeUrlError(CapmonError):
     default_reason = "unsafe_url"
 
 
+class ForbiddenAddress(OSError):
+    """What `GuardedResolver` raises inside aiohttp, which expects resolvers to fail with
+    OSError (it arrives wrapped in `aiohttp.ClientConnectorDNSError.os_error`)."""
+
+
 def address_problem(ip: IpAddress) -> str | None:
     """Why an address may not be called, or None when it is globally routable."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -136,10 +141,10 @@ class GuardedResolver(AbstractResolver):
         if _host_allowed(host, self._settings):
             return results
         for r in results:
-            problem = address_problem(ipaddress.ip_address(r["host"]))
+            # One bad address refuses the name: a client may pick any of them.
+            problem = address_problem(ipaddress.ip_address(r["host"].split("%", 1)[0]))
             if problem:
-                raise UnsafeUrlError(f"webhook host {host} resolves to {r['host']}, {problem}",
-                                     reason="address")
+                raise ForbiddenAddress(f"webhook host {host} resolves to {r['host']}, {problem}")
         return results
 
     async def close(self) -> None:
@@ -163,7 +168,12 @@ async def request_no_redirect(session: aiohttp.ClientSession, method: str, url: 
     The caller owns the returned response (use it as `async with`, or release it).
     """
     check_url_syntax(url, settings)
-    resp = await session.request(method, url, allow_redirects=False, **kwargs)
+    try:
+        resp = await session.request(method, url, allow_redirects=False, **kwargs)
+    except aiohttp.ClientConnectorDNSError as exc:
+        if isinstance(exc.os_error, ForbiddenAddress):
+            raise UnsafeUrlError(str(exc.os_error), reason="address") from None
+        raise
     if 300 <= resp.status < 400:
         location = resp.headers.get("Location", "")
         resp.release()

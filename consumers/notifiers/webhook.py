@@ -20,10 +20,10 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 
 from consumers.notifiers.base import Delivery, EndpointAction, Outcome
-from consumers.notifiers.ssrf import ForbiddenAddress, GuardedResolver, check_url
 from monitor.clock import Clock
-from monitor.config import Settings
+from monitor.config import Settings, WebhookSettings
 from monitor.envelope import to_json
+from monitor.netguard import ForbiddenAddress, GuardedResolver, UnsafeUrlError, check_url_syntax
 from monitor.notifications import Notification, notification_event
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
@@ -40,6 +40,12 @@ class WebhookConfig:
     max_connections: int = 256
     max_connections_per_host: int = 32
     user_agent: str = "capmon-webhooks/0.1"
+
+    @property
+    def guard(self) -> WebhookSettings:
+        """The SSRF policy, checked by the same code as at subscribe time (monitor.netguard)."""
+        return WebhookSettings(timeout_s=self.timeout_s, allow_hosts=self.allow_hosts,
+                               allow_http=self.allow_http)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookConfig:
@@ -121,7 +127,7 @@ class WebhookNotifier:
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver(self.config.allow_hosts),
+            resolver=GuardedResolver(self.config.guard),
             limit=self.config.max_connections,
             limit_per_host=self.config.max_connections_per_host,
             ttl_dns_cache=60)
@@ -141,9 +147,8 @@ class WebhookNotifier:
             return Outcome.failed("config", "subscription has no signing secret",
                                   retriable=False)
         try:
-            check_url(endpoint.target, allow_hosts=self.config.allow_hosts,
-                      allow_http=self.config.allow_http)
-        except ForbiddenAddress as exc:
+            check_url_syntax(endpoint.target, self.config.guard)
+        except UnsafeUrlError as exc:
             return Outcome.failed("forbidden_address", str(exc), retriable=False)
         body = webhook_body(delivery.notification)
         now = self._clock.now()

@@ -11,11 +11,11 @@ import pytest
 from pydantic import SecretStr
 
 from consumers.deliver import Deliverer
+from consumers.deliver_stages import Deps
 from consumers.limits import Limits
 from consumers.notifiers.base import Notifier
 from consumers.notifiers.email import EmailConfig, EmailNotifier
 from consumers.notifiers.webhook import WebhookConfig, WebhookNotifier
-from consumers.stages import Deps
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import DeliverSettings

@@ -13,10 +13,11 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from pydantic import SecretStr
 
 from consumers.limits import CircuitBreaker, TokenBucket
-from consumers.notifiers.ssrf import ForbiddenAddress, GuardedResolver, check_url
 from consumers.notifiers.webhook import classify, parse_retry_after
+from monitor.config import WebhookSettings
 from monitor.delivery import MAX_ATTEMPTS, RETRY_SCHEDULE_S, retry_delay, twilio_code
 from monitor.links import unsubscribe_token, verify_unsubscribe_token
+from monitor.netguard import ForbiddenAddress, GuardedResolver, UnsafeUrlError, check_url_syntax
 
 NOW = datetime(2022, 9, 6, 17, 26, tzinfo=UTC)
 
@@ -63,14 +64,15 @@ def test_http_verdicts(status: int, retriable: bool, reason: str) -> None:
     "ftp://example.com/x", "http://example.com/x", "https:///x",
 ])
 def test_check_url_refuses(url: str) -> None:
-    with pytest.raises(ForbiddenAddress):
-        check_url(url)
+    with pytest.raises(UnsafeUrlError):
+        check_url_syntax(url, WebhookSettings())
 
 
 def test_check_url_admits_public_https_and_listed_hosts() -> None:
-    check_url("https://8.8.8.8/hook")
-    check_url("https://hooks.cca.example/capmon")  # names are checked by the resolver
-    check_url("http://127.0.0.1:8080/x", allow_hosts=("127.0.0.1",))
+    check_url_syntax("https://8.8.8.8/hook", WebhookSettings())
+    # names are checked by the resolver
+    check_url_syntax("https://hooks.cca.example/capmon", WebhookSettings())
+    check_url_syntax("http://127.0.0.1:8080/x", WebhookSettings(allow_hosts=("127.0.0.1",)))
 
 
 class StaticResolver(AbstractResolver):
@@ -87,12 +89,14 @@ class StaticResolver(AbstractResolver):
 
 
 async def test_resolver_refuses_names_that_rebind_to_private_addresses() -> None:
-    public = GuardedResolver(inner=StaticResolver(["93.184.216.34"]))
+    public = GuardedResolver(WebhookSettings(), inner=StaticResolver(["93.184.216.34"]))
     assert (await public.resolve("hooks.example", 443))[0]["host"] == "93.184.216.34"
-    mixed = GuardedResolver(inner=StaticResolver(["93.184.216.34", "10.1.2.3"]))
+    mixed = GuardedResolver(WebhookSettings(),
+                            inner=StaticResolver(["93.184.216.34", "10.1.2.3"]))
     with pytest.raises(ForbiddenAddress):
         await mixed.resolve("rebind.example", 443)
-    allowed = GuardedResolver(["rebind.example"], inner=StaticResolver(["10.1.2.3"]))
+    allowed = GuardedResolver(WebhookSettings(allow_hosts=("rebind.example",)),
+                              inner=StaticResolver(["10.1.2.3"]))
     assert await allowed.resolve("rebind.example", 443)
 
 
