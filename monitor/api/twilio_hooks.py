@@ -119,8 +119,9 @@ def setup(app: web.Application) -> None:
     spec = app[SPEC]
     form = {"type": "object", "description": "Twilio form fields, signed by X-Twilio-Signature"}
     spec.operation("POST", "/v1/twilio/status", summary="Twilio message status callback",
-                   tags=("twilio",), auth=None, responses={204: None, 403: form})
+                   tags=("twilio",), auth=None, responses={204: None, 403: form},
+                   problems=(404,))  # 404: Twilio is not configured on this deployment
     spec.operation("POST", "/v1/twilio/inbound",
                    summary="Inbound SMS: STOP/START/HELP update the subscription",
                    tags=("twilio",), auth=None, responses={200: {"type": "string"}},
-                   content_type=TWIML)
+                   content_type=TWIML, problems=(403, 404))
