@@ -155,6 +155,13 @@ class NoticeMailbox:
             raise FetchError(f"UID FETCH {uid} returned no body", reason="server")
         return bodies[0][:_MAX_MESSAGE + 1]
 
+    async def ingest(self, raw: bytes) -> None:
+        """Process one RFC 5322 message that arrived outside IMAP (the demo's replayed notices)
+        exactly as a fetched one: same parsing, Message-ID dedup, parse-error accounting.
+        Recorded under UIDVALIDITY 0, which IMAP never assigns, so the IMAP resume point is
+        untouched."""
+        await self._process(raw, 0, 0)
+
     async def _process(self, raw: bytes, uidvalidity: int, uid: int) -> None:
         now = self._clock.now()
         error: ParseError | None = None

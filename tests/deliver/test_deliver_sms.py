@@ -21,13 +21,13 @@ from monitor.api.app import create_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import ApiSettings, Settings, TwilioSettings
+from monitor.demo.twilio_standin import Behaviour, TwilioStandIn
 from monitor.runtime import Runtime
 from monitor.store import Store, ledger
 from monitor.store.schema import sms_messages, subscriptions
 from tests.deliver.conftest import LINK_SECRET, make_deliverer
 from tests.deliver.helpers import add_subscription, add_tenant, notification
 from tests.deliver.receivers import free_port
-from tests.deliver.twilio_standin import Behaviour, TwilioStandIn
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 TOKEN = "twilio-auth-token-" + uuid.uuid4().hex

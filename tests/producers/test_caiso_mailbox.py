@@ -182,3 +182,21 @@ async def test_unreachable_mailbox_turns_stale_then_recovers(dovecot: Dovecot,  
         await asyncio.wait_for(task, 15)
     statuses = [h.status for h in await drain(bus, HEALTH, timeout=0.01)]
     assert statuses == [Status.ACTIVE, Status.ENDED]
+
+
+async def test_ingest_without_imap_parses_dedups_and_records(store: Store) -> None:
+    clock = ManualClock(datetime(2022, 9, 6, 17, 30, tzinfo=PT))
+    bus = MemoryBus()
+    unused = ImapSettings(host="127.0.0.1", port=1, username="u", password=SecretStr("p"),
+                          use_tls=False, poll_interval_s=60)
+    box = NoticeMailbox(unused, store, bus, clock)
+    await box.ingest(eml("33"))
+    await box.ingest(eml("33"))  # the same Message-ID again: skipped
+    await box.ingest(BAD)
+    first = await published(bus)
+    assert [c.id for c in first] == ["caiso.notice:202202696"]  # once, though ingested twice
+    async with store.connect() as conn:
+        rows = (await conn.execute(sa.select(
+            caiso_mailbox_messages.c.outcome, caiso_mailbox_messages.c.uidvalidity))).all()
+    assert sorted(r.outcome for r in rows) == ["parse_error", "published"]
+    assert {r.uidvalidity for r in rows} == {0}
