@@ -33,6 +33,7 @@ from monitor.bus import Bus
 from monitor.bus.base import Message
 from monitor.bus.runner import consume
 from monitor.clock import Clock
+from monitor.config import Settings
 from monitor.envelope import condition_from_event
 from monitor.errors import BusError, StoreError
 from monitor.events import Condition, Kind, Severity
@@ -65,6 +66,12 @@ class DecideConfig:
     condition_topics: tuple[str, ...] = CONDITION_TOPICS
     notifications_topic: str = NOTIFICATIONS
     group: str = GROUP
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DecideConfig:
+        d = settings.decide
+        return cls(group_wait_s=d.group_wait_s, group_interval_s=d.group_interval_s,
+                   refresh_s=d.refresh_s, max_tick_s=d.max_tick_s)
 
 
 class Decider:
@@ -285,7 +292,8 @@ def decode(message: Message) -> Condition:
 
 
 async def run(rt: Runtime, stop: asyncio.Event, config: DecideConfig | None = None) -> None:
-    decider = Decider(rt.store, rt.bus, rt.clock, config)
+    decider = Decider(rt.store, rt.bus, rt.clock,
+                      config or DecideConfig.from_settings(rt.settings))
     await decider.refresh_index(force=True)
     # Batches a crash left published-but-unadmitted (or due) go out before anything new.
     await decider.flush(rt.clock.now())

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from datetime import UTC
 
 import structlog
 
@@ -63,6 +64,9 @@ class Deliverer:
         self.deps = deps
         self.stages = build_pipeline(deps)
         self._slots = asyncio.Semaphore(deps.settings.concurrency)
+        # Set when a notification from the bus was attempted: it may have left a retry due
+        # before the scheduler's next pass.
+        self.wake = asyncio.Event()
 
     async def handle(self, message: Message) -> None:
         """Bus handler: returns once the ledger holds the notification's fate."""
@@ -75,7 +79,10 @@ class Deliverer:
 
     async def submit(self, n: Notification) -> None:
         """Admit and attempt one notification (what a bus record triggers)."""
-        await self._run(Attempt(notification=n, now=self.deps.clock.now(), from_bus=True))
+        try:
+            await self._run(Attempt(notification=n, now=self.deps.clock.now(), from_bus=True))
+        finally:
+            self.wake.set()
 
     async def _run(self, attempt: Attempt) -> None:
         try:
@@ -128,28 +135,39 @@ def _is_db_error(exc: BaseException) -> bool:
 
 
 async def scheduler_loop(deliverer: Deliverer, stop: asyncio.Event) -> None:
+    """Every `scheduler_interval_s` at most, and sooner when this process knows the next
+    retry is due earlier (or has just scheduled one): retries go out on time without the
+    interval having to be short. The interval still bounds how late work scheduled by
+    another deliver process, or a dead sender's lease, is picked up."""
     d = deliverer.deps
-    since_gauges = GAUGE_REFRESH_S
+    interval = d.settings.scheduler_interval_s
+    gauges_at = d.clock.monotonic() - GAUGE_REFRESH_S
     while not stop.is_set():
+        delay = interval
+        deliverer.wake.clear()
         try:
             started = await deliverer.run_due()
-            if since_gauges >= GAUGE_REFRESH_S:
+            if d.clock.monotonic() - gauges_at >= GAUGE_REFRESH_S:
                 await deliverer.refresh_gauges()
-                since_gauges = 0.0
+                gauges_at = d.clock.monotonic()
+            if started:
+                continue  # more may be due right away
+            async with d.store.connect() as conn:
+                due = await ledger.next_due_at(conn)
+            if due is not None:
+                due = due if due.tzinfo is not None else due.replace(tzinfo=UTC)
+                delay = min(interval, max(0.01, (due - d.clock.now()).total_seconds()))
         except Exception as exc:  # store briefly down: try again next tick
             log.warning("scheduler_pass_failed", error=f"{type(exc).__name__}: {exc}")
-            started = 0
-        if started:
-            continue  # more may be due right away
-        await _sleep_or_stop(d, stop, d.settings.scheduler_interval_s)
-        since_gauges += d.settings.scheduler_interval_s
+        await _sleep_or_stop(d, stop, delay, deliverer.wake)
 
 
-async def _sleep_or_stop(d: Deps, stop: asyncio.Event, seconds: float) -> None:
-    sleeper = asyncio.ensure_future(d.clock.sleep(seconds))
-    stopper = asyncio.ensure_future(stop.wait())
-    await asyncio.wait([sleeper, stopper], return_when=asyncio.FIRST_COMPLETED)
-    for task in (sleeper, stopper):
+async def _sleep_or_stop(d: Deps, stop: asyncio.Event, seconds: float,
+                         wake: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(d.clock.sleep(seconds)), asyncio.ensure_future(stop.wait()),
+             asyncio.ensure_future(wake.wait())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in waits:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

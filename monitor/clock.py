@@ -99,6 +99,15 @@ class ManualClock:
             if not fut.done():
                 fut.set_result(None)
 
+    def waiting(self) -> int:
+        """How many sleeps are pending (a replay driver's sign that its actors are parked)."""
+        return sum(1 for _, _, fut in self._sleepers if not fut.done())
+
+    def next_deadline(self) -> datetime | None:
+        """The earliest deadline of a pending sleep, or None."""
+        self._drop_cancelled()
+        return self._sleepers[0][0] if self._sleepers else None
+
     def pending_sleepers(self) -> int:
         self._drop_cancelled()
         return len(self._sleepers)

@@ -100,6 +100,15 @@ class SourcesSettings(Section):
     max_response_bytes: int = 20 * 1024 * 1024
     stale_after_intervals: int = Field(default=3, ge=1)
     enabled: tuple[str, ...] = ()  # empty: every source
+    # Per-source poll interval in seconds, replacing the source's own cadence (a source may be
+    # polled less often than its publisher updates it, never more often than it allows:
+    # OASIS's 5-second spacing still holds). Example: {"caiso-ra-outlook": 3600}.
+    intervals: dict[str, float] = {}
+    # Random jitter spreads many producers' requests; off for reproducible replays.
+    jitter: bool = True
+    # A JSON listing of RFC 5322 notice emails served over HTTP (the replay server's
+    # /replay/notices), read by the same ingestion path as the IMAP mailbox.
+    notice_feed_url: str | None = None
 
 
 class ImapSettings(Section):
@@ -168,6 +177,19 @@ class DeliverSettings(Section):
     max_retry_after_s: float = Field(default=3600.0, gt=0)
 
 
+class DecideSettings(Section):
+    """The decide role's grouping and ticker (see consumers/decide.py DecideConfig)."""
+
+    # A new group waits this long for siblings before it leaves (0: the first goes at once).
+    group_wait_s: float = Field(default=0.0, ge=0)
+    # After a notification, more for the same subscriber wait this long and leave together.
+    group_interval_s: float = Field(default=60.0, ge=0)
+    # How often to look for subscription changes made by other processes.
+    refresh_s: float = Field(default=5.0, gt=0)
+    # The ticker never sleeps longer than this.
+    max_tick_s: float = Field(default=30.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -188,6 +210,7 @@ class Settings(BaseSettings):
     twilio: TwilioSettings = TwilioSettings()
     webhook: WebhookSettings = WebhookSettings()
     deliver: DeliverSettings = DeliverSettings()
+    decide: DecideSettings = DecideSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -50,16 +50,14 @@ _MAX_MESSAGE = 2 * 1024 * 1024
 class NoticeMailbox:
     def __init__(self, settings: ImapSettings, store: Store, bus: Bus, clock: Clock,
                  *, book: NoticeBook | None = None, timeout_s: float = 30.0,
-                 stale_after_intervals: int = 3) -> None:
-        if not settings.host or not settings.username or settings.password is None:
-            raise ValueError("imap.host, imap.username and imap.password are required")
+                 stale_after_intervals: int = 3, source_url: str | None = None) -> None:
         self._settings = settings
         self._store = store
         self._bus = bus
         self._clock = clock
         self._timeout = timeout_s
         self.book = book or NoticeBook()
-        self._source_url = f"imap://{settings.host}/{settings.mailbox}"
+        self._source_url = source_url or f"imap://{settings.host}/{settings.mailbox}"
         self._failures = 0
         self.health = SourceHealth(SOURCE, settings.poll_interval_s, stale_after_intervals,
                                    clock.now())
@@ -211,6 +209,9 @@ class NoticeMailbox:
     # -- the loop ------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        s = self._settings
+        if not s.host or not s.username or s.password is None:
+            raise ValueError("imap.host, imap.username and imap.password are required")
         restored = await self.restore()
         log.info("mailbox_started", source=SOURCE, mailbox=self._settings.mailbox,
                  restored=restored)

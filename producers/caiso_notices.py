@@ -179,6 +179,12 @@ class NoticeBook:
         self._aliases.setdefault(f"id:{cid}", cid)
         return self._store(condition, previous)
 
+    def next_change(self, now: datetime) -> datetime | None:
+        """The next window start or end after `now` of an open notice: when `tick` has work."""
+        times = [t for c in self._conditions.values() if c.status.is_open
+                 for t in (c.window.start, c.window.end) if t is not None and t > now]
+        return min(times, default=None)
+
     def tick(self, now: datetime) -> list[Condition]:
         """Status changes due to the passing of time (scheduled -> active -> ended)."""
         out: list[Condition] = []

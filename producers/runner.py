@@ -12,6 +12,7 @@ from producers.caiso_mailbox import NoticeMailbox
 from producers.catalog import build_sources
 from producers.engine import Engine
 from producers.http import HttpFetcher
+from producers.notice_feed import NoticeFeed
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +33,12 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
                                     timeout_s=settings.timeout_s,
                                     stale_after_intervals=settings.stale_after_intervals)
             tasks.append(mailbox.run(stop))
-        else:
+        elif not settings.notice_feed_url:
             log.info("notice_mailbox_not_configured")
+        if settings.notice_feed_url and (not enabled or MAILBOX_SOURCE in enabled):
+            feed_box = NoticeMailbox(rt.settings.imap, rt.store, rt.bus, rt.clock,
+                                     source_url=settings.notice_feed_url)
+            feed = NoticeFeed(settings.notice_feed_url, feed_box, fetcher, rt.clock,
+                              interval_s=rt.settings.imap.poll_interval_s)
+            tasks.append(feed.run(stop))
         await asyncio.gather(*tasks)

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "monitor.cli.sce_history",
     "monitor.cli.tenants",
     "monitor.cli.subscriptions",
+    "monitor.cli.demo",
 )
 
 

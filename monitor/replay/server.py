@@ -98,7 +98,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
         listing = [{"name": Path(m.file).name, "delivered_at": m.from_.isoformat(),
                     "url": f"/replay/notices/{Path(m.file).name}"}
                    for m in spec.messages if m.from_ <= now]
-        return web.json_response({"now": now.isoformat(), "messages": listing})
+        # When the next message arrives: a reader waits for it as an IMAP IDLE client would be
+        # woken by the server's push, instead of polling every minute of a twelve-day replay.
+        upcoming = [m.from_ for m in spec.messages if m.from_ > now]
+        return web.json_response({"now": now.isoformat(), "messages": listing,
+                                  "next_at": min(upcoming).isoformat() if upcoming else None})
     raise web.HTTPNotFound(text=f"replay: {path} is not part of scenario {timeline.scenario}")
 
 

@@ -219,6 +219,8 @@ async def test_notice_mailbox_releases_each_email_at_its_issue_time(
     listing = await get_json(client, "/replay/notices")
     names = [m["name"] for m in listing["messages"]]
     assert "20220906T1726_202202696.eml" not in names and len(names) == 24
+    # The listing says when the next email arrives (what an IMAP IDLE push would signal).
+    assert listing["next_at"] == pt(9, 6, 17, 26).isoformat()
     assert (await client.get("/replay/notices/20220906T1726_202202696.eml")).status == 404
     replay_clock.set(pt(9, 6, 17, 26))
     listing = await get_json(client, "/replay/notices")
