@@ -114,17 +114,21 @@ class Decider:
         await self.refresh_index()
         now = self.clock.now()
         try:
+            admitted = 0
             async with self.store.begin() as conn:
                 previous = await condition_store.record(conn, c, now)
                 if previous is None or c.revision > previous.revision:
-                    await self._decide(conn, c, now)
-            await self._flush(now)
+                    admitted = await self._decide(conn, c, now)
+            # Only what this revision admitted can be due now; batches that come due later
+            # are the ticker's (most revisions, e.g. a new demand figure, admit nothing).
+            if admitted:
+                await self._flush(now)
         except SQLAlchemyError as exc:
             raise StoreError(f"store failed while deciding {c.id}: {type(exc).__name__}",
                              retriable=True) from exc
         DECIDE_DURATION.observe(max(0.0, self.clock.monotonic() - started))
 
-    async def _decide(self, conn: AsyncConnection, c: Condition, now: datetime) -> None:
+    async def _decide(self, conn: AsyncConnection, c: Condition, now: datetime) -> int:
         prev = await state.get_view(conn, c.id)
         view, derived = derive(prev, c, now)
         await state.save_view(conn, view, now, exists=prev is not None)
@@ -133,7 +137,7 @@ class Decider:
                 log.info("condition_superseded", condition_id=other, by=c.id)
         cands = self.candidates(c, derived)
         cands += await thresholds.evaluate(conn, self.index, c, now)
-        await self.admit(conn, cands, Context(now=now))
+        return await self.admit(conn, cands, Context(now=now))
 
     def candidates(self, c: Condition, derived: list[Derived]) -> list[Candidate]:
         out: list[Candidate] = []
@@ -149,10 +153,11 @@ class Decider:
                     out.append(Candidate(sub=sub, key=key, severity=c.severity, item=item))
         return out
 
-    async def admit(self, conn: AsyncConnection, cands: list[Candidate], ctx: Context) -> None:
-        """Mute, dedup and group candidates (inside the caller's transaction)."""
+    async def admit(self, conn: AsyncConnection, cands: list[Candidate], ctx: Context) -> int:
+        """Mute, dedup and group candidates (inside the caller's transaction); returns how
+        many candidates there were (0: nothing can have become due)."""
         if not cands:
-            return
+            return 0
         seen = await groups.known(conn, (c.key for c in cands))
         wait = timedelta(seconds=self.config.group_wait_s)
         interval = timedelta(seconds=self.config.group_interval_s)
@@ -167,7 +172,7 @@ class Decider:
             else:
                 fresh.append(cand)
         if not fresh:
-            return
+            return len(cands)
         urgent = {c.sub.id for c in fresh if c.severity >= self.config.urgent_severity}
         dues = await groups.due_times(conn, {c.sub.id for c in fresh} - urgent, ctx.now,
                                       wait=wait, interval=interval)
@@ -177,6 +182,7 @@ class Decider:
         await groups.add_pending_many(conn, [(c, dues[c.sub.id]) for c in fresh], ctx.now)
         if any(due > ctx.now for due in dues.values()):
             self.nudge.set()
+        return len(cands)
 
     async def flush(self, now: datetime) -> int:
         async with self._lock:

@@ -46,6 +46,7 @@ from monitor.store import ledger
 log = structlog.get_logger(__name__)
 
 GAUGE_REFRESH_S = 15.0
+_FINAL = frozenset({"delivered", "dead", "suppressed", "expired"})
 
 
 def build_pipeline(d: Deps) -> list[Stage]:
@@ -64,8 +65,8 @@ class Deliverer:
         self.deps = deps
         self.stages = build_pipeline(deps)
         self._slots = asyncio.Semaphore(deps.settings.concurrency)
-        # Set when a notification from the bus was attempted: it may have left a retry due
-        # before the scheduler's next pass.
+        # Set when a notification from the bus was left for later (a retry, a deferral): it
+        # may be due before the scheduler's next pass.
         self.wake = asyncio.Event()
 
     async def handle(self, message: Message) -> None:
@@ -79,14 +80,15 @@ class Deliverer:
 
     async def submit(self, n: Notification) -> None:
         """Admit and attempt one notification (what a bus record triggers)."""
-        try:
-            await self._run(Attempt(notification=n, now=self.deps.clock.now(), from_bus=True))
-        finally:
-            self.wake.set()
+        done = await self._run(Attempt(notification=n, now=self.deps.clock.now(),
+                                       from_bus=True))
+        if done is None or done.state not in _FINAL:
+            self.wake.set()  # a retry or deferral is now due at some time: recompute
 
-    async def _run(self, attempt: Attempt) -> None:
+    async def _run(self, attempt: Attempt) -> Attempt | None:
+        """Run the stages; the settled attempt, or None when a stage stopped it early."""
         try:
-            await run_stages(self.stages, attempt)
+            return await run_stages(self.stages, attempt)
         except (OSError, ConnectionError) as exc:
             raise StoreError(f"store unavailable: {type(exc).__name__}", reason="store",
                              retriable=True) from exc

@@ -107,7 +107,9 @@ class SubscriptionIndex:
             for s in buckets[rank]:
                 if s.regions and not cover.matches(s.regions):
                     continue
-                if s.programs and program not in s.programs:
+                # `programs` narrows SCE DR events only: a subscription for "EEAs and BIP
+                # events" still hears every EEA.
+                if s.programs and program is not None and program not in s.programs:
                     continue
                 out.append(s)
         return out

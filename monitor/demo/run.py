@@ -52,8 +52,8 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "2022-09-heatwave"
 # Poll cadence of the demo (seconds); see the module docstring.
-DEMO_INTERVALS = {"caiso-stats": 900.0, "caiso-flex": 900.0, "sce-dr": 900.0,
-                  "caiso-oasis": 900.0, "caiso-demand": 3600.0, "caiso-ra-outlook": 3600.0}
+DEMO_INTERVALS = {"caiso-stats": 3600.0, "caiso-flex": 900.0, "sce-dr": 900.0,
+                  "caiso-oasis": 3600.0, "caiso-demand": 21600.0, "caiso-ra-outlook": 21600.0}
 ROLES = ("produce", "decide", "deliver")
 
 
@@ -116,8 +116,8 @@ def demo_settings(opts: DemoOptions, replay_url: str, api_url: str, smtp_port: i
         twilio={"account_sid": twilio.account_sid, "auth_token": twilio.auth_token,
                 "from_number": "+15005550006", "api_base_url": twilio.base},
         webhook={"allow_hosts": ["127.0.0.1"], "allow_http": True},
-        deliver={"scheduler_interval_s": 3600.0},
-        decide={"max_tick_s": 3600.0, "refresh_s": 3600.0},
+        deliver={"scheduler_interval_s": 3600.0, "concurrency": 1},
+        decide={"max_tick_s": 21600.0, "refresh_s": 21600.0},
     )
 
 

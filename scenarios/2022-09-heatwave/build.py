@@ -513,6 +513,7 @@ def write_sce() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
                                 for t in (e.issued, e.start, e.end, e.end_known_at) if t})
     store_entries, update_entries = [], []
     last_update: dict[str, int] = {}
+    previous: dict[str, list[dict[str, object]]] = {}
     for t in changes:
         cats: dict[str, list[dict[str, object]]] = {}
         for e in events:
@@ -520,8 +521,13 @@ def write_sce() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
                 state = "ACTIVE" if e.start <= t else "SCHEDULED"
                 cats.setdefault(f"{e.program}_{e.segment}_{state}", []).append(
                     dr_event_json(e, t))
-        for cat in cats:
-            last_update[cat] = _ms(t)
+        # A category's time moves whenever its list changes, emptied lists included (an
+        # event that went active left SCHEDULED; one that ended left ACTIVE): a reader that
+        # refetches only the categories whose time moved must still see it go.
+        for cat in sorted(set(cats) | set(previous)):
+            if cats.get(cat) != previous.get(cat):
+                last_update[cat] = _ms(t)
+        previous = cats
         stamp = f"{t:%Y%m%dT%H%M}"
         store = {"eventStore": {"events": {"map": cats},
                                 "lastUpdateTime": {"item": dict(sorted(last_update.items()))},

@@ -109,3 +109,15 @@ def test_index_matching() -> None:
         "anything", "south"}
     assert names(dr("CPP", ("SCLD",))) == {"anything", "south", "cpp"}
     assert names(dr("BIP", ("SCEN",))) == {"anything"}
+
+
+def test_programs_narrow_dr_events_only() -> None:
+    # The demo's on-call phone: EEAs plus BIP/SDP events, not CPP.
+    idx = index(desk={"kinds": ["caiso.eea", "sce.dr_event"], "programs": ["BIP", "SDP"]})
+
+    def names(c: Condition) -> set[str]:
+        return {s.id for s in idx.match(c)}
+
+    assert names(notice(Kind.CAISO_EEA, Severity.CRITICAL, ("CAISO Grid",))) == {"desk"}
+    assert names(dr("BIP", ("SCEN",))) == {"desk"}
+    assert names(dr("CPP", ("SCEN",))) == set()
