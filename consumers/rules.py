@@ -123,8 +123,14 @@ def reminder_period(view: View, now: datetime, every_s: float) -> int:
 
 
 def superseded_ids(c: Condition) -> list[str]:
-    """Condition ids this revision supersedes (CAISO notices name them by number)."""
+    """Other condition ids this revision supersedes (CAISO notices name them by number).
+
+    Never `c.id` itself: the CAISO producer files a superseding notice as a new revision of
+    the condition it supersedes (the same event, with its new window), so its `supersedes`
+    names its own id; that is an `updated`, not a reason to close the condition, which still
+    owes its subscribers reminders and an all-clear."""
     attrs = c.attributes
     if not isinstance(attrs, NoticeAttributes):
         return []
-    return [s if ":" in s else f"caiso.notice:{s}" for s in attrs.supersedes]
+    ids = (s if ":" in s else f"caiso.notice:{s}" for s in attrs.supersedes)
+    return [i for i in dict.fromkeys(ids) if i != c.id]

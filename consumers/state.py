@@ -48,7 +48,8 @@ async def save_view(conn: AsyncConnection, view: View, now: datetime, *, exists:
 
 
 async def supersede(conn: AsyncConnection, condition_id: str, now: datetime) -> bool:
-    """Close a view silently: the superseding notice's own `issued` tells subscribers."""
+    """Close another condition's view silently: the superseding condition's own `issued`
+    tells its subscribers (never called with the superseding condition's own id)."""
     result = await conn.execute(
         decide_views.update()
         .where(decide_views.c.condition_id == condition_id,

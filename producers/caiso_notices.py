@@ -8,6 +8,8 @@ plain notice text -> the condition it declares, its status as of `fetched_at`.
 it resolves supersessions (the 2022-09-07 20:21 EEA 2 "supersedes notice 202202705 CAISO EEA 2
 Notice issued 09/07/2022 13:20" - a notice that itself carried no number), applies `ENDED:` and
 cancellations, and moves conditions scheduled -> active -> ended as their windows pass (`tick`).
+A superseding notice is a new revision of the condition it supersedes (the same event, its new
+window), not a condition of its own: decide hears `updated`, then the all-clear at the new end.
 
 Condition ids: `caiso.notice:<number>` (the 9-digit number, or the 2024+ 12-digit event id, whose
 `-NN` messages are revisions of one condition); a notice without a number is

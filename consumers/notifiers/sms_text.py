@@ -134,7 +134,8 @@ def _notice(c: Condition) -> Rendered:
         extras.append(f"#{a.notice_no}")
     if regions_text(c.regions):
         extras.append(regions_text(c.regions))
-    if a.supersedes:
+    # A notice superseded in place (the CAISO producer's contract) names itself: no news.
+    if a.supersedes and a.supersedes[-1] != a.notice_no:
         extras.append(f"replaces #{a.supersedes[-1]}")
     return head, extras
 

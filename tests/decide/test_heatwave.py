@@ -96,7 +96,7 @@ async def test_heatwave_who_hears_what(store: Store) -> None:
     assert "EEA 3" in published["eea3-only"][0].summary
 
     # EEA 2 and above: every EEA 2 issue, start and end, the EEA 3, and the 9/7 20:21 EEA 2
-    # that supersedes #202202705 (which then never sends an all-clear of its own).
+    # that supersedes #202202705: an update of #202202705 to 20:11-20:30, then its all-clear.
     eea2 = items_of(published["eea2-up"])
     assert eea2 == [
         ("09/05 17:51", "issued", "caiso.notice:eea2-202209051751"),
@@ -109,13 +109,14 @@ async def test_heatwave_who_hears_what(store: Store) -> None:
         ("09/06 21:00", "ended", "caiso.notice:eea2-202209061355"),
         ("09/07 13:20", "issued", "caiso.notice:202202705"),
         ("09/07 16:00", "started", "caiso.notice:202202705"),
-        ("09/07 20:21", "issued", "caiso.notice:eea2-202209072021"),
-        ("09/07 20:30", "ended", "caiso.notice:eea2-202209072021"),
+        ("09/07 20:21", "updated", "caiso.notice:202202705"),
+        ("09/07 20:30", "ended", "caiso.notice:202202705"),
         ("09/08 13:41", "issued", "caiso.notice:202202717"),
         ("09/08 16:00", "started", "caiso.notice:202202717"),
         ("09/08 21:00", "ended", "caiso.notice:202202717"),
     ]
-    assert not any(i[2] == "caiso.notice:202202705" and i[1] == "ended" for i in eea2)
+    assert [i for i in eea2 if i[2] == "caiso.notice:202202705" and i[1] == "ended"] == [
+        ("09/07 20:30", "ended", "caiso.notice:202202705")]  # not 21:00, the old end
 
     # Flex Alerts: one issue and one all-clear per day, 8/31 to 9/9 (no 9/8 gap in CAISO's
     # record: 9/8 ran 15:00-22:00).

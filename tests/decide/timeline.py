@@ -28,6 +28,10 @@ _KIND = {
 
 
 def condition_id(n: dict[str, str | None]) -> str:
+    # As the CAISO producer files it: a superseding notice is a revision of the condition it
+    # supersedes (producers/caiso_notices.py `NoticeBook`).
+    if n.get("supersedes_notice_no"):
+        return f"caiso.notice:{n['supersedes_notice_no']}"
     if n["notice_no"]:
         return f"caiso.notice:{n['notice_no']}"
     if n["type"] == "FLEX_ALERT":

@@ -87,6 +87,25 @@ def test_eea3_text_reads_as_a_scheduler_expects() -> None:
     assert text == f"CAISO EEA 3 9/6 17:17-20:00 PT, #202202696, all CAISO {LINK}"
 
 
+
+def test_a_notice_superseded_in_place_does_not_replace_itself() -> None:
+    """The CAISO producer files a superseding notice under the superseded one's id, so its
+    `supersedes` can name the notice's own number: that reads as an update, not "#X replaces
+    #X"; a notice that superseded another still says which."""
+    in_place = Condition(
+        id="caiso.notice:202202705", kind=Kind.CAISO_EEA, severity=Severity.EMERGENCY,
+        status=Status.ACTIVE, window=Window(start=datetime(2022, 9, 8, 3, 11, tzinfo=UTC),
+                                            end=datetime(2022, 9, 8, 3, 30, tzinfo=UTC)),
+        regions=("CAISO Grid",),
+        attributes=NoticeAttributes(notice_no="202202705", level="2", supersedes=("202202705",)),
+        revision=1, observed_at=OBS)
+    text = render_sms(notify(in_place, transition=Transition.UPDATED), LINK)
+    assert text == f"UPDATED: CAISO EEA 2 9/7 20:11-20:30 PT, #202202705, all CAISO {LINK}"
+    other = in_place.model_copy(update={"attributes": NoticeAttributes(
+        notice_no="202202710", level="2", supersedes=("202202705",))})
+    assert "replaces #202202705" in render_sms(notify(other), LINK)
+
+
 LONGEST: list[Condition] = [
     Condition(id="caiso.notice:202202696", kind=Kind.CAISO_EEA, severity=Severity.CRITICAL,
               status=Status.ACTIVE, window=TWO_DAYS, regions=ALL_REGIONS[1:],
