@@ -49,7 +49,7 @@ def register(sub: Any) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from monitor.demo.run import DemoOptions, run_demo
 
-    configure_logging("warning", "auto")
+    configure_logging("error", "auto")
     result = asyncio.run(run_demo(DemoOptions(
         scenario=args.scenario, out=args.out, speed=args.speed,
         subscriptions=args.subscriptions, kafka=args.kafka, quiet=args.quiet)))

@@ -81,6 +81,8 @@ class TimeDriver:
             if now - since >= plateau_s:
                 self.parked = self.clock.waiting()
                 log.info("replay_calibrated", parked=self.parked)
+                # Pacing counts from here: start-up is not scenario time.
+                self._real0, self._scen0 = time.monotonic(), self.clock.now()
                 return self.parked
 
     async def settle(self) -> None:
