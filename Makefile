@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint services services-down bench clean
+.PHONY: install run demo test lint services services-down bench clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -18,6 +18,10 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/capmon db upgrade
 	$(BIN)/capmon run
+
+# The 2022 heat wave replayed through every role into local sinks (docs/demo.md).
+demo: install
+	$(BIN)/capmon demo $(DEMO_ARGS)
 
 services: install
 	deploy/services up

@@ -29,7 +29,8 @@ class TimelinePrinter:
 
     def subscribers(self, subs: list[DemoSubscription]) -> None:
         for s in subs:
-            label = f"{s.tenant_slug.upper()} {s.name}"
+            prefix = s.tenant_slug.upper()
+            label = s.name if s.name.upper().startswith(prefix) else f"{prefix} {s.name}"
             self._names[s.id] = label
             self._names.setdefault(s.target, label)
 
