@@ -154,3 +154,16 @@ async def test_a_test_goes_only_to_an_active_subscription(
     await _set(store, clock, sub_id, "active", "")
     assert (await client.post(f"/v1/subscriptions/{sub_id}/test",
                               headers=bearer(key))).status == 202
+
+
+async def test_unsubscribed_is_final_for_the_tenant_even_its_own(
+        client: TestClient[Any, Any]) -> None:
+    """The tenant pauses to stop for a while; `unsubscribed` is the recipient's word, and a
+    tenant that says it cannot take it back (a STOP arriving after it would be lost)."""
+    key, sub_id = await _subscribe(client, EMAIL)
+    path = f"/v1/subscriptions/{sub_id}"
+    resp = await client.patch(path, json={"status": "unsubscribed"}, headers=bearer(key))
+    assert resp.status == 200
+    resp = await client.patch(path, json={"status": "active"}, headers=bearer(key))
+    assert resp.status == 409
+    assert (await _get(client, key, sub_id))["status"] == "unsubscribed"
