@@ -102,8 +102,15 @@ def _item(i: NotificationItem) -> str:
         + (f", {html.escape(str(c.window.start))} to {html.escape(str(c.window.end or 'TBD'))}"
            if c.window.start else "")
         + (f", {html.escape(', '.join(c.regions))}" if c.regions else "")
-        + (f" (<a href=\"{html.escape(c.source_url, quote=True)}\">source</a>)"
-           if c.source_url else "") + "</li>")
+        + _source_link(c.source_url) + "</li>")
+
+
+def _source_link(url: str | None) -> str:
+    # CAISO's and SCE's pages are https; a notice read from capmon's own mailbox or mail drop
+    # carries an imap:// or internal http:// address that strangers have no business seeing.
+    if url is None or not url.startswith("https://"):
+        return ""
+    return f" (<a href=\"{html.escape(url, quote=True)}\">source</a>)"
 
 
 def setup(app: web.Application) -> None:

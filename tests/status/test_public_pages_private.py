@@ -71,6 +71,19 @@ async def test_status_page_lists_conditions_not_tenants_and_never_tests(
     assert "test notification" not in html
 
 
+async def test_detail_link_hides_internal_source_addresses(
+        client: TestClient[Any, Any], store: Store) -> None:
+    eea3 = next(c for c in hw.heatwave_conditions() if c.id == "caiso.notice:202202696")
+    from_mailbox = eea3.model_copy(update={"source_url": "imap://mail.internal.cca/CAISO"})
+    public = hw.demand().model_copy(
+        update={"source_url": "https://www.caiso.com/outlook/current/demand.csv"})
+    await _admit(store, hw.notification("c" * 64, from_mailbox), hw.notification("d" * 64, public))
+    html = await (await client.get(f"/n/{'c' * 12}")).text()
+    assert "CAISO EEA 3" in html and "mail.internal" not in html
+    html = await (await client.get(f"/n/{'d' * 12}")).text()
+    assert 'href="https://www.caiso.com/outlook/current/demand.csv"' in html
+
+
 async def test_detail_link_shows_the_conditions_only(
         client: TestClient[Any, Any], store: Store) -> None:
     threshold, test = _threshold_notification(), _test_notification()
