@@ -46,12 +46,27 @@ class ForbiddenAddress(OSError):
     OSError (it arrives wrapped in `aiohttp.ClientConnectorDNSError.os_error`)."""
 
 
+# Carrier-grade NAT (RFC 6598): inside a provider's or a cloud's network, never the internet.
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
+# NAT64 (RFC 6052's well-known /96, RFC 8215's local-use /48): a gateway translates these to
+# IPv4 inside whatever network it serves. Refused outright (as they always were, being
+# reserved); 6to4 (2002::/16, RFC 3056) is judged by the IPv4 address it carries.
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
 def address_problem(ip: IpAddress) -> str | None:
     """Why an address may not be called, or None when it is globally routable."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return address_problem(ip.ipv4_mapped)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in net for net in _NAT64):
+            return "a NAT64 address"
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is not None:
+            problem = address_problem(embedded)
+            return None if problem is None else f"{problem} ({embedded}, embedded in IPv6)"
     if str(ip) in METADATA_ADDRESSES:
         return "a cloud metadata address"
+    if isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED:
+        return "a shared (carrier-grade NAT) address"
     if isinstance(ip, ipaddress.IPv6Address) and ip in ipaddress.ip_network("fc00::/7"):
         return "a unique-local address"
     checks = (

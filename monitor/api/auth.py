@@ -1,6 +1,8 @@
 """Bearer authentication: tenants by API key, the operator by the admin key.
 
-Handlers call `require_tenant(request)` or `require_admin(request)`; both raise a 401 problem.
+Handlers call `require_tenant(request)` or `require_admin(request)`; both raise a 401 problem
+with the `WWW-Authenticate: Bearer` challenge RFC 6750 asks for (`error="invalid_token"` when a
+key was sent but is not accepted).
 Comparisons of the admin key are constant-time; tenant keys are looked up by hash.
 """
 
@@ -15,6 +17,15 @@ from monitor.api.problems import Problem
 from monitor.store import tenants as tenant_store
 from monitor.store.tenants import Tenant
 
+REALM = "capmon"
+
+
+def unauthorized(title: str, detail: str | None = None, *, token_sent: bool) -> Problem:
+    challenge = f'Bearer realm="{REALM}"'
+    if token_sent:
+        challenge += ', error="invalid_token"'
+    return Problem(401, title, detail, headers={"WWW-Authenticate": challenge})
+
 
 def bearer(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
@@ -27,12 +38,12 @@ def bearer(request: web.Request) -> str | None:
 async def require_tenant(request: web.Request) -> Tenant:
     token = bearer(request)
     if token is None:
-        raise Problem(401, "Missing bearer API key")
+        raise unauthorized("Missing bearer API key", token_sent=False)
     rt = request.app[RUNTIME]
     async with rt.store.connect() as conn:
         tenant = await tenant_store.tenant_for_key(conn, token)
     if tenant is None:
-        raise Problem(401, "Invalid or revoked API key")
+        raise unauthorized("Invalid or revoked API key", token_sent=True)
     return tenant
 
 
@@ -45,6 +56,7 @@ def is_admin(request: web.Request) -> bool:
 
 def require_admin(request: web.Request) -> None:
     if request.app[RUNTIME].settings.admin.key is None:
-        raise Problem(401, "Admin API disabled", "set CAPMON_ADMIN_KEY to enable it")
+        raise unauthorized("Admin API disabled", "set CAPMON_ADMIN_KEY to enable it",
+                           token_sent=bearer(request) is not None)
     if not is_admin(request):
-        raise Problem(401, "Admin key required")
+        raise unauthorized("Admin key required", token_sent=bearer(request) is not None)

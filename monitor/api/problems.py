@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import structlog
@@ -19,14 +19,15 @@ class Problem(web.HTTPException):
     """Raise to answer with a problem document."""
 
     def __init__(self, status: int, title: str, detail: str | None = None,
-                 errors: list[dict[str, Any]] | None = None) -> None:
+                 errors: list[dict[str, Any]] | None = None, *,
+                 headers: Mapping[str, str] | None = None) -> None:
         self.status_code = status
         body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
         if detail:
             body["detail"] = detail
         if errors:
             body["errors"] = errors
-        super().__init__(text=json.dumps(body), content_type=PROBLEM_TYPE)
+        super().__init__(text=json.dumps(body), content_type=PROBLEM_TYPE, headers=headers)
 
 
 def problem_response(status: int, title: str, detail: str | None = None,

@@ -2,8 +2,10 @@
 
 Server-rendered with Jinja2 from the store (conditions and the ledger), refreshed by a meta
 refresh; no JavaScript. What it shows is computed in `status_view`; this module loads the
-data, renders the template and registers the route. The page never lists recipients or
-subscription names: it is served without authentication.
+data, renders the template and registers the route. The page is served without
+authentication, so it shows nothing of any tenant: recent notifications appear as time,
+severity, channel, delivery state and the conditions they were about (never a recipient, a
+subscription's name or threshold, or a test).
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ async def load_view(request: web.Request) -> StatusView:
         recent += await conditions.list_conditions(
             conn, kinds=(Kind.CAISO_PEAK_FORECAST, Kind.CAISO_RA_OUTLOOK),
             since=now - _DAILY_LOOKBACK, limit=500)
-        entries = await ledger.list_entries(conn, limit=RECENT_NOTIFICATIONS)
+        # Tests say nothing about the grid (and name the subscription they were sent for).
+        entries = await ledger.list_entries(conn, limit=RECENT_NOTIFICATIONS,
+                                            include_tests=False)
         counts = await ledger.count_by_state(conn)
     return build_view(open_now, recent, entries, counts, now, REFRESH_SECONDS)
 

@@ -21,6 +21,7 @@ from monitor.attributes import (
     SourceHealthAttributes,
     StatusAttributes,
 )
+from monitor.condition_text import public_summary
 from monitor.events import Condition, Kind, Severity
 from monitor.store.ledger import LedgerEntry
 
@@ -303,7 +304,7 @@ def notification_row(e: LedgerEntry) -> NotificationRow:
     severity, summary = UNKNOWN, ""
     try:
         n = e.notification()
-        severity, summary = n.severity.value.upper(), n.summary
+        severity, summary = n.severity.value.upper(), public_summary(n)
     except ValueError:  # a payload that no longer validates is still listed, not hidden
         summary = "(unreadable payload)"
     return NotificationRow(fmt_time(e.created_at), severity, e.channel, e.state, summary)

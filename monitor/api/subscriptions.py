@@ -1,5 +1,11 @@
 """`/v1/subscriptions`: CRUD scoped to the caller's tenant, and `/test`.
 
+A recipient's opt-out binds the tenant: an `unsubscribed` subscription (SMS STOP, email
+one-click unsubscribe, a carrier's opt-out, or the tenant's own unsubscribe) cannot be moved to
+any other status through PUT or PATCH; only the recipient undoes it (SMS START). A `disabled`
+one (deliver gave up on the endpoint) may be set active again by the tenant once the endpoint
+is fixed. A PUT without `status` keeps the current status and its reason.
+
 Every query filters on the tenant of the API key, so another tenant's subscription is simply
 not found (404, never 403: ids are not confirmed to outsiders). Webhook URLs pass the SSRF
 guard before anything is stored. The webhook secret is returned once, at creation (or when a
@@ -14,6 +20,7 @@ from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.api.auth import require_tenant
 from monitor.api.common import (
@@ -38,16 +45,24 @@ from monitor.notifications import (
     notification_event,
     notification_key,
 )
+from monitor.store import endpoints as endpoint_store
 from monitor.store import ledger
 from monitor.store import subscriptions as sub_store
-from monitor.subscriptions import StatusPatch, Subscription, SubscriptionSpec, WebhookTarget
+from monitor.subscriptions import (
+    SmsTarget,
+    StatusPatch,
+    Subscription,
+    SubscriptionSpec,
+    SubStatus,
+    WebhookTarget,
+)
 from monitor.topics import NOTIFICATIONS
 
 routes = web.RouteTableDef()
 
 
 class SubscriptionQuery(PageQuery):
-    status: Literal["active", "paused", "unsubscribed"] | None = None
+    status: SubStatus | None = None
 
 
 class SubscriptionPage(BaseModel):
@@ -112,15 +127,62 @@ async def get_one(request: web.Request) -> web.Response:
     return web.json_response(sub.public().model_dump(mode="json"))
 
 
+TENANT_REASON = "set by tenant"
+
+
+def check_transition(sub: sub_store.StoredSubscription, status: str) -> None:
+    """409 unless the tenant may move `sub` to `status` (see the module docstring)."""
+    if status == sub.status or sub.status != "unsubscribed":
+        return
+    if isinstance(sub.spec.channel, SmsTarget):
+        how = "the recipient must opt in again by texting START to the sending number"
+    else:
+        how = ("only the recipient can opt in again; a new subscription needs the "
+               "recipient's fresh consent")
+    raise Problem(409, "Recipient opted out",
+                  f"this subscription is unsubscribed ({sub.status_reason or 'no reason'}); "
+                  f"{how}")
+
+
+def _reason(status: str) -> str | None:
+    return None if status == "active" else TENANT_REASON
+
+
+async def _apply_status(conn: AsyncConnection, sub: sub_store.StoredSubscription,
+                        status: str, now: datetime) -> None:
+    """Write a tenant's status change, only if the status is still what was checked."""
+    if not await sub_store.set_status(conn, sub.id, status, now, reason=_reason(status),
+                                      tenant_id=sub.tenant_id, only_from=sub.status):
+        raise _changed_meanwhile()
+    if sub.status == "disabled" and status == "active":
+        await endpoint_store.reset_failures(conn, sub.id)
+
+
+def _changed_meanwhile() -> Problem:
+    return Problem(409, "Subscription changed meanwhile",
+                   "its status changed while this request ran (e.g. the recipient opted "
+                   "out); read it again and retry")
+
+
 @routes.put("/v1/subscriptions/{id}")
 async def replace(request: web.Request) -> web.Response:
     sub = await _own(request)
     spec = await parse_body(request, SubscriptionSpec)
     await _check_channel(request, spec)
+    # A PUT that names no status keeps the current one, and its reason.
+    status = spec.status if "status" in spec.model_fields_set else None
+    if status == sub.status:
+        status = None
+    if status is not None:
+        check_transition(sub, status)
     async with request.app[RUNTIME].store.begin() as conn:
-        result = await sub_store.replace(conn, sub.id, sub.tenant_id, spec, now_of(request))
+        result = await sub_store.replace(conn, sub.id, sub.tenant_id, spec, now_of(request),
+                                         status=status, reason=_reason(status or "active"),
+                                         only_from=sub.status)
+        if result is not None and sub.status == "disabled" and status == "active":
+            await endpoint_store.reset_failures(conn, sub.id)
     if result is None:
-        raise Problem(404, "No such subscription")
+        raise _changed_meanwhile()
     updated, secret = result
     return web.json_response(updated.public(secret).model_dump(mode="json"))
 
@@ -129,9 +191,12 @@ async def replace(request: web.Request) -> web.Response:
 async def set_status(request: web.Request) -> web.Response:
     sub = await _own(request)
     patch = await parse_body(request, StatusPatch)
+    check_transition(sub, patch.status)
     async with request.app[RUNTIME].store.begin() as conn:
-        await sub_store.set_status(conn, sub.id, patch.status, now_of(request),
-                                   reason="set by tenant", tenant_id=sub.tenant_id)
+        # Setting the status it already has changes nothing (not even the reason, which
+        # says who opted out).
+        if patch.status != sub.status:
+            await _apply_status(conn, sub, patch.status, now_of(request))
         fresh = await sub_store.get(conn, sub.id, sub.tenant_id)
     if fresh is None:
         raise Problem(404, "No such subscription")
@@ -150,9 +215,11 @@ async def delete(request: web.Request) -> web.Response:
 async def queue_test(request: web.Request) -> web.Response:
     """Queue a test notification: published to deliver like any other, then admitted."""
     sub = await _own(request)
-    if sub.status == "unsubscribed":
-        raise Problem(409, "Subscription is unsubscribed",
-                      "the recipient opted out; a test would not be delivered")
+    if sub.status != "active":
+        # deliver suppresses anything for an inactive subscription: a 202 would be a lie.
+        raise Problem(409, f"Subscription is {sub.status}",
+                      f"a test is sent only to an active subscription; this one is "
+                      f"{sub.status} ({sub.status_reason or 'no reason'})")
     rt = request.app[RUNTIME]
     n = test_notification(sub, now_of(request))
     await rt.bus.publish(NOTIFICATIONS, sub.id, notification_event(n, source="/capmon/api"))
@@ -190,10 +257,10 @@ def setup(app: web.Application) -> None:
                    parameters=sid, responses={200: Subscription})
     spec.operation("PUT", "/v1/subscriptions/{id}", summary="Replace a subscription",
                    tags=tags, parameters=sid, request=SubscriptionSpec,
-                   responses={200: Subscription})
+                   responses={200: Subscription}, problems=(409,))
     spec.operation("PATCH", "/v1/subscriptions/{id}", summary="Pause, resume or unsubscribe",
                    tags=tags, parameters=sid, request=StatusPatch,
-                   responses={200: Subscription})
+                   responses={200: Subscription}, problems=(409,))
     spec.operation("DELETE", "/v1/subscriptions/{id}", summary="Delete a subscription",
                    tags=tags, parameters=sid, responses={204: None})
     spec.operation("POST", "/v1/subscriptions/{id}/test", summary="Queue a test notification",

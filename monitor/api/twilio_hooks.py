@@ -29,6 +29,14 @@ START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 STOP_REASON = "sms STOP"
 TWIML = "application/xml"
+# Twilio refusing a send because the number replied STOP to it (21610) is the same opt-out,
+# recorded by deliver as "unsubscribed: Twilio 21610" (monitor.delivery / deliver_stages).
+_CARRIER_OPT_OUT = "unsubscribed:"
+
+
+def sms_opt_out(reason: str | None) -> bool:
+    """Whether an `unsubscribed` status is the recipient's SMS opt-out (START undoes it)."""
+    return reason is not None and (reason == STOP_REASON or reason.startswith(_CARRIER_OPT_OUT))
 
 
 async def verified_form(request: web.Request) -> dict[str, str]:
@@ -99,7 +107,7 @@ async def inbound(request: web.Request) -> web.Response:
                 if word in STOP_WORDS:
                     changed += await endpoint_store.set_status(
                         conn, sub_id, endpoint_store.UNSUBSCRIBED, STOP_REASON, now)
-                elif status == endpoint_store.UNSUBSCRIBED and reason == STOP_REASON:
+                elif status == endpoint_store.UNSUBSCRIBED and sms_opt_out(reason):
                     # START undoes only what STOP did, never an operator's or tenant's choice.
                     changed += await endpoint_store.set_status(
                         conn, sub_id, endpoint_store.ACTIVE, None, now)

@@ -5,8 +5,9 @@ the confirmation page's form posts too). `GET` never changes anything, because l
 and previewers follow links: it shows a page with a button. Tokens are HMACs under
 `api.link_secret` (monitor.links), so they can't be guessed.
 
-`GET /n/{prefix}` is where SMS and email "details" links point: the notification's summary and
-conditions (public grid information), never its target or any secret.
+`GET /n/{prefix}` is where SMS and email "details" links point: what the notification was
+about and its conditions (public grid information), never its tenant, subscription, target or
+any secret: the link is unauthenticated and may be forwarded.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from aiohttp import web
 
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
+from monitor.condition_text import public_line, public_summary
 from monitor.links import DETAIL_PREFIX_CHARS, verify_unsubscribe_token
-from monitor.notifications import Notification
+from monitor.notifications import Notification, NotificationItem
 from monitor.store import endpoints as endpoint_store
 from monitor.store.schema import notifications
 
@@ -30,9 +32,10 @@ _PAGE = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>
          "{body}</body></html>")
 
 
-def _page(title: str, body: str, status: int = 200) -> web.Response:
+def _page(title: str, body: str, status: int = 200,
+          headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(text=_PAGE.format(title=html.escape(title), body=body), status=status,
-                        content_type="text/html")
+                        content_type="text/html", headers=headers)
 
 
 def _subscription_for(request: web.Request) -> str:
@@ -79,20 +82,35 @@ async def detail(request: web.Request) -> web.Response:
     if len(rows) != 1:
         raise Problem(404, "Unknown notification")
     n = Notification.model_validate(rows[0][0])
-    items = "".join(
-        f"<li><b>{html.escape(i.transition.value.upper())}</b> {html.escape(i.condition.kind)}"
-        f" <code>{html.escape(i.condition.id)}</code>: {html.escape(i.condition.severity)}, "
-        f"{html.escape(i.condition.status)}"
-        + (f", {html.escape(str(i.condition.window.start))} to "
-           f"{html.escape(str(i.condition.window.end or 'TBD'))}" if i.condition.window.start
-           else "")
-        + (f", {html.escape(', '.join(i.condition.regions))}" if i.condition.regions else "")
-        + (f" (<a href=\"{html.escape(i.condition.source_url, quote=True)}\">source</a>)"
-           if i.condition.source_url else "") + "</li>"
-        for i in n.items)
-    return _page(n.summary, f"<h1>{html.escape(n.summary)}</h1><p>Severity: "
+    title = public_summary(n)
+    # The link travels in SMS and email and can be forwarded: the page shows the conditions
+    # (public grid information), never the tenant, the subscription (its name, its threshold
+    # levels, the test condition's id) or the recipient.
+    items = "" if n.test else "".join(_item(i) for i in n.items)
+    return _page(title, f"<h1>{html.escape(title)}</h1><p>Severity: "
                  f"{html.escape(n.severity)}. Decided {html.escape(n.decided_at.isoformat())}."
-                 f"</p><ul>{items}</ul>")
+                 f"</p><ul>{items}</ul>",
+                 headers={"X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer",
+                          "Cache-Control": "no-store"})
+
+
+def _item(i: NotificationItem) -> str:
+    c = i.condition
+    return (
+        f"<li><b>{html.escape(public_line(i))}</b>: {html.escape(c.kind)} "
+        f"<code>{html.escape(c.id)}</code>, {html.escape(c.severity)}, {html.escape(c.status)}"
+        + (f", {html.escape(str(c.window.start))} to {html.escape(str(c.window.end or 'TBD'))}"
+           if c.window.start else "")
+        + (f", {html.escape(', '.join(c.regions))}" if c.regions else "")
+        + _source_link(c.source_url) + "</li>")
+
+
+def _source_link(url: str | None) -> str:
+    # CAISO's and SCE's pages are https; a notice read from capmon's own mailbox or mail drop
+    # carries an imap:// or internal http:// address that strangers have no business seeing.
+    if url is None or not url.startswith("https://"):
+        return ""
+    return f" (<a href=\"{html.escape(url, quote=True)}\">source</a>)"
 
 
 def setup(app: web.Application) -> None:

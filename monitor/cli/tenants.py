@@ -116,9 +116,16 @@ def _rotate(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    async def go(store: Store) -> int:
+    async def go(store: Store) -> int | None:
         async with store.begin() as conn:
+            if await tenant_store.get_tenant(conn, args.id) is None:
+                return None
             return await tenant_store.revoke_api_keys(conn, args.id, SystemClock().now())
 
-    print(f"revoked {with_store(args, go)} key(s)")
+    revoked = with_store(args, go)
+    if revoked is None:
+        # A typo must not look like a successful revocation.
+        print(f"capmon tenants revoke: no tenant {args.id}", file=sys.stderr)
+        return 1
+    print(f"revoked {revoked} key(s)")
     return 0

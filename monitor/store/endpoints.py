@@ -110,6 +110,14 @@ async def record_failure(conn: AsyncConnection, subscription_id: str, now: datet
     return _aware(since) or now
 
 
+async def reset_failures(conn: AsyncConnection, subscription_id: str) -> None:
+    """Forget a run of failures (a tenant re-enabling a disabled endpoint starts afresh, not
+    one failure away from being disabled again)."""
+    h = endpoint_health.c
+    await conn.execute(endpoint_health.update().where(h.subscription_id == subscription_id)
+                       .values(failing_since=None, consecutive_failures=0))
+
+
 async def _insert_health(conn: AsyncConnection, subscription_id: str, **values: object) -> None:
     # Concurrent sends to one endpoint may race to create its row; the loser's count is
     # lost, which at worst delays auto-disable by one failure. It must not fail the attempt.

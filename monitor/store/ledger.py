@@ -141,9 +141,12 @@ async def record_attempt(conn: AsyncConnection, key: str, *, at: datetime, chann
 async def list_entries(
     conn: AsyncConnection, *, tenant_id: str | None = None, subscription_id: str | None = None,
     states: Sequence[str] = (), channel: str | None = None, since: datetime | None = None,
-    limit: int = 100, offset: int = 0,
+    limit: int = 100, offset: int = 0, include_tests: bool = True,
 ) -> list[LedgerEntry]:
     q = sa.select(*_COLS).order_by(notifications.c.created_at.desc(), notifications.c.key)
+    if not include_tests:
+        # IS NOT TRUE, so a payload without the field counts as not a test.
+        q = q.where(notifications.c.payload["test"].as_boolean().is_not(True))
     if tenant_id is not None:
         q = q.where(notifications.c.tenant_id == tenant_id)
     if subscription_id is not None:

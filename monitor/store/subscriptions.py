@@ -112,8 +112,15 @@ async def active(conn: AsyncConnection) -> list[StoredSubscription]:
 
 
 async def replace(conn: AsyncConnection, sub_id: str, tenant_id: str, spec: SubscriptionSpec,
-                  now: datetime) -> tuple[StoredSubscription, str | None] | None:
-    """Replace the spec; a subscription that becomes a webhook gets a new secret (returned)."""
+                  now: datetime, *, status: str | None = None, reason: str | None = None,
+                  only_from: str | None = None,
+                  ) -> tuple[StoredSubscription, str | None] | None:
+    """Replace the spec; a subscription that becomes a webhook gets a new secret (returned).
+
+    The status and its reason change only when `status` is given (else `spec.status` is
+    ignored and both are kept: an opt-out survives an edit). `only_from` makes the write
+    conditional on the current status; None is returned when it (or the row) is not there.
+    """
     current = (await conn.execute(
         sa.select(subscriptions.c.channel_type, subscriptions.c.secret, subscriptions.c.created_at)
         .where(subscriptions.c.id == sub_id, subscriptions.c.tenant_id == tenant_id))).first()
@@ -125,24 +132,35 @@ async def replace(conn: AsyncConnection, sub_id: str, tenant_id: str, spec: Subs
         secret = new_secret = new_webhook_secret()
     elif spec.channel.type != "webhook":
         secret = None
-    await conn.execute(subscriptions.update().where(
-        subscriptions.c.id == sub_id, subscriptions.c.tenant_id == tenant_id).values(
+    values: dict[str, Any] = dict(
         name=spec.name, spec=_spec_json(spec), channel_type=spec.channel.type,
-        target=spec.target(), secret=secret, status=spec.status, status_reason=None,
-        updated_at=now))
+        target=spec.target(), secret=secret, updated_at=now)
+    if status is not None:
+        values.update(status=status, status_reason=reason)
+    q = subscriptions.update().where(subscriptions.c.id == sub_id,
+                                     subscriptions.c.tenant_id == tenant_id)
+    if only_from is not None:
+        q = q.where(subscriptions.c.status == only_from)
+    if not (await conn.execute(q.values(**values))).rowcount:
+        return None
     _changed()
-    return StoredSubscription(id=sub_id, tenant_id=tenant_id, spec=spec, status_reason=None,
-                              created_at=current.created_at, updated_at=now), new_secret
+    stored = await get(conn, sub_id, tenant_id)
+    return None if stored is None else (stored, new_secret)
 
 
 async def set_status(conn: AsyncConnection, sub_id: str, status: str, now: datetime, *,
-                     reason: str | None = None, tenant_id: str | None = None) -> bool:
-    """Pause, resume or unsubscribe (SMS STOP and email unsubscribe call this too)."""
+                     reason: str | None = None, tenant_id: str | None = None,
+                     only_from: str | None = None) -> bool:
+    """Pause, resume or unsubscribe. This writes whatever it is told: the rule that a tenant
+    may not undo a recipient's opt-out lives in the API (`only_from` lets it write only if
+    the status is still the one it checked)."""
     if status not in ("active", "paused", "unsubscribed", "disabled"):
         raise ValueError(f"unknown subscription status {status!r}")
     q = subscriptions.update().where(subscriptions.c.id == sub_id)
     if tenant_id is not None:
         q = q.where(subscriptions.c.tenant_id == tenant_id)
+    if only_from is not None:
+        q = q.where(subscriptions.c.status == only_from)
     result = await conn.execute(q.values(status=status, status_reason=reason, updated_at=now))
     _changed()
     return bool(result.rowcount)

@@ -25,6 +25,7 @@ FAKE_DNS = {
     "intranet.cca.example": ["10.20.30.40"],
     "rebind.cca.example": ["93.184.216.34", "192.168.1.10"],
     "v6.cca.example": ["2606:2800:220:1:248:1893:25c8:1946"],
+    "cgnat.cca.example": ["100.100.1.2"],
 }
 
 

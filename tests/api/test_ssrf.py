@@ -28,6 +28,14 @@ REFUSED = [
     ("https://localhost/hook", "loopback"),
     ("http://hooks.cca.example/hook", "https"),
     ("https://user:pw@hooks.cca.example/hook", "credentials"),
+    ("https://100.64.0.1/hook", "carrier-grade NAT"),
+    ("https://100.127.255.254/hook", "carrier-grade NAT"),
+    ("https://[::ffff:100.64.0.1]/hook", "carrier-grade NAT"),
+    ("https://[2002:a9fe:a9fe::1]/hook", "metadata"),  # 6to4 of 169.254.169.254
+    ("https://[2002:a00:1::1]/hook", "private address (10.0.0.1"),  # 6to4 of 10.0.0.1
+    ("https://[64:ff9b::a00:1]/hook", "NAT64"),
+    ("https://[64:ff9b:1::a00:1]/hook", "NAT64"),
+    ("https://cgnat.cca.example/hook", "100.100.1.2"),
 ]
 
 
@@ -41,6 +49,9 @@ async def test_check_url_refuses(url: str, why: str) -> None:
 async def test_public_hosts_pass() -> None:
     await check_url("https://hooks.cca.example/capmon", STRICT, fake_lookup)
     await check_url("https://v6.cca.example:8443/capmon", STRICT, fake_lookup)
+    # Just outside 100.64.0.0/10, and a public IPv4 address carried by 6to4.
+    for url in ("https://100.128.0.1/", "https://[2002:5db8:d822::1]/"):
+        await check_url(url, STRICT, fake_lookup)
 
 
 async def test_allow_list_admits_local_development() -> None:

@@ -110,3 +110,13 @@ def test_import_is_all_or_nothing(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert "nothing was written" in err
     code, out, _ = run(capsys, "subscriptions", "list", "--json")
     assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+def test_revoke_of_an_unknown_tenant_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "tenants", "revoke", "no-such-tenant")
+    assert code != 0 and out == ""
+    assert err.strip().splitlines() == ["capmon tenants revoke: no tenant no-such-tenant"]
+    code, out, _ = run(capsys, "tenants", "add", "Known CCA", "--json")
+    tenant = json.loads(out.strip().splitlines()[-1])
+    code, out, _ = run(capsys, "tenants", "revoke", tenant["id"])
+    assert code == 0 and out.strip() == "revoked 1 key(s)"

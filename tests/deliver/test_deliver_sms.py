@@ -255,3 +255,14 @@ async def test_start_does_not_undo_an_operator_disable(sms: SmsEnv) -> None:
     sub_id = await sms.subscription(status="paused")
     await sms.inbound(PHONE, "START")
     assert (await sms.status_of(sub_id))[0] == "paused"
+
+
+async def test_start_undoes_an_opt_out_twilio_reported(sms: SmsEnv) -> None:
+    """A number that replied STOP to Twilio directly (21610 on send) is the recipient's own
+    opt-out too: their START must bring the subscription back (the tenant cannot)."""
+    sms.twilio.behaviours[PHONE] = Behaviour(error=21610)
+    sub_id = await sms.subscription()
+    await sms.deliverer.submit(notification(sms.tenant_id, sub_id, "sms", PHONE))
+    assert (await sms.status_of(sub_id))[0] == "unsubscribed"
+    status, _ = await sms.inbound(PHONE, "START")
+    assert status == 200 and (await sms.status_of(sub_id)) == ("active", None)

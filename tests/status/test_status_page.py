@@ -128,7 +128,8 @@ async def test_notifications_and_delivery_health_without_recipients(
     doc = await page(client)
     recent = section(doc, "h-recent")
     assert recent.count("CRITICAL sms") == 4 and "dead" in recent
-    assert "CAISO EEA 3 active 17:17-20:00 PT" in recent
+    # What the notification was about, from its condition (not its tenant-written summary).
+    assert "CAISO EEA 3 issued 09/06 17:17-20:00 PT" in recent
     assert "Tue Sep 6, 17:30 PDT" in recent
     health = section(doc, "h-delivery")
     assert "ATTENTION: 1 dead-lettered" in health
