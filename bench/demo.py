@@ -67,7 +67,8 @@ async def main(days: float | None, kafka: str | None) -> dict[str, Any]:
     print(f"scenario {s['start'][:10]} .. {s['end'][:10]} on {s['bus']}: {s['wall_seconds']} s "
           f"wall, {s['clock_steps']} clock steps, {s['deliveries']} deliveries "
           f"{s['deliveries_by_channel']}, {sum(s['records_published'].values())} records")
-    return {"bus": s["bus"], "scenario_days": days or 11.0, "wall_s": s["wall_seconds"],
+    span = (min(until or timeline.end, timeline.end) - timeline.start).total_seconds() / 86400
+    return {"bus": s["bus"], "scenario_days": round(span, 2), "wall_s": s["wall_seconds"],
             "clock_steps": s["clock_steps"], "deliveries": s["deliveries"],
             "records_published": sum(s["records_published"].values()),
             "signatures_failed": s["signatures_failed"], "duplicates": s["duplicates"],
