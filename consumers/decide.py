@@ -13,7 +13,6 @@ that start or end, reminders every repeat interval, batches whose group wait is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +31,7 @@ from consumers.stages.publish import flush, record_suppressed
 from monitor.bus import Bus
 from monitor.bus.base import Message
 from monitor.bus.runner import consume
-from monitor.clock import Clock
+from monitor.clock import Clock, sleep_or
 from monitor.config import Settings
 from monitor.envelope import condition_from_event
 from monitor.errors import BusError, StoreError
@@ -116,8 +115,8 @@ class Decider:
         try:
             admitted = 0
             async with self.store.begin() as conn:
-                previous = await condition_store.record(conn, c, now)
-                if previous is None or c.revision > previous.revision:
+                previous = await condition_store.record_revision(conn, c, now)
+                if previous is None or c.revision > previous:
                     admitted = await self._decide(conn, c, now)
             # Only what this revision admitted can be due now; batches that come due later
             # are the ticker's (most revisions, e.g. a new demand figure, admit nothing).
@@ -275,17 +274,7 @@ class Decider:
             delay = self.config.max_tick_s if wake is None else (wake - now).total_seconds()
             delay = min(max(delay, 0.01), self.config.max_tick_s)
             self.nudge.clear()
-            waits = [asyncio.ensure_future(self.clock.sleep(delay)),
-                     asyncio.ensure_future(self.nudge.wait()),
-                     asyncio.ensure_future(stop.wait())]
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for w in waits:
-                    w.cancel()
-                for w in waits:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await w
+            await sleep_or(self.clock, delay, self.nudge, stop)
 
 
 def decode(message: Message) -> Condition:

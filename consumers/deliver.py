@@ -14,7 +14,6 @@ flight, under the same idempotency key.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from datetime import UTC
 
@@ -37,6 +36,7 @@ from consumers.notifiers import build_notifiers
 from consumers.notifiers.base import Notifier
 from monitor.bus import Message
 from monitor.bus.runner import consume
+from monitor.clock import sleep_or
 from monitor.errors import BusError, StoreError
 from monitor.metrics import DLQ_SIZE, RETRY_QUEUE
 from monitor.notifications import Notification, notification_from_event
@@ -161,18 +161,9 @@ async def scheduler_loop(deliverer: Deliverer, stop: asyncio.Event) -> None:
                 delay = min(interval, max(0.01, (due - d.clock.now()).total_seconds()))
         except Exception as exc:  # store briefly down: try again next tick
             log.warning("scheduler_pass_failed", error=f"{type(exc).__name__}: {exc}")
-        await _sleep_or_stop(d, stop, delay, deliverer.wake)
+        await sleep_or(d.clock, delay, stop, deliverer.wake)
 
 
-async def _sleep_or_stop(d: Deps, stop: asyncio.Event, seconds: float,
-                         wake: asyncio.Event) -> None:
-    waits = [asyncio.ensure_future(d.clock.sleep(seconds)), asyncio.ensure_future(stop.wait()),
-             asyncio.ensure_future(wake.wait())]
-    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    for task in waits:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def make_deps(rt: Runtime, notifiers: dict[str, Notifier] | None = None) -> Deps:

@@ -8,6 +8,7 @@ replays in milliseconds and a test never depends on the wall clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
@@ -27,6 +28,21 @@ class Clock(Protocol):
     async def sleep(self, seconds: float) -> None:
         """Wait `seconds` of this clock's time."""
         ...
+
+
+async def sleep_or(clock: Clock, seconds: float, *events: asyncio.Event) -> None:
+    """Sleep `seconds` on `clock`, or less if one of `events` is set first (a stop signal, a
+    nudge); the losing waits are cancelled and reaped, so no sleeper is left on the clock."""
+    waits = [asyncio.ensure_future(clock.sleep(seconds)),
+             *(asyncio.ensure_future(e.wait()) for e in events)]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        for w in waits:
+            with contextlib.suppress(asyncio.CancelledError):
+                await w
 
 
 class SystemClock:

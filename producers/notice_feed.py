@@ -21,7 +21,7 @@ from urllib.parse import urljoin
 import structlog
 
 from monitor import metrics
-from monitor.clock import Clock
+from monitor.clock import Clock, sleep_or
 from monitor.errors import BusError, FetchError, ParseError
 from producers.caiso_mailbox import SOURCE, NoticeMailbox
 from producers.source import Fetcher
@@ -100,12 +100,5 @@ class NoticeFeed:
 
     async def _sleep_until(self, when: datetime, stop: asyncio.Event) -> None:
         delay = (when - self._clock.now()).total_seconds()
-        if delay <= 0:
-            return
-        waits = [asyncio.ensure_future(self._clock.sleep(delay)),
-                 asyncio.ensure_future(stop.wait())]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
+        if delay > 0:
+            await sleep_or(self._clock, delay, stop)

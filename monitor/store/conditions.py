@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,18 +37,40 @@ async def record(conn: AsyncConnection, c: Condition, now: datetime) -> Conditio
     so redelivered or reordered messages never roll a condition back.
     """
     previous = await get(conn, c.id)
-    exists = await conn.execute(sa.select(condition_history.c.revision).where(
-        condition_history.c.condition_id == c.id, condition_history.c.revision == c.revision))
-    if exists.first() is None:
-        await conn.execute(condition_history.insert().values(
-            condition_id=c.id, revision=c.revision, content_hash=c.content_hash(),
-            status=c.status.value, observed_at=c.observed_at, body=c.model_dump(mode="json")))
+    await _write(conn, c, now, None if previous is None else previous.revision)
+    return previous
+
+
+async def record_revision(conn: AsyncConnection, c: Condition, now: datetime) -> int | None:
+    """`record` for the hot path (decide, every revision): no parsing of the stored body;
+    returns the previous latest revision (None if the condition is new)."""
+    previous: int | None = (await conn.execute(sa.select(conditions.c.revision).where(
+        conditions.c.id == c.id))).scalar_one_or_none()
+    await _write(conn, c, now, previous)
+    return previous
+
+
+async def _write(conn: AsyncConnection, c: Condition, now: datetime,
+                 previous: int | None) -> None:
+    # A redelivered revision is already in history: one INSERT that ignores the duplicate.
+    await conn.execute(_insert_ignore(conn, condition_history).values(
+        condition_id=c.id, revision=c.revision, content_hash=c.content_hash(),
+        status=c.status.value, observed_at=c.observed_at, body=c.model_dump(mode="json")))
     if previous is None:
         await conn.execute(conditions.insert().values(**_row(c, now)))
-    elif c.revision > previous.revision:
+    elif c.revision > previous:
         await conn.execute(
             conditions.update().where(conditions.c.id == c.id).values(**_row(c, now)))
-    return previous
+
+
+def _insert_ignore(conn: AsyncConnection, table: sa.Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
 
 
 async def list_conditions(
