@@ -15,7 +15,7 @@ subscription becomes a webhook).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from aiohttp import web
@@ -70,6 +70,20 @@ class SubscriptionPage(BaseModel):
     limit: int
     offset: int
     next_offset: int | None
+
+
+class SecretRotation(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    overlap_s: int = Field(default=86_400, ge=0, le=7 * 86_400,
+                           description="how long the current secret stays valid alongside "
+                                       "the new one (deliveries carry both signatures)")
+
+
+class RotatedSecret(BaseModel):
+    id: str
+    secret: str = Field(description="the new whsec_ secret, shown this once")
+    previous_secret_expires_at: datetime
 
 
 class TestQueued(BaseModel):
@@ -211,6 +225,26 @@ async def delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@routes.post("/v1/subscriptions/{id}/rotate-secret")
+async def rotate_secret(request: web.Request) -> web.Response:
+    """A new signing secret for a webhook; the old one keeps signing for `overlap_s`."""
+    sub = await _own(request)
+    if not isinstance(sub.spec.channel, WebhookTarget):
+        raise Problem(409, "Not a webhook subscription",
+                      f"only webhooks have a signing secret; this one is {sub.spec.channel.type}")
+    body = (await parse_body(request, SecretRotation) if request.body_exists
+            else SecretRotation())
+    async with request.app[RUNTIME].store.begin() as conn:
+        rotated = await sub_store.rotate_secret(conn, sub.id, sub.tenant_id, now_of(request),
+                                                timedelta(seconds=body.overlap_s))
+    if rotated is None:
+        raise Problem(404, "Not found", "no such webhook subscription")
+    secret, until = rotated
+    return web.json_response(RotatedSecret(id=sub.id, secret=secret,
+                                           previous_secret_expires_at=until)
+                             .model_dump(mode="json"))
+
+
 @routes.post("/v1/subscriptions/{id}/test")
 async def queue_test(request: web.Request) -> web.Response:
     """Queue a test notification: published to deliver like any other, then admitted."""
@@ -263,5 +297,9 @@ def setup(app: web.Application) -> None:
                    responses={200: Subscription}, problems=(409,))
     spec.operation("DELETE", "/v1/subscriptions/{id}", summary="Delete a subscription",
                    tags=tags, parameters=sid, responses={204: None})
+    spec.operation("POST", "/v1/subscriptions/{id}/rotate-secret",
+                   summary="Rotate a webhook's signing secret (both valid during the overlap)",
+                   tags=tags, parameters=sid, request=SecretRotation,
+                   responses={200: RotatedSecret}, problems=(409,))
     spec.operation("POST", "/v1/subscriptions/{id}/test", summary="Queue a test notification",
                    tags=tags, parameters=sid, responses={202: TestQueued}, problems=(409,))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -186,3 +186,20 @@ async def version(conn: AsyncConnection) -> tuple[int, str]:
     row = (await conn.execute(sa.select(sa.func.count(), sa.func.max(subscriptions.c.updated_at),
                                         sa.func.max(subscriptions.c.id)))).one()
     return int(row[0]), f"{row[1]}|{row[2]}"
+
+
+async def rotate_secret(conn: AsyncConnection, sub_id: str, tenant_id: str, now: datetime,
+                        overlap: timedelta) -> tuple[str, datetime] | None:
+    """Give a webhook subscription a new secret; the current one stays valid until
+    `now + overlap` (deliver signs with both meanwhile, so a receiver can switch at leisure).
+    Returns the new secret and when the old one expires; None if no such webhook."""
+    s = subscriptions.c
+    row = (await conn.execute(sa.select(s.secret).where(
+        s.id == sub_id, s.tenant_id == tenant_id, s.channel_type == "webhook"))).first()
+    if row is None or not row.secret:
+        return None
+    secret, until = new_webhook_secret(), now + overlap
+    await conn.execute(subscriptions.update().where(s.id == sub_id).values(
+        secret=secret, previous_secret=row.secret, previous_secret_expires_at=until,
+        updated_at=now))
+    return secret, until
