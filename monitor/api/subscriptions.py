@@ -93,6 +93,19 @@ class TestQueued(BaseModel):
     status: Literal["queued"] = "queued"
 
 
+async def _check_opt_out(conn: AsyncConnection, spec: SubscriptionSpec) -> None:
+    """A recipient who opted out is not subscribed again by a tenant, under any subscription."""
+    if isinstance(spec.channel, WebhookTarget):
+        return
+    reason = await endpoint_store.opted_out(conn, spec.channel.type, spec.target())
+    if reason is not None:
+        how = ("the recipient can opt in again by texting START to the sending number"
+               if isinstance(spec.channel, SmsTarget)
+               else "only the recipient can opt in again")
+        raise Problem(409, "Recipient opted out",
+                      f"{spec.target()} opted out ({reason}); {how}")
+
+
 async def _check_channel(request: web.Request, spec: SubscriptionSpec) -> None:
     if isinstance(spec.channel, WebhookTarget):
         settings = request.app[RUNTIME].settings.webhook
@@ -110,6 +123,7 @@ async def create(request: web.Request) -> web.Response:
     spec = await parse_body(request, SubscriptionSpec)
     await _check_channel(request, spec)
     async with request.app[RUNTIME].store.begin() as conn:
+        await _check_opt_out(conn, spec)
         sub, secret = await sub_store.create(conn, tenant.id, spec, now_of(request))
     return web.json_response(sub.public(secret).model_dump(mode="json"), status=201)
 
@@ -190,6 +204,8 @@ async def replace(request: web.Request) -> web.Response:
     if status is not None:
         check_transition(sub, status)
     async with request.app[RUNTIME].store.begin() as conn:
+        if spec.target() != sub.spec.target():
+            await _check_opt_out(conn, spec)
         result = await sub_store.replace(conn, sub.id, sub.tenant_id, spec, now_of(request),
                                          status=status, reason=_reason(status or "active"),
                                          only_from=sub.status)
@@ -283,7 +299,7 @@ def setup(app: web.Application) -> None:
     sid = [path_parameter("id", "subscription id")]
     tags = ("subscriptions",)
     spec.operation("POST", "/v1/subscriptions", summary="Create a subscription", tags=tags,
-                   request=SubscriptionSpec, responses={201: Subscription})
+                   request=SubscriptionSpec, responses={201: Subscription}, problems=(409,))
     spec.operation("GET", "/v1/subscriptions", summary="List this tenant's subscriptions",
                    tags=tags, responses={200: SubscriptionPage},
                    parameters=query_parameters(SubscriptionQuery))

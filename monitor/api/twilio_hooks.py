@@ -111,6 +111,8 @@ async def inbound(request: web.Request) -> web.Response:
                     # START undoes only what STOP did, never an operator's or tenant's choice.
                     changed += await endpoint_store.set_status(
                         conn, sub_id, endpoint_store.ACTIVE, None, now)
+            if word in START_WORDS:
+                await endpoint_store.clear_opt_out(conn, "sms", phone)
         log.info("sms_keyword", keyword="stop" if word in STOP_WORDS else "start",
                  subscriptions_changed=changed)
         # Twilio's own opt-out handling sends the confirmation text; don't send a second.

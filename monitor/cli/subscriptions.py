@@ -21,6 +21,7 @@ from monitor.cli.tenants import with_store
 from monitor.clock import SystemClock
 from monitor.netguard import UnsafeUrlError, check_url
 from monitor.store import Store
+from monitor.store import endpoints as endpoint_store
 from monitor.store import subscriptions as sub_store
 from monitor.store import tenants as tenant_store
 from monitor.subscriptions import SubscriptionSpec, WebhookTarget
@@ -113,6 +114,12 @@ def _create(args: argparse.Namespace, raw: list[Any]) -> int:
         async with store.begin() as conn:
             if await tenant_store.get_tenant(conn, args.tenant) is None:
                 problems.append(f"no tenant {args.tenant}")
+                return []
+            for i, spec in enumerate(specs):
+                if spec.channel.type != "webhook" and (reason := await endpoint_store.opted_out(
+                        conn, spec.channel.type, spec.target())) is not None:
+                    problems.append(f"#{i + 1} channel: {spec.target()} opted out ({reason})")
+            if problems:
                 return []
             for spec in specs:
                 sub, secret = await sub_store.create(conn, args.tenant, spec,

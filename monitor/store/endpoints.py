@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from monitor.store.schema import endpoint_health, sms_messages, subscriptions
+from monitor.store.schema import endpoint_health, opt_outs, sms_messages, subscriptions
 
 ACTIVE = "active"
 DISABLED = "disabled"
@@ -69,7 +69,39 @@ async def set_status(conn: AsyncConnection, subscription_id: str, status: str,
     if only_from is not None:
         q = q.where(subscriptions.c.status == only_from)
     result = await conn.execute(q.values(status=status, status_reason=reason, updated_at=now))
-    return bool(result.rowcount)
+    changed = bool(result.rowcount)
+    if changed and status == UNSUBSCRIBED:
+        # Every path here is the recipient's (STOP, one-click unsubscribe, carrier opt-out):
+        # it binds the address, not just this subscription. (A tenant's own unsubscribe goes
+        # through store.subscriptions.set_status and does not.)
+        row = (await conn.execute(sa.select(subscriptions.c.channel_type,
+                                            subscriptions.c.target)
+                                  .where(subscriptions.c.id == subscription_id))).first()
+        if row is not None:
+            await record_opt_out(conn, row.channel_type, row.target, reason or status, now)
+    return changed
+
+
+async def record_opt_out(conn: AsyncConnection, channel: str, target: str, reason: str,
+                         now: datetime) -> None:
+    exists = (await conn.execute(sa.select(opt_outs.c.reason).where(
+        opt_outs.c.channel == channel, opt_outs.c.target == target))).first()
+    if exists is None:
+        await conn.execute(opt_outs.insert().values(channel=channel, target=target,
+                                                    reason=reason[:500], created_at=now))
+
+
+async def clear_opt_out(conn: AsyncConnection, channel: str, target: str) -> None:
+    """The recipient opted in again (SMS START)."""
+    await conn.execute(opt_outs.delete().where(opt_outs.c.channel == channel,
+                                               opt_outs.c.target == target))
+
+
+async def opted_out(conn: AsyncConnection, channel: str, target: str) -> str | None:
+    """Why this address opted out, or None."""
+    reason: str | None = (await conn.execute(sa.select(opt_outs.c.reason).where(
+        opt_outs.c.channel == channel, opt_outs.c.target == target))).scalar_one_or_none()
+    return reason
 
 
 async def subscriptions_for_target(conn: AsyncConnection, channel_type: str,

@@ -87,6 +87,16 @@ subscriptions = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
 )
 
+# A recipient's opt-out (SMS STOP, email one-click unsubscribe, a carrier's 21610), by channel
+# and address: a tenant cannot subscribe the address again until the recipient opts in (START).
+opt_outs = sa.Table(
+    "opt_outs", metadata,
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("target", sa.String(2048), primary_key=True),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+
 conditions = sa.Table(
     "conditions", metadata,
     sa.Column("id", sa.String(300), primary_key=True),

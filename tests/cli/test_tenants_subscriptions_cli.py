@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import structlog
 
 from monitor.cli import main
+from monitor.store import Store, endpoints
 
 IMPORT = """
 subscriptions:
@@ -120,3 +123,22 @@ def test_revoke_of_an_unknown_tenant_fails(capsys: pytest.CaptureFixture[str]) -
     tenant = json.loads(out.strip().splitlines()[-1])
     code, out, _ = run(capsys, "tenants", "revoke", tenant["id"])
     assert code == 0 and out.strip() == "revoked 1 key(s)"
+
+
+def test_an_opted_out_phone_is_refused(capsys: pytest.CaptureFixture[str],
+                                       tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "tenants", "add", "Opt-out CCA", "--json")
+    tenant = json.loads(out.strip().splitlines()[-1])
+
+    async def stop() -> None:  # what an SMS STOP to an earlier subscription left behind
+        store = Store(f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+        async with store.begin() as conn:
+            await endpoints.record_opt_out(conn, "sms", "+14155550100", "sms STOP",
+                                           datetime.now(UTC))
+        await store.close()
+
+    asyncio.run(stop())
+    code, _out, err = run(capsys, "subscriptions", "add", "--tenant", tenant["id"],
+                          "--name", "phone", "--sms", "+14155550100")
+    assert code == 1
+    assert "+14155550100 opted out (sms STOP)" in err and "nothing was written" in err

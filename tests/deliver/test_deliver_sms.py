@@ -23,7 +23,7 @@ from monitor.clock import ManualClock
 from monitor.config import ApiSettings, Settings, TwilioSettings
 from monitor.demo.twilio_standin import Behaviour, TwilioStandIn
 from monitor.runtime import Runtime
-from monitor.store import Store, ledger
+from monitor.store import Store, endpoints, ledger
 from monitor.store.schema import sms_messages, subscriptions
 from tests.deliver.conftest import LINK_SECRET, make_deliverer
 from tests.deliver.helpers import add_subscription, add_tenant, notification
@@ -245,8 +245,14 @@ async def test_inbound_stop_start_help(sms: SmsEnv) -> None:
     await sms.deliverer.submit(n)
     assert (await sms.entry(n.key)).state == "suppressed" and sms.twilio.requests == []
 
+    async with sms.store.connect() as conn:
+        assert await endpoints.opted_out(conn, "sms", PHONE) == "sms STOP"
+        assert await endpoints.opted_out(conn, "sms", "+16265550999") is None
+
     status, _ = await sms.inbound(PHONE, "START")
     assert status == 200 and (await sms.status_of(a)) == ("active", None)
+    async with sms.store.connect() as conn:
+        assert await endpoints.opted_out(conn, "sms", PHONE) is None
     status, body = await sms.inbound(PHONE, "help")
     assert status == 200 and "Reply STOP" in body and "<Message>" in body
 
@@ -264,5 +270,9 @@ async def test_start_undoes_an_opt_out_twilio_reported(sms: SmsEnv) -> None:
     sub_id = await sms.subscription()
     await sms.deliverer.submit(notification(sms.tenant_id, sub_id, "sms", PHONE))
     assert (await sms.status_of(sub_id))[0] == "unsubscribed"
+    async with sms.store.connect() as conn:
+        assert (await endpoints.opted_out(conn, "sms", PHONE) or "").startswith("unsubscribed")
     status, _ = await sms.inbound(PHONE, "START")
     assert status == 200 and (await sms.status_of(sub_id)) == ("active", None)
+    async with sms.store.connect() as conn:
+        assert await endpoints.opted_out(conn, "sms", PHONE) is None
