@@ -46,7 +46,6 @@ from monitor.store import ledger
 log = structlog.get_logger(__name__)
 
 GAUGE_REFRESH_S = 15.0
-_FINAL = frozenset({"delivered", "dead", "suppressed", "expired"})
 
 
 def build_pipeline(d: Deps) -> list[Stage]:
@@ -82,7 +81,7 @@ class Deliverer:
         """Admit and attempt one notification (what a bus record triggers)."""
         done = await self._run(Attempt(notification=n, now=self.deps.clock.now(),
                                        from_bus=True))
-        if done is None or done.state not in _FINAL:
+        if done is None or done.state not in ledger.SETTLED:
             self.wake.set()  # a retry or deferral is now due at some time: recompute
 
     async def _run(self, attempt: Attempt) -> Attempt | None:

@@ -24,6 +24,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -284,3 +285,9 @@ class Subscription(SubscriptionSpec):
 def new_webhook_secret() -> str:
     """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def validation_problems(exc: ValidationError, prefix: str) -> list[str]:
+    """One line per error of a subscription document, `<prefix><field path>: <message>`
+    (the CLI's and the demo's import errors)."""
+    return [f"{prefix}{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]

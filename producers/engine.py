@@ -31,7 +31,7 @@ import structlog
 
 from monitor import metrics
 from monitor.bus import Bus
-from monitor.clock import Clock
+from monitor.clock import Clock, sleep_or
 from monitor.envelope import condition_event
 from monitor.errors import BusError, FetchError, ParseError
 from monitor.events import Condition, revision_at
@@ -209,13 +209,7 @@ class Engine:
             delay = (when - self._clock.now()).total_seconds()
             if delay <= 0:
                 return True
-            sleeper = asyncio.ensure_future(self._clock.sleep(delay))
-            stopper = asyncio.ensure_future(stop.wait())
-            try:
-                await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (sleeper, stopper):
-                    task.cancel()
+            await sleep_or(self._clock, delay, stop)
         return False
 
     # -- one poll ------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from monitor.store import Store
 from monitor.store import endpoints as endpoint_store
 from monitor.store import subscriptions as sub_store
 from monitor.store import tenants as tenant_store
-from monitor.subscriptions import SubscriptionSpec, WebhookTarget
+from monitor.subscriptions import SubscriptionSpec, WebhookTarget, validation_problems
 
 
 def register(sub: Any) -> None:
@@ -91,9 +91,7 @@ def _validate(raw: list[Any]) -> tuple[list[SubscriptionSpec], list[str]]:
         try:
             specs.append(SubscriptionSpec.model_validate(entry))
         except ValidationError as exc:
-            for e in exc.errors():
-                loc = ".".join(str(p) for p in e["loc"])
-                problems.append(f"#{i + 1} {loc}: {e['msg']}")
+            problems += validation_problems(exc, f"#{i + 1} ")
     return specs, problems
 
 

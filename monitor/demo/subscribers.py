@@ -27,7 +27,7 @@ from monitor.errors import ConfigError
 from monitor.store import Store
 from monitor.store import subscriptions as sub_store
 from monitor.store import tenants as tenant_store
-from monitor.subscriptions import SubscriptionSpec, WebhookTarget
+from monitor.subscriptions import SubscriptionSpec, WebhookTarget, validation_problems
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,7 @@ def read_file(path: Path) -> list[tuple[str, str, list[SubscriptionSpec]]]:
             try:
                 specs.append(SubscriptionSpec.model_validate(raw))
             except ValidationError as exc:
-                for e in exc.errors():
-                    loc = ".".join(str(p) for p in e["loc"])
-                    problems.append(f"tenants[{t}].subscriptions[{s}].{loc}: {e['msg']}")
+                problems += validation_problems(exc, f"tenants[{t}].subscriptions[{s}].")
         slug = str(tenant.get("slug") or tenant["name"]).lower().replace(" ", "-")
         out.append((str(tenant["name"]), slug, specs))
     if problems:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.events import Condition, Kind, Status
+from monitor.store.engine import insert_ignore
 from monitor.store.schema import condition_history, conditions
 
 _OPEN = (Status.SCHEDULED.value, Status.ACTIVE.value)
@@ -53,7 +53,7 @@ async def record_revision(conn: AsyncConnection, c: Condition, now: datetime) ->
 async def _write(conn: AsyncConnection, c: Condition, now: datetime,
                  previous: int | None) -> None:
     # A redelivered revision is already in history: one INSERT that ignores the duplicate.
-    await conn.execute(_insert_ignore(conn, condition_history).values(
+    await conn.execute(insert_ignore(conn, condition_history).values(
         condition_id=c.id, revision=c.revision, content_hash=c.content_hash(),
         status=c.status.value, observed_at=c.observed_at, body=c.model_dump(mode="json")))
     if previous is None:
@@ -61,16 +61,6 @@ async def _write(conn: AsyncConnection, c: Condition, now: datetime,
     elif c.revision > previous:
         await conn.execute(
             conditions.update().where(conditions.c.id == c.id).values(**_row(c, now)))
-
-
-def _insert_ignore(conn: AsyncConnection, table: sa.Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing()
 
 
 async def list_conditions(

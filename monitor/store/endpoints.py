@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from monitor.store.engine import insert_ignore
 from monitor.store.schema import endpoint_health, opt_outs, sms_messages, subscriptions
 
 ACTIVE = "active"
@@ -84,11 +85,9 @@ async def set_status(conn: AsyncConnection, subscription_id: str, status: str,
 
 async def record_opt_out(conn: AsyncConnection, channel: str, target: str, reason: str,
                          now: datetime) -> None:
-    exists = (await conn.execute(sa.select(opt_outs.c.reason).where(
-        opt_outs.c.channel == channel, opt_outs.c.target == target))).first()
-    if exists is None:
-        await conn.execute(opt_outs.insert().values(channel=channel, target=target,
-                                                    reason=reason[:500], created_at=now))
+    # The first opt-out's reason stands; a later one for the same address changes nothing.
+    await conn.execute(insert_ignore(conn, opt_outs).values(
+        channel=channel, target=target, reason=reason[:500], created_at=now))
 
 
 async def clear_opt_out(conn: AsyncConnection, channel: str, target: str) -> None:

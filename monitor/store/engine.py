@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,20 @@ def _current(conn: sa.Connection) -> set[str]:
     from alembic.runtime.migration import MigrationContext
 
     return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def insert_ignore(conn: AsyncConnection, table: sa.Table,
+                  index_elements: Sequence[str] | None = None) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect: one statement, no
+    savepoint, for hot paths that may see a row again (redelivered revisions, re-admitted
+    notification keys, a second opt-out of one address)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=index_elements)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=index_elements)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

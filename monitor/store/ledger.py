@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.notifications import Notification
+from monitor.store.engine import insert_ignore
 from monitor.store.schema import attempts, notifications
 
 STATES = ("pending", "sending", "delivered", "failed", "dead", "suppressed")
@@ -235,18 +236,6 @@ async def count_by_channel_state(conn: AsyncConnection) -> dict[tuple[str, str],
     return {(r[0], r[1]): int(r[2]) for r in rows}
 
 
-def _insert_ignore(conn: AsyncConnection) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect (one statement, no
-    savepoint: the hot path of deliver admits every notification it consumes)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(notifications).on_conflict_do_nothing(index_elements=["key"])
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(notifications).on_conflict_do_nothing(index_elements=["key"])
-
-
 @dataclass(frozen=True)
 class Claim:
     attempt_count: int
@@ -260,7 +249,7 @@ async def admit_and_claim(conn: AsyncConnection, n: Notification, now: datetime,
     Two statements in the caller's transaction; None when the key is not ours to send now.
     """
     if admit_first:
-        await conn.execute(_insert_ignore(conn).values(
+        await conn.execute(insert_ignore(conn, notifications, ["key"]).values(
             key=n.key, tenant_id=n.tenant_id, subscription_id=n.subscription_id,
             channel=n.channel.type, state="pending", payload=n.model_dump(mode="json"),
             attempt_count=0, attempt_base=0, next_attempt_at=now,
