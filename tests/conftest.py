@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -87,7 +88,20 @@ def pg_url(pg_admin_url: str) -> Iterator[str]:
     try:
         yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        _admin_sql(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_database(pg_admin_url, name)
+
+
+def _drop_database(admin_url: str, name: str) -> None:
+    # FORCE must signal whatever is connected, autovacuum workers included (deploy/postgres
+    # grants pg_signal_backend for that); a worker arriving mid-drop is retried, not a failure.
+    for attempt in range(5):
+        try:
+            _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except sa.exc.DBAPIError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
