@@ -95,15 +95,9 @@ class TestQueued(BaseModel):
 
 async def _check_opt_out(conn: AsyncConnection, spec: SubscriptionSpec) -> None:
     """A recipient who opted out is not subscribed again by a tenant, under any subscription."""
-    if isinstance(spec.channel, WebhookTarget):
-        return
-    reason = await endpoint_store.opted_out(conn, spec.channel.type, spec.target())
-    if reason is not None:
-        how = ("the recipient can opt in again by texting START to the sending number"
-               if isinstance(spec.channel, SmsTarget)
-               else "only the recipient can opt in again")
-        raise Problem(409, "Recipient opted out",
-                      f"{spec.target()} opted out ({reason}); {how}")
+    refusal = await endpoint_store.opt_out_refusal(conn, spec.channel.type, spec.target())
+    if refusal is not None:
+        raise Problem(409, "Recipient opted out", refusal)
 
 
 async def _check_channel(request: web.Request, spec: SubscriptionSpec) -> None:

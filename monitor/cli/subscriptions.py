@@ -114,9 +114,10 @@ def _create(args: argparse.Namespace, raw: list[Any]) -> int:
                 problems.append(f"no tenant {args.tenant}")
                 return []
             for i, spec in enumerate(specs):
-                if spec.channel.type != "webhook" and (reason := await endpoint_store.opted_out(
-                        conn, spec.channel.type, spec.target())) is not None:
-                    problems.append(f"#{i + 1} channel: {spec.target()} opted out ({reason})")
+                refusal = await endpoint_store.opt_out_refusal(conn, spec.channel.type,
+                                                                spec.target())
+                if refusal is not None:
+                    problems.append(f"#{i + 1} channel: {refusal}")
             if problems:
                 return []
             for spec in specs:

@@ -72,7 +72,7 @@ class _Sink:
     on_receive: Listener | None = None
     received: list[Received] = field(default_factory=list)
 
-    def _record(self, item: Received) -> None:
+    def record(self, item: Received) -> None:
         self.received.append(item)
         if self.on_receive is not None:
             self.on_receive(item)
@@ -123,7 +123,7 @@ class WebhookSink(_Sink):
         summary = ""
         with contextlib.suppress(ValueError, AttributeError):
             summary = str(json.loads(body).get("data", {}).get("summary", ""))
-        self._record(Received(
+        self.record(Received(
             channel="webhook", recipient=str(request.url), received_at=self.clock.now(),
             notification_key=headers.get("webhook-id"), headers=headers,
             body=body.decode("utf-8", "replace"), signature_verified=verified,
@@ -155,7 +155,7 @@ class SmtpSink(_Sink):
         message = message_from_bytes(raw, policy=policy.default)
         headers = {k: str(v) for k, v in message.items()}
         for rcpt in envelope.rcpt_tos:
-            self._record(Received(
+            self.record(Received(
                 channel="email", recipient=rcpt, received_at=self.clock.now(),
                 notification_key=headers.get("X-Capmon-Notification-Key"), headers=headers,
                 body=raw.decode("utf-8", "replace"), summary=headers.get("Subject", "")))
@@ -168,8 +168,9 @@ class SmsSink(TwilioStandIn):
     def __init__(self, clock: Clock, on_receive: Listener | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.clock = clock
-        self.on_receive = on_receive
-        self.received: list[Received] = []
+        # Composed rather than inherited: the stand-in's own base class is fixed.
+        self._recorder = _Sink(clock, on_receive)
+        self.received = self._recorder.received
 
     def in_flight(self) -> int:
         return len(self._tasks)
@@ -185,7 +186,5 @@ class SmsSink(TwilioStandIn):
                 headers={k: v for k, v in request.headers.items()
                          if k.lower() != "authorization"},
                 body=form.get("Body", ""), summary=form.get("Body", ""))
-            self.received.append(item)
-            if self.on_receive is not None:
-                self.on_receive(item)
+            self._recorder.record(item)
         return response

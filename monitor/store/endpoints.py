@@ -103,6 +103,20 @@ async def opted_out(conn: AsyncConnection, channel: str, target: str) -> str | N
     return reason
 
 
+async def opt_out_refusal(conn: AsyncConnection, channel: str, target: str) -> str | None:
+    """Why a tenant may not subscribe this address (its recipient opted out), or None.
+
+    The API and the CLI refuse with the same words."""
+    if channel == "webhook":
+        return None
+    reason = await opted_out(conn, channel, target)
+    if reason is None:
+        return None
+    how = ("the recipient can opt in again by texting START to the sending number"
+           if channel == "sms" else "only the recipient can opt in again")
+    return f"{target} opted out ({reason}); {how}"
+
+
 async def subscriptions_for_target(conn: AsyncConnection, channel_type: str,
                                    target: str) -> list[tuple[str, str, str | None]]:
     """(id, status, status_reason) of every subscription sending to this phone or address."""
