@@ -141,5 +141,6 @@ def test_an_opted_out_phone_is_refused(capsys: pytest.CaptureFixture[str],
     code, _out, err = run(capsys, "subscriptions", "add", "--tenant", tenant["id"],
                           "--name", "phone", "--sms", "+14155550100")
     assert code == 1
-    assert "+14155550100 opted out (sms STOP); the recipient can opt in again by texting START" in err
+    assert ("+14155550100 opted out (sms STOP); "
+            "the recipient can opt in again by texting START") in err
     assert "nothing was written" in err
