@@ -14,6 +14,10 @@ import itertools
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+# CAISO's and SCE's local time: their pages, files and notices speak it, and so do we to users.
+PACIFIC = ZoneInfo("America/Los_Angeles")
 
 
 class Clock(Protocol):

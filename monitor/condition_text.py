@@ -8,8 +8,6 @@ subscription's threshold level) and its subscription's name belong to the tenant
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from monitor.attributes import (
     DemandAttributes,
     DrEventAttributes,
@@ -18,10 +16,10 @@ from monitor.attributes import (
     RaOutlookAttributes,
     SourceHealthAttributes,
 )
+from monitor.clock import PACIFIC
 from monitor.events import Condition, Kind
 from monitor.notifications import Notification, NotificationItem, Transition
 
-PACIFIC = ZoneInfo("America/Los_Angeles")
 TEST_TEXT = "capmon test notification"
 
 VERB = {

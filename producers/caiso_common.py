@@ -8,12 +8,10 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
+from monitor.clock import PACIFIC
 from monitor.errors import ParseError
 from monitor.events import CAISO_GRID, Severity
-
-PACIFIC = ZoneInfo("America/Los_Angeles")
 
 
 def pacific(naive: datetime, *, fold: int = 0) -> datetime:

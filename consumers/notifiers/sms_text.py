@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from monitor.attributes import (
     DemandAttributes,
@@ -21,11 +20,11 @@ from monitor.attributes import (
     SourceHealthAttributes,
     StatusAttributes,
 )
+from monitor.clock import PACIFIC
 from monitor.events import Condition, Kind, Status
 from monitor.notifications import Notification, NotificationItem, Transition
 
 SEGMENT = 160
-PACIFIC = ZoneInfo("America/Los_Angeles")
 
 # GSM 03.38 basic character set (each counts 1); the extension set counts 2 but is avoided.
 GSM7_BASIC = frozenset(

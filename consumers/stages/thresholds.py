@@ -9,7 +9,6 @@ and the arming state lives in the store, so a restart neither re-alerts nor forg
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,10 +16,9 @@ from consumers import state
 from consumers.index import SubscriptionIndex, ThresholdRule
 from consumers.stages import Candidate
 from monitor.attributes import DemandAttributes, PeakForecastAttributes, RaOutlookAttributes
+from monitor.clock import PACIFIC
 from monitor.events import Condition
 from monitor.notifications import NotificationItem, Transition, notification_key
-
-PACIFIC = ZoneInfo("America/Los_Angeles")
 
 
 def metric_value(c: Condition) -> float | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from monitor.attributes import (
     DemandAttributes,
@@ -21,11 +20,11 @@ from monitor.attributes import (
     SourceHealthAttributes,
     StatusAttributes,
 )
+from monitor.clock import PACIFIC
 from monitor.condition_text import public_summary
 from monitor.events import Condition, Kind, Severity
 from monitor.store.ledger import LedgerEntry
 
-PACIFIC = ZoneInfo("America/Los_Angeles")
 UNKNOWN = "unknown"
 EN_DASH = "\u2013"
 NO_DATA = "no data"

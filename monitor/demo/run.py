@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 import structlog
@@ -35,7 +34,7 @@ from aiohttp import web
 
 from monitor.api.app import create_app
 from monitor.bus import make_bus
-from monitor.clock import ManualClock
+from monitor.clock import PACIFIC, ManualClock
 from monitor.config import Settings
 from monitor.demo import subscribers
 from monitor.demo.bus import ObservedBus
@@ -211,7 +210,6 @@ async def run_demo(opts: DemoOptions, printer: TimelinePrinter | None = None) ->
 async def _describe(store: Store, received: list[Received],
                     subs: list[subscribers.DemoSubscription]) -> list[dict[str, Any]]:
     """One deliveries.jsonl object per message a sink received, with what the ledger knows."""
-    pacific = ZoneInfo("America/Los_Angeles")
     out = []
     async with store.connect() as conn:
         for r in received:
@@ -221,7 +219,7 @@ async def _describe(store: Store, received: list[Received],
                 "channel": r.channel,
                 "subscription_id": n.subscription_id if n else r.subscription_id,
                 "recipient": r.recipient,
-                "received_at": r.received_at.astimezone(pacific).isoformat(),
+                "received_at": r.received_at.astimezone(PACIFIC).isoformat(),
                 "notification_key": r.notification_key,
                 "severity": n.severity.value if n else None,
                 "kinds": sorted({i.condition.kind.value for i in n.items}) if n else [],

@@ -6,16 +6,15 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from monitor.clock import PACIFIC
 from monitor.demo.sinks import Received
 from monitor.demo.subscribers import DemoSubscription
 
-PACIFIC = ZoneInfo("America/Los_Angeles")
 CHANNEL_LABEL = {"sms": "SMS    ", "email": "email  ", "webhook": "webhook"}
 
 

@@ -13,9 +13,9 @@ import io
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-PACIFIC = ZoneInfo("America/Los_Angeles")
+from monitor.clock import PACIFIC
+
 # A 5-minute value is published a minute after its mark.
 PUBLISH_DELAY = timedelta(minutes=1)
 

@@ -15,13 +15,12 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from xml.sax.saxutils import escape
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from monitor.clock import PACIFIC
 from monitor.replay.timeline import OasisPath
 
-PACIFIC = ZoneInfo("America/Los_Angeles")
 ZIP_TYPE = "application/x-zip-compressed"
 THROTTLE_BODY = ("<html><body><p>CAISO Acceptable Use Policy Violation. Please retry your "
                  "request after 5 seconds.</p></body></html>")

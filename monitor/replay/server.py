@@ -7,12 +7,11 @@ import json
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import structlog
 from aiohttp import web
 
-from monitor.clock import Clock
+from monitor.clock import PACIFIC, Clock
 from monitor.replay import oasis
 from monitor.replay.daycsv import reveal
 from monitor.replay.timeline import (
@@ -27,7 +26,6 @@ from monitor.replay.timeline import (
 )
 
 log = structlog.get_logger(__name__)
-PACIFIC = ZoneInfo("America/Los_Angeles")
 CLOCK = web.AppKey("replay_clock", Clock)
 TIMELINE = web.AppKey("replay_timeline", Timeline)
 OASIS_GAP = web.AppKey("replay_oasis_min_interval_s", float)
