@@ -10,22 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from consumers.decide import Decider
-from monitor.bus import MemoryBus
-from monitor.clock import ManualClock
-from monitor.notifications import Notification, notification_from_event
+from monitor.notifications import Notification
 from monitor.store import Store, ledger
-from monitor.topics import NOTIFICATIONS
-from tests.decide.conftest import T0, add_subscription, add_tenant
-from tests.decide.timeline import heatwave, replay
+from tests.decide.timeline import decide_replay, heatwave
 
 PT = ZoneInfo("America/Los_Angeles")
 END = datetime(2022, 9, 10, 6, 0, tzinfo=PT)
 SMS = {"type": "sms", "phone": "+14155550100"}
-
-
-def pt(text: str) -> datetime:
-    return datetime.strptime(f"2022/{text}", "%Y/%m/%d %H:%M").replace(tzinfo=PT)
 
 
 def items_of(notifications: list[Notification]) -> list[tuple[str, str, str]]:
@@ -40,29 +31,12 @@ def items_of(notifications: list[Notification]) -> list[tuple[str, str, str]]:
 
 async def run_heatwave(store: Store, subs: dict[str, dict]) -> tuple[
         dict[str, list[Notification]], dict[str, list[ledger.LedgerEntry]]]:
-    tenant = await add_tenant(store, "Clean Power Alliance")
-    ids = {name: await add_subscription(store, tenant, {"name": name, **spec})
-           for name, spec in subs.items()}
-    bus = MemoryBus()
-    await bus.start()
-    clock = ManualClock(T0)
-    decider = Decider(store, bus, clock)
-    await decider.refresh_index(force=True)
-    sub = bus.subscribe([NOTIFICATIONS], "test-reader")
-    await sub.start()
-    await replay(decider, clock, heatwave(), END)
-    published: dict[str, list[Notification]] = {name: [] for name in subs}
-    by_id = {v: k for k, v in ids.items()}
-    while (msg := await sub.get(timeout=0.05)) is not None:
-        n = notification_from_event(msg.event())
-        published[by_id[n.subscription_id]].append(n)
-        await sub.ack(msg)
-    await sub.close()
-    await bus.close()
+    decided = await decide_replay(store, heatwave(), END, subs)
+    tenant, ids = decided.tenant, decided.ids
     async with store.connect() as conn:
         entries = await ledger.list_entries(conn, tenant_id=tenant, limit=10_000)
     ledgers = {name: [e for e in entries if e.subscription_id == ids[name]] for name in subs}
-    return published, ledgers
+    return decided.published, ledgers
 
 
 SUBSCRIBERS = {

@@ -20,19 +20,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from consumers import state
-from consumers.decide import Decider
 from consumers.rules import superseded_ids
 from monitor.attributes import NoticeAttributes
-from monitor.bus import MemoryBus
-from monitor.clock import ManualClock
 from monitor.events import Condition, Kind, Severity, Status, Window, revision_at
-from monitor.notifications import Notification, notification_from_event
+from monitor.notifications import Notification
 from monitor.store import Store
-from monitor.topics import NOTIFICATIONS
 from producers.caiso_notice_text import parse_notice
 from producers.caiso_notices import NoticeBook, message_text
-from tests.decide.conftest import T0, add_subscription, add_tenant
-from tests.decide.timeline import replay
+from tests.decide.conftest import T0
+from tests.decide.timeline import decide_replay
 
 PT = ZoneInfo("America/Los_Angeles")
 ROOT = Path(__file__).parent.parent.parent
@@ -78,24 +74,7 @@ def book_revisions(folder: Path, until: datetime) -> list[Condition]:
 
 async def decide_all(store: Store, revisions: list[Condition], subs: dict[str, dict[str, Any]]
                      ) -> dict[str, list[Notification]]:
-    tenant = await add_tenant(store, "Clean Power Alliance")
-    ids = {await add_subscription(store, tenant, {"name": n, **s}): n for n, s in subs.items()}
-    bus = MemoryBus()
-    await bus.start()
-    clock = ManualClock(T0)
-    decider = Decider(store, bus, clock)
-    await decider.refresh_index(force=True)
-    reader = bus.subscribe([NOTIFICATIONS], "test-reader")
-    await reader.start()
-    await replay(decider, clock, revisions, UNTIL)
-    published: dict[str, list[Notification]] = {n: [] for n in subs}
-    while (msg := await reader.get(timeout=0.05)) is not None:
-        n = notification_from_event(msg.event())
-        published[ids[n.subscription_id]].append(n)
-        await reader.ack(msg)
-    await reader.close()
-    await bus.close()
-    return published
+    return (await decide_replay(store, revisions, UNTIL, subs)).published
 
 
 def items(notifications: list[Notification], condition_id: str) -> list[tuple[str, str]]:

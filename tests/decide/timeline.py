@@ -5,13 +5,20 @@ that moves a ManualClock from one interesting instant to the next."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from consumers.decide import Decider
 from monitor.attributes import NoticeAttributes
+from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.events import Condition, Kind, Severity, Status, revision_at
+from monitor.notifications import Notification, notification_from_event
+from monitor.store import Store
+from monitor.topics import NOTIFICATIONS
+from tests.decide.conftest import T0, add_subscription, add_tenant
 
 TIMELINE = (Path(__file__).parent.parent / "fixtures" / "decide"
             / "heatwave_2022-08-31_to_09-09_timeline.derived.json")
@@ -88,3 +95,36 @@ async def replay(decider: Decider, clock: ManualClock, revisions: list[Condition
             await decider.handle(pending[i])
             i += 1
         await decider.tick()
+
+
+@dataclass
+class Decided:
+    tenant: str
+    ids: dict[str, str]  # subscription name -> id
+    published: dict[str, list[Notification]]  # subscription name -> its notifications
+
+
+async def decide_replay(store: Store, revisions: list[Condition], until: datetime,
+                        subs: dict[str, dict[str, Any]]) -> Decided:
+    """One tenant with these subscriptions (by name), the revisions replayed through decide
+    until `until`, and what decide published for each subscription."""
+    tenant = await add_tenant(store, "Clean Power Alliance")
+    ids = {name: await add_subscription(store, tenant, {"name": name, **spec})
+           for name, spec in subs.items()}
+    by_id = {v: k for k, v in ids.items()}
+    bus = MemoryBus()
+    await bus.start()
+    clock = ManualClock(T0)
+    decider = Decider(store, bus, clock)
+    await decider.refresh_index(force=True)
+    reader = bus.subscribe([NOTIFICATIONS], "test-reader")
+    await reader.start()
+    await replay(decider, clock, revisions, until)
+    published: dict[str, list[Notification]] = {name: [] for name in subs}
+    while (msg := await reader.get(timeout=0.05)) is not None:
+        n = notification_from_event(msg.event())
+        published[by_id[n.subscription_id]].append(n)
+        await reader.ack(msg)
+    await reader.close()
+    await bus.close()
+    return Decided(tenant, ids, published)
