@@ -163,8 +163,6 @@ async def scheduler_loop(deliverer: Deliverer, stop: asyncio.Event) -> None:
         await sleep_or(d.clock, delay, stop, deliverer.wake)
 
 
-
-
 def make_deps(rt: Runtime, notifiers: dict[str, Notifier] | None = None) -> Deps:
     return Deps(settings=rt.settings.deliver, store=rt.store, bus=rt.bus, clock=rt.clock,
                 notifiers=notifiers if notifiers is not None
