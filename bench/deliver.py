@@ -35,6 +35,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from consumers.deliver import Deliverer
+from consumers.deliver_ledger import DeliverLedger
 from consumers.deliver_stages import Deps
 from consumers.limits import Limits
 from consumers.notifiers.base import Delivery
@@ -135,7 +136,8 @@ async def run_pipeline(base: str, n: int, endpoints: int, concurrency: int) -> f
         bus = MemoryBus()
         await bus.start()
         d = Deliverer(Deps(settings=settings, store=store, bus=bus, clock=clock,
-                           notifiers={"webhook": notifier}, limits=Limits(settings, clock)))
+                           notifiers={"webhook": notifier}, limits=Limits(settings, clock),
+                           ledger=DeliverLedger(store, clock, settings.claim_lease_s)))
         sem = asyncio.Semaphore(concurrency)
 
         async def one(x: object) -> None:

@@ -19,13 +19,14 @@ from datetime import UTC
 
 import structlog
 
+from consumers.deliver_ledger import DeliverLedger
 from consumers.deliver_stages import (
     Attempt,
     Deps,
     Stage,
-    admit_and_claim,
     announce,
     check_endpoint,
+    claim,
     gate,
     record,
     run_stages,
@@ -34,6 +35,7 @@ from consumers.deliver_stages import (
 from consumers.limits import Limits
 from consumers.notifiers import build_notifiers
 from consumers.notifiers.base import Notifier
+from monitor import ledger
 from monitor.bus import Message
 from monitor.bus.runner import consume
 from monitor.clock import sleep_or
@@ -41,7 +43,6 @@ from monitor.errors import BusError, StoreError
 from monitor.metrics import DLQ_SIZE, RETRY_QUEUE
 from monitor.notifications import Notification, notification_from_event
 from monitor.runtime import Runtime
-from monitor.store import ledger
 
 log = structlog.get_logger(__name__)
 
@@ -50,11 +51,11 @@ GAUGE_REFRESH_S = 15.0
 
 def build_pipeline(d: Deps) -> list[Stage]:
     return [
-        admit_and_claim(d),  # admit the key once, lease it if due, read its endpoint
+        claim(d),            # admit the key once, lease it if due, read its endpoint
         check_endpoint(d),   # a gone or inactive subscription: settle as suppressed
         gate(d),             # circuit breaker, endpoint and channel token buckets
         send(d),             # one attempt through the channel's notifier
-        record(d),           # attempt row + verdict + endpoint health, one transaction
+        record(d),           # attempt row + verdict + endpoint health, one group commit
         announce(d),         # dead letter, endpoint-disabled notice
     ]
 
@@ -102,7 +103,7 @@ class Deliverer:
         d = self.deps
         now = d.clock.now()
         async with d.store.connect() as conn:
-            entries = await ledger.due_or_stale(conn, now, limit=d.settings.concurrency * 4)
+            entries = await ledger.due(conn, now, limit=d.settings.concurrency * 4)
         tasks = []
         for entry in entries:
             await self._slots.acquire()
@@ -167,7 +168,9 @@ def make_deps(rt: Runtime, notifiers: dict[str, Notifier] | None = None) -> Deps
     return Deps(settings=rt.settings.deliver, store=rt.store, bus=rt.bus, clock=rt.clock,
                 notifiers=notifiers if notifiers is not None
                 else build_notifiers(rt.settings, rt.clock),
-                limits=Limits(rt.settings.deliver, rt.clock), rng=random.Random())
+                limits=Limits(rt.settings.deliver, rt.clock),
+                ledger=DeliverLedger(rt.store, rt.clock, rt.settings.deliver.claim_lease_s),
+                rng=random.Random())
 
 
 async def run(rt: Runtime, stop: asyncio.Event,

@@ -2,8 +2,9 @@
 
 Each stage takes the frozen `Attempt` context and returns it (possibly enriched with
 `dataclasses.replace`) or None, which ends the pipeline because the notification is already
-settled, scheduled or in someone else's hands. Every stage that changes the ledger commits
-before returning, so whatever point a crash hits, the store says what happens next.
+settled, scheduled or in someone else's hands. Every ledger change goes through the `Ledger`
+writer's group commit: a stage waits until its change is committed, so whatever point a crash
+hits, the store says what happens next, and a burst of sends costs a few transactions.
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consumers.deliver_ledger import After, DeliverLedger, Effects, Settlement
 from consumers.limits import Limits
 from consumers.notifiers.base import Delivery, EndpointAction, Notifier, Outcome
 from consumers.notifiers.email import EmailNotifier
+from monitor import ledger
 from monitor.bus import Bus
 from monitor.clock import Clock
 from monitor.config import DeliverSettings
 from monitor.delivery import SmsFailure, dead_letter_event, fail_accepted_sms, next_attempt_at
 from monitor.errors import CapmonError
+from monitor.ledger import AttemptRecord, State, Verdict
 from monitor.metrics import ATTEMPT_LATENCY, DELIVERIES, END_TO_END_LATENCY
 from monitor.notifications import Notification
-from monitor.store import Store, ledger
+from monitor.store import Store
 from monitor.store import endpoints as endpoint_store
 from monitor.store import tenants as tenant_store
 from monitor.store.endpoints import Endpoint
@@ -45,6 +49,7 @@ class Deps:
     clock: Clock
     notifiers: dict[str, Notifier]
     limits: Limits
+    ledger: DeliverLedger
     rng: random.Random = dataclasses.field(default_factory=random.Random)
     # Endpoints whose last attempt in this process succeeded (saves a write per delivery).
     healthy: set[str] = dataclasses.field(default_factory=set)
@@ -63,7 +68,7 @@ class Attempt:
     attempt_base: int = 0
     outcome: Outcome | None = None
     latency_s: float = 0.0
-    state: str = ""  # the ledger state this attempt settled in
+    state: State | None = None  # the ledger state this attempt settled in
     error: str | None = None
     # Set when this attempt disabled the endpoint (410, or failing for days): why.
     disabled: str | None = None
@@ -92,21 +97,17 @@ async def run_stages(stages: Sequence[Stage], attempt: Attempt) -> Attempt | Non
 
 # -- stages -------------------------------------------------------------------------------------
 
-def admit_and_claim(d: Deps) -> Stage:
-    """Insert the key if new (decide may have admitted it, e.g. as suppressed), take it with
-    a lease, and read its endpoint (target and secrets never travel on the bus), all in one
-    transaction. Anything not due (settled, scheduled, in flight elsewhere) stops here."""
+def claim(d: Deps) -> Stage:
+    """Take the key with a lease (admitting it first if it came from the bus and the ledger
+    lacks it) and read its endpoint. Anything not due (settled, scheduled, in flight
+    elsewhere) stops here."""
 
     async def stage(a: Attempt) -> Attempt | None:
-        lease_until = a.now + timedelta(seconds=d.settings.claim_lease_s)
-        async with d.store.begin() as conn:
-            claim = await ledger.admit_and_claim(conn, a.notification, a.now, lease_until,
-                                                 admit_first=a.from_bus)
-            if claim is None:
-                return None
-            ep = await endpoint_store.get_endpoint(conn, a.notification.subscription_id, a.now)
-        return dataclasses.replace(a, attempts_before=claim.attempt_count,
-                                   attempt_base=claim.attempt_base, endpoint=ep)
+        got = await d.ledger.claim(a.notification, admit=a.from_bus)
+        if got is None:
+            return None
+        return dataclasses.replace(a, now=d.clock.now(), attempts_before=got.claim.attempt_count,
+                                   attempt_base=got.claim.attempt_base, endpoint=got.endpoint)
 
     return stage
 
@@ -121,8 +122,7 @@ def check_endpoint(d: Deps) -> Stage:
             return a
         why = ("subscription deleted" if ep is None
                else f"subscription {ep.status}: {ep.status_reason or ''}".strip())
-        async with d.store.begin() as conn:
-            await ledger.settle(conn, a.key, "suppressed", a.now, error=why)
+        await d.ledger.settle(Settlement(Verdict.withheld(a.key, a.now, why)))
         log.info("delivery_suppressed", key=a.key, channel=a.channel, reason=why)
         return None
 
@@ -141,10 +141,10 @@ def gate(d: Deps) -> Stage:
         if wait <= 0:
             return dataclasses.replace(a, now=d.clock.now())
         # Spread deferred keys so an endpoint reopening isn't hit by all of them at once.
-        later = d.clock.now() + timedelta(seconds=wait * (1 + d.rng.uniform(0, 0.2)))
-        async with d.store.begin() as conn:
-            await ledger.settle(conn, a.key, "pending", d.clock.now(), next_attempt_at=later,
-                                error="deferred: endpoint throttled or circuit open")
+        now = d.clock.now()
+        later = now + timedelta(seconds=wait * (1 + d.rng.uniform(0, 0.2)))
+        await d.ledger.settle(Settlement(Verdict.deferred(
+            a.key, now, later, "deferred: endpoint throttled or circuit open")))
         return None
 
     return stage
@@ -173,81 +173,104 @@ def send(d: Deps) -> Stage:
 
 
 def record(d: Deps) -> Stage:
-    """Attempt row, ledger verdict, endpoint health and status: one transaction."""
+    """Attempt row, ledger verdict, endpoint health and status: one (group) commit."""
 
     async def stage(a: Attempt) -> Attempt | None:
         o, ep = a.outcome, a.endpoint
         assert o is not None and ep is not None
         done = d.clock.now()
         made = a.attempts_before + 1 - a.attempt_base
+        number = a.attempts_before + 1  # the claim is ours: nobody else numbers attempts now
         nxt: datetime | None = None
         if o.ok:
-            state, verdict = "delivered", "delivered"
+            label = "delivered"
         elif not o.retriable:
-            state, verdict = "dead", "failed"
+            label = "failed"
         else:
             nxt = next_attempt_at(done, made, retry_after=o.retry_after, rng=d.rng,
                                   max_retry_after_s=d.settings.max_retry_after_s)
-            state, verdict = ("failed", "retry") if nxt is not None else ("dead", "exhausted")
+            label = "retry" if nxt is not None else "exhausted"
         error = None if o.ok else f"{o.reason}: {o.detail}"[:1000]
-        disabled_for: str | None = None
-        number = a.attempts_before + 1  # the claim is ours: nobody else numbers attempts now
-        async with d.store.begin() as conn:
-            await ledger.finish_attempt(
-                conn, a.key, number, at=a.now, channel=a.channel, outcome=verdict,
-                state=state, now=done, next_attempt_at=nxt, status_code=o.status_code,
-                provider_error=o.provider_code or (None if o.ok else o.reason), error=error,
-                latency_s=a.latency_s)
-            if o.ok:
-                # Healthy endpoints stay healthy: write only when that is news.
-                if ep.subscription_id not in d.healthy:
-                    await endpoint_store.record_success(conn, ep.subscription_id, done)
-                if o.provider_id and a.channel == "sms":
-                    sms_failure = await _track_sms(d, conn, a.key, number, o, done)
-                    if sms_failure is not None:
-                        state = "dead" if sms_failure.dead else "failed"
-                        error = sms_failure.error
-            elif o.retriable and o.reason != "config":
-                d.healthy.discard(ep.subscription_id)
-                since = await endpoint_store.record_failure(conn, ep.subscription_id, done, error)
-                if done - since >= timedelta(seconds=d.settings.disable_after_s):
-                    disabled_for = f"failing since {since.isoformat()}"
-            if o.action != EndpointAction.NONE:
-                disabled_for = disabled_for or o.detail
-            if disabled_for is not None:
-                status = (endpoint_store.UNSUBSCRIBED if o.action == EndpointAction.UNSUBSCRIBE
-                          else endpoint_store.DISABLED)
-                changed = await endpoint_store.set_status(
-                    conn, ep.subscription_id, status, f"{o.reason}: {disabled_for}"[:500], done)
-                if not changed:
-                    disabled_for = None
+        attempt = AttemptRecord(number=number, at=a.now, channel=a.channel, outcome=label,
+                                status_code=o.status_code,
+                                provider_error=o.provider_code or (None if o.ok else o.reason),
+                                error=error, latency_s=a.latency_s)
+        if o.ok:
+            verdict = Verdict.delivered(a.key, done, attempt)
+        elif nxt is not None:
+            verdict = Verdict.retry(a.key, done, attempt, nxt, error)
+        else:
+            verdict = Verdict.dead(a.key, done, attempt, error)
+        counts = o.retriable and o.reason != "config"
+        if not o.ok and counts:
+            d.healthy.discard(ep.subscription_id)
+        fresh_health = o.ok and ep.subscription_id not in d.healthy
+        after = await d.ledger.settle(Settlement(
+            verdict, healthy=ep.subscription_id if fresh_health else None,
+            effects=_effects(d, a, verdict, number) if _has_effects(a, o, counts) else None))
         if o.ok:
             d.healthy.add(ep.subscription_id)
-        DELIVERIES.labels(channel=a.channel, outcome=verdict).inc()
+        DELIVERIES.labels(channel=a.channel, outcome=label).inc()
         if o.ok:
             END_TO_END_LATENCY.labels(channel=a.channel).observe(
                 max(0.0, (done - a.notification.earliest_observed_at).total_seconds()))
-        d.limits.record(a.channel, ep.subscription_id, ok=o.ok,
-                        counts=o.retriable and o.reason != "config",
+        d.limits.record(a.channel, ep.subscription_id, ok=o.ok, counts=counts,
                         retry_after=o.retry_after)
         (log.info if o.ok else log.warning)(
                 "delivery_attempt", key=a.key, channel=a.channel,
-                attempt=number, outcome=verdict, reason=o.reason, status_code=o.status_code,
+                attempt=number, outcome=label, reason=o.reason, status_code=o.status_code,
                 provider_code=o.provider_code, latency_s=round(a.latency_s, 4),
                 next_attempt_at=nxt.isoformat() if nxt else None, detail=o.detail or None)
-        return dataclasses.replace(a, state=state, error=error, now=done,
-                                   attempts_before=number - 1, disabled=disabled_for)
+        return dataclasses.replace(a, state=after.state, error=after.error, now=done,
+                                   attempts_before=number - 1, disabled=after.disabled)
 
     return stage
+
+
+def _has_effects(a: Attempt, o: Outcome, counts: bool) -> bool:
+    sms_sent = o.ok and o.provider_id is not None and a.channel == "sms"
+    return sms_sent or (not o.ok and counts) or o.action != EndpointAction.NONE
+
+
+def _effects(d: Deps, a: Attempt, verdict: Verdict, number: int) -> Effects:
+    """The endpoint's side of an attempt, run inside the settlement's transaction."""
+    o, ep = a.outcome, a.endpoint
+    assert o is not None and ep is not None
+
+    async def effects(conn: AsyncConnection) -> After:
+        state, error, disabled_for = verdict.state, verdict.error, None
+        if o.ok and o.provider_id is not None:
+            sms_failure = await _track_sms(d, conn, a.key, number, o, verdict.at)
+            if sms_failure is not None:
+                state = State.DEAD if sms_failure.dead else State.FAILED
+                error = sms_failure.error
+        elif not o.ok and o.retriable and o.reason != "config":
+            since = await endpoint_store.record_failure(conn, ep.subscription_id, verdict.at,
+                                                        error)
+            if verdict.at - since >= timedelta(seconds=d.settings.disable_after_s):
+                disabled_for = f"failing since {since.isoformat()}"
+        if o.action != EndpointAction.NONE:
+            disabled_for = disabled_for or o.detail
+        if disabled_for is not None:
+            status = (endpoint_store.UNSUBSCRIBED if o.action == EndpointAction.UNSUBSCRIBE
+                      else endpoint_store.DISABLED)
+            changed = await endpoint_store.set_status(
+                conn, ep.subscription_id, status, f"{o.reason}: {disabled_for}"[:500],
+                verdict.at)
+            if not changed:
+                disabled_for = None
+        return After(state, error, disabled_for)
+
+    return effects
 
 
 async def _track_sms(d: Deps, conn: AsyncConnection, key: str, number: int, o: Outcome,
                      done: datetime) -> SmsFailure | None:
     """Remember the message SID; if its failure callback overtook us, apply it now."""
     assert o.provider_id is not None
-    update = await endpoint_store.record_sms_status(conn, o.provider_id, o.detail or "queued",
-                                                    None, done, notification_key=key,
-                                                    attempt_no=number)
+    update = await ledger.record_sms_status(conn, o.provider_id, o.detail or "queued",
+                                            None, done, notification_key=key,
+                                            attempt_no=number)
     if update is None or not update.failed:
         return None
     return await fail_accepted_sms(conn, key, number, update.error_code, done,
@@ -259,7 +282,7 @@ def announce(d: Deps) -> Stage:
     tenant when an endpoint was disabled. Failures here are logged, never undo the verdict."""
 
     async def stage(a: Attempt) -> Attempt | None:
-        if a.state == "dead":
+        if a.state == State.DEAD:
             await _dead_letter(d, a)
         if a.disabled and a.endpoint is not None and a.channel == "webhook":
             await _tell_tenant(d, a.endpoint, a.disabled)

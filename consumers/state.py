@@ -6,6 +6,7 @@ re-derives the same transitions with the same keys.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -74,24 +75,37 @@ class Arming:
     episode: int
 
 
-async def get_arming(conn: AsyncConnection, sub_id: str, threshold: str,
-                     condition_id: str) -> Arming | None:
-    row = (await conn.execute(sa.select(decide_thresholds.c.armed, decide_thresholds.c.episode)
-                              .where(decide_thresholds.c.subscription_id == sub_id,
-                                     decide_thresholds.c.threshold == threshold,
-                                     decide_thresholds.c.condition_id == condition_id))).first()
-    return None if row is None else Arming(armed=bool(row[0]), episode=int(row[1]))
+async def get_armings(conn: AsyncConnection, condition_id: str,
+                      sub_ids: Iterable[str]) -> dict[tuple[str, str], Arming]:
+    """Every threshold's arming on this condition for these subscriptions, by (subscription,
+    threshold): one query per 500 subscriptions."""
+    t = decide_thresholds.c
+    ids = list(dict.fromkeys(sub_ids))
+    out: dict[tuple[str, str], Arming] = {}
+    for i in range(0, len(ids), 500):
+        rows = await conn.execute(sa.select(t.subscription_id, t.threshold, t.armed, t.episode)
+                                  .where(t.condition_id == condition_id,
+                                         t.subscription_id.in_(ids[i:i + 500])))
+        out.update(((r[0], r[1]), Arming(bool(r[2]), int(r[3]))) for r in rows)
+    return out
 
 
-async def set_arming(conn: AsyncConnection, sub_id: str, threshold: str, condition_id: str,
-                     arming: Arming, now: datetime, *, exists: bool) -> None:
-    if exists:
-        await conn.execute(decide_thresholds.update().where(
-            decide_thresholds.c.subscription_id == sub_id,
-            decide_thresholds.c.threshold == threshold,
-            decide_thresholds.c.condition_id == condition_id,
-        ).values(armed=arming.armed, episode=arming.episode, updated_at=now))
-    else:
-        await conn.execute(decide_thresholds.insert().values(
-            subscription_id=sub_id, threshold=threshold, condition_id=condition_id,
-            armed=arming.armed, episode=arming.episode, updated_at=now))
+async def set_armings(conn: AsyncConnection, condition_id: str,
+                      changes: Sequence[tuple[str, str, Arming, bool]], now: datetime) -> None:
+    """Write (subscription, threshold, arming, row exists) for one condition: one insert
+    and one update, however many."""
+    t = decide_thresholds.c
+    new = [{"subscription_id": sid, "threshold": key, "condition_id": condition_id,
+            "armed": a.armed, "episode": a.episode, "updated_at": now}
+           for sid, key, a, exists in changes if not exists]
+    old = [{"a_sub": sid, "a_key": key, "a_armed": a.armed, "a_episode": a.episode}
+           for sid, key, a, exists in changes if exists]
+    if new:
+        await conn.execute(decide_thresholds.insert(), new)
+    if old:
+        b = sa.bindparam
+        await conn.execute(
+            decide_thresholds.update()
+            .where(t.subscription_id == b("a_sub"), t.threshold == b("a_key"),
+                   t.condition_id == condition_id)
+            .values(armed=b("a_armed"), episode=b("a_episode"), updated_at=now), old)

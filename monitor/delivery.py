@@ -19,9 +19,10 @@ from typing import Any
 from cloudevents.core.base import BaseCloudEvent
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from monitor import ledger
 from monitor.envelope import make_event
 from monitor.notifications import Notification
-from monitor.store import endpoints, ledger
+from monitor.store import endpoints
 
 # Delay before attempt n+1 (index n-1 after attempt n); attempt 1 is immediate.
 RETRY_SCHEDULE_S: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -115,14 +116,14 @@ async def fail_accepted_sms(conn: AsyncConnection, key: str, attempt_no: int,
     """
     meaning = twilio_code(int(code) if code and code.isdigit() else None, None)
     entry = await ledger.get(conn, key)
-    if entry is None or entry.state != "delivered" or entry.attempt_count != attempt_no:
+    if entry is None or entry.state != ledger.State.DELIVERED or entry.attempt_count != attempt_no:
         return None
     error = f"{meaning.reason}: Twilio {code or 'unknown error'} after acceptance"
     nxt = (next_attempt_at(now, entry.attempt_count - entry.attempt_base,
                            max_retry_after_s=max_retry_after_s)
            if meaning.retriable else None)
-    await ledger.settle(conn, key, "failed" if nxt else "dead", now, next_attempt_at=nxt,
-                        error=error)
+    if not await ledger.undeliver(conn, key, attempt_no, now, next_attempt_at=nxt, error=error):
+        return None
     if meaning.contact:
         status = (endpoints.UNSUBSCRIBED if meaning.contact == "unsubscribe"
                   else endpoints.DISABLED)

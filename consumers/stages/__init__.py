@@ -1,14 +1,26 @@
-"""Decide's pipeline stages: match -> thresholds -> mute (quiet hours, inhibition) ->
-dedup/group -> publish. Each stage is a small module; they pass typed, frozen values."""
+"""Decide's pipeline, one signature for every stage, like Alertmanager's `notify.Stage`:
+
+    match -> thresholds -> remind -> mute -> dedup -> group -> admit
+
+A stage takes the frozen `Context` (the time, taken once; the store transaction; the
+subscription index; what changed) and the candidates so far, and returns the candidates for
+the next stage. Every stage that touches the store does so with a constant number of
+statements, however many subscriptions a revision matches.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from consumers.index import Compiled
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consumers.index import Compiled, SubscriptionIndex
+from consumers.rules import Derived, View
 from monitor.events import Condition, Severity
-from monitor.notifications import NotificationItem
+from monitor.notifications import Notification, NotificationItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,12 +31,49 @@ class Candidate:
     key: str
     severity: Severity
     item: NotificationItem
+    # Set by `mute`: why it is recorded as suppressed instead of sent.
+    muted: str | None = None
+    # Set by `group`: when its batch leaves.
+    due_at: datetime | None = None
+
+    def but(self, **changes: object) -> Candidate:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Grouping:
+    # A new group waits this long for siblings before it leaves (0: the first goes at once).
+    wait: timedelta = timedelta(0)
+    # After a notification, more for the same subscriber wait this long and leave together.
+    interval: timedelta = timedelta(seconds=60)
+    # Items at or above this severity skip the interval (only `wait` holds them) and pull
+    # their subscriber's pending batch forward: an EEA 3 never waits behind a Flex Alert.
+    urgent: Severity = Severity.CRITICAL
 
 
 @dataclass(frozen=True)
 class Context:
-    """What the mute stages see: the time, taken once, and the conditions that inhibit."""
-
     now: datetime
+    conn: AsyncConnection
+    index: SubscriptionIndex
+    grouping: Grouping
+    # What changed: each condition with the transitions derived for it.
+    changes: tuple[tuple[Condition, tuple[Derived, ...]], ...] = ()
+    # The new revision being decided (None for a tick): thresholds look at it.
+    revision: Condition | None = None
+    # Open views on a tick: reminders are due from these.
+    active: tuple[tuple[View, Condition], ...] = ()
     # Conditions in effect now that may inhibit others (active EEA notices).
     inhibitors: tuple[Condition, ...] = ()
+    # Filled by `admit`: notifications admitted to the ledger, to publish after commit.
+    outbox: list[Notification] = dataclasses.field(default_factory=list)
+
+
+Stage = Callable[[Context, list[Candidate]], Awaitable[list[Candidate]]]
+
+
+async def run_pipeline(stages: Sequence[Stage], ctx: Context) -> list[Candidate]:
+    cands: list[Candidate] = []
+    for stage in stages:
+        cands = await stage(ctx, cands)
+    return cands

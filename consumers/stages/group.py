@@ -1,105 +1,122 @@
-"""Dedup and grouping: decide's notification log, in the store.
+"""Dedup and grouping: decide's item log, `decide_items` (this module is its only writer).
 
-Every candidate's key is written once to `decide_items`; a key already there is a duplicate
-(a redelivered revision, a replay, a re-derivation after restart) and goes no further.
-Candidates for one subscriber that arrive within `group_wait` of each other, or within
-`group_interval` of the subscriber's last notification, wait in one pending batch and leave
-as one notification, like Alertmanager's aggregation groups: an escalation ladder becomes one
-message, not five. Times come from the injected clock.
+Every candidate's key is written once; a key already there is a duplicate (a redelivered
+revision, a replay, a re-derivation after restart) and goes no further. Candidates for one
+subscriber that arrive within `group_wait` of each other, or within `group_interval` of the
+subscriber's last notification, wait in one pending batch and leave as one notification, like
+Alertmanager's aggregation groups: an escalation ladder becomes one message, not five.
+
+Item states: pending (in an open batch, leaves at `due_at`) -> sent (admitted to the ledger
+under `batch_key`) | suppressed (muted, or its subscription went inactive while it waited).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consumers.stages import Candidate
+from consumers.stages import Candidate, Context, Grouping
 from monitor.notifications import NotificationItem, group_key
 from monitor.store.schema import decide_items
-from monitor.store.subscriptions import aware as _aware
+from monitor.store.subscriptions import aware
 
+_I = decide_items.c
 _CHUNK = 500
+# Batches closed by a version of decide that published before admitting; they are admitted
+# like pending ones that are due.
+_LEGACY_BATCHED = "batched"
 
 
-async def known(conn: AsyncConnection, keys: Iterable[str]) -> set[str]:
-    """The keys among `keys` that decide has already handled."""
-    keys = list(dict.fromkeys(keys))
-    found: set[str] = set()
+async def dedup(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
+    """Drop candidates whose key decide has already handled, and repeats within this run."""
+    if not cands:
+        return cands
+    keys = list(dict.fromkeys(c.key for c in cands))
+    seen: set[str] = set()
     for i in range(0, len(keys), _CHUNK):
-        rows = await conn.execute(sa.select(decide_items.c.item_key)
-                                  .where(decide_items.c.item_key.in_(keys[i:i + _CHUNK])))
-        found.update(r[0] for r in rows)
-    return found
-
-
-def _payload(cand: Candidate) -> dict[str, Any]:
-    return {"severity": cand.severity.value, "item": cand.item.model_dump(mode="json")}
-
-
-async def add_suppressed(conn: AsyncConnection, cand: Candidate, now: datetime) -> None:
-    await conn.execute(decide_items.insert().values(
-        item_key=cand.key, subscription_id=cand.sub.id, tenant_id=cand.sub.tenant_id,
-        state="suppressed", batch_key=cand.key, due_at=now, payload=_payload(cand),
-        created_at=now, flushed_at=now))
-
-
-async def due_times(conn: AsyncConnection, sub_ids: Iterable[str], now: datetime, *,
-                    wait: timedelta, interval: timedelta) -> dict[str, datetime]:
-    """`due_at` for many subscribers at once (two grouped queries, however many)."""
-    ids = list(dict.fromkeys(sub_ids))
-    out = {sid: now + wait for sid in ids}
-    for i in range(0, len(ids), _CHUNK):
-        chunk = ids[i:i + _CHUNK]
-        last = await conn.execute(
-            sa.select(decide_items.c.subscription_id, sa.func.max(decide_items.c.flushed_at))
-            .where(decide_items.c.subscription_id.in_(chunk),
-                   decide_items.c.state.in_(("batched", "sent")))
-            .group_by(decide_items.c.subscription_id))
-        for sid, flushed in last:
-            if flushed is not None:
-                out[sid] = max(out[sid], _aware(flushed) + interval)
-        pending = await conn.execute(
-            sa.select(decide_items.c.subscription_id, sa.func.min(decide_items.c.due_at))
-            .where(decide_items.c.subscription_id.in_(chunk),
-                   decide_items.c.state == "pending")
-            .group_by(decide_items.c.subscription_id))
-        for sid, due in pending:
-            if due is not None:
-                out[sid] = _aware(due)  # join the open batch
+        rows = await ctx.conn.execute(sa.select(_I.item_key)
+                                      .where(_I.item_key.in_(keys[i:i + _CHUNK])))
+        seen.update(r[0] for r in rows)
+    out = []
+    for cand in cands:
+        if cand.key not in seen:
+            seen.add(cand.key)
+            out.append(cand)
     return out
 
 
-async def add_pending_many(conn: AsyncConnection, rows: list[tuple[Candidate, datetime]],
-                           now: datetime) -> None:
-    if not rows:
-        return
-    await conn.execute(decide_items.insert(), [
-        {"item_key": c.key, "subscription_id": c.sub.id, "tenant_id": c.sub.tenant_id,
-         "state": "pending", "batch_key": None, "due_at": due, "payload": _payload(c),
-         "created_at": now} for c, due in rows])
+async def group(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
+    """Give each candidate its batch's due time and log it: urgent subscribers' open
+    batches are pulled forward in one update, every item is written in one insert."""
+    if not cands:
+        return cands
+    g, now = ctx.grouping, ctx.now
+    live = [c for c in cands if c.muted is None]
+    urgent = {c.sub.id for c in live if c.severity >= g.urgent}
+    dues = await _due_times(ctx.conn, {c.sub.id for c in live} - urgent, now, g)
+    if urgent:
+        soon = now + g.wait
+        dues.update((sid, soon) for sid in urgent)
+        for chunk in _chunks(sorted(urgent)):
+            await ctx.conn.execute(decide_items.update()
+                                   .where(_I.subscription_id.in_(chunk), _I.state == "pending",
+                                          _I.due_at > soon)
+                                   .values(due_at=soon))
+    out = [c if c.muted is not None else c.but(due_at=dues[c.sub.id]) for c in cands]
+    await ctx.conn.execute(decide_items.insert(), [_item_row(c, now) for c in out])
+    return out
 
 
-async def expedite(conn: AsyncConnection, sub_id: str, due: datetime) -> None:
-    """Pull a subscriber's pending batch forward to `due` (an urgent item joined it)."""
-    await conn.execute(decide_items.update()
-                       .where(decide_items.c.subscription_id == sub_id,
-                              decide_items.c.state == "pending", decide_items.c.due_at > due)
-                       .values(due_at=due))
+def _item_row(c: Candidate, now: datetime) -> dict[str, Any]:
+    muted = c.muted is not None
+    return {"item_key": c.key, "subscription_id": c.sub.id, "tenant_id": c.sub.tenant_id,
+            "state": "suppressed" if muted else "pending", "batch_key": c.key if muted else None,
+            "due_at": now if muted else c.due_at,
+            "payload": {"severity": c.severity.value, "item": c.item.model_dump(mode="json")},
+            "created_at": now, "flushed_at": now if muted else None}
+
+
+async def _due_times(conn: AsyncConnection, sub_ids: Iterable[str], now: datetime,
+                     g: Grouping) -> dict[str, datetime]:
+    """`due_at` for many subscribers at once (two grouped queries per 500)."""
+    ids = sorted(set(sub_ids))
+    out = {sid: now + g.wait for sid in ids}
+    for chunk in _chunks(ids):
+        last = await conn.execute(
+            sa.select(_I.subscription_id, sa.func.max(_I.flushed_at))
+            .where(_I.subscription_id.in_(chunk), _I.state.in_((_LEGACY_BATCHED, "sent")))
+            .group_by(_I.subscription_id))
+        for sid, flushed in last:
+            if flushed is not None:
+                out[sid] = max(out[sid], aware(flushed) + g.interval)
+        pending = await conn.execute(
+            sa.select(_I.subscription_id, sa.func.min(_I.due_at))
+            .where(_I.subscription_id.in_(chunk), _I.state == "pending")
+            .group_by(_I.subscription_id))
+        for sid, due in pending:
+            if due is not None:
+                out[sid] = aware(due)  # join the open batch
+    return out
+
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i:i + _CHUNK]
 
 
 @dataclass(frozen=True)
 class Batch:
+    """A closed batch: one subscriber's due items, leaving as one notification."""
+
     key: str
     subscription_id: str
     tenant_id: str
-    items: tuple[NotificationItem, ...]
     item_keys: tuple[str, ...]
-    severities: tuple[str, ...]
 
 
 def batch_key(item_keys: list[str]) -> str:
@@ -107,57 +124,51 @@ def batch_key(item_keys: list[str]) -> str:
     return item_keys[0] if len(item_keys) == 1 else group_key(item_keys)
 
 
-async def claim_due(conn: AsyncConnection, now: datetime) -> int:
-    """Close every pending batch that is due: pending -> batched under its batch key."""
+async def due_batches(conn: AsyncConnection, now: datetime) -> list[Batch]:
+    """Every batch whose time has come, one per subscriber, items in arrival order."""
     rows = (await conn.execute(
-        sa.select(decide_items.c.item_key, decide_items.c.subscription_id)
-        .where(decide_items.c.state == "pending", decide_items.c.due_at <= now)
-        .order_by(decide_items.c.subscription_id, decide_items.c.item_key))).all()
-    by_sub: dict[str, list[str]] = {}
-    for key, sub in rows:
-        by_sub.setdefault(sub, []).append(key)
-    for keys in by_sub.values():
-        bkey = batch_key(keys)
-        # Conditional on `pending`, so two decide processes never batch the same item twice.
-        await conn.execute(decide_items.update()
-                           .where(decide_items.c.item_key.in_(keys),
-                                  decide_items.c.state == "pending")
-                           .values(state="batched", batch_key=bkey, flushed_at=now))
-    return len(by_sub)
-
-
-async def batched(conn: AsyncConnection) -> list[Batch]:
-    """Batches closed but not yet published and admitted (also after a crash)."""
-    rows = (await conn.execute(
-        sa.select(decide_items.c.batch_key, decide_items.c.subscription_id,
-                  decide_items.c.tenant_id, decide_items.c.item_key, decide_items.c.payload)
-        .where(decide_items.c.state == "batched")
-        .order_by(decide_items.c.batch_key, decide_items.c.created_at,
-                  decide_items.c.item_key))).all()
-    groups: dict[str, list[Any]] = {}
+        sa.select(_I.subscription_id, _I.tenant_id, _I.item_key)
+        .where(sa.or_(sa.and_(_I.state == "pending", _I.due_at <= now),
+                      _I.state == _LEGACY_BATCHED))
+        .order_by(_I.subscription_id, _I.created_at, _I.item_key))).all()
+    by_sub: dict[str, list[Any]] = {}
     for r in rows:
-        groups.setdefault(r[0], []).append(r)
-    out = []
-    for bkey, members in groups.items():
-        out.append(Batch(
-            key=bkey, subscription_id=members[0][1], tenant_id=members[0][2],
-            items=tuple(NotificationItem.model_validate(m[4]["item"]) for m in members),
-            item_keys=tuple(m[3] for m in members),
-            severities=tuple(m[4]["severity"] for m in members)))
+        by_sub.setdefault(r[0], []).append(r)
+    return [Batch(key=batch_key([m[2] for m in members]), subscription_id=sid,
+                  tenant_id=members[0][1], item_keys=tuple(m[2] for m in members))
+            for sid, members in by_sub.items()]
+
+
+async def items_of(conn: AsyncConnection, keys: list[str]) -> dict[str, tuple[str, Any]]:
+    """(severity, item JSON) of items logged earlier (those not decided in this run)."""
+    out: dict[str, tuple[str, Any]] = {}
+    for chunk in _chunks(keys):
+        rows = await conn.execute(sa.select(_I.item_key, _I.payload)
+                                  .where(_I.item_key.in_(chunk)))
+        out.update((r[0], (r[1]["severity"], r[1]["item"])) for r in rows)
     return out
 
 
-async def mark(conn: AsyncConnection, bkey: str | list[str], state: str) -> None:
-    keys = [bkey] if isinstance(bkey, str) else bkey
-    for i in range(0, len(keys), _CHUNK):
-        await conn.execute(decide_items.update()
-                           .where(decide_items.c.batch_key.in_(keys[i:i + _CHUNK]),
-                                  decide_items.c.state == "batched")
-                           .values(state=state))
+def parse_item(payload: Any) -> NotificationItem:
+    return NotificationItem.model_validate(payload)
+
+
+async def close(conn: AsyncConnection, batches: list[Batch], state: str, now: datetime) -> None:
+    """Closed batches leave the log's open set: `sent` (admitted) or `suppressed` (their
+    subscription went inactive while they waited). One statement for any number."""
+    rows = [{"c_item": k, "c_batch": b.key} for b in batches for k in b.item_keys]
+    if not rows:
+        return
+    p = sa.bindparam
+    await conn.execute(
+        decide_items.update()
+        # OR, not IN: an IN list cannot be part of an executemany statement.
+        .where(_I.item_key == p("c_item"),
+               sa.or_(_I.state == "pending", _I.state == _LEGACY_BATCHED))
+        .values(state=state, batch_key=p("c_batch"), flushed_at=now), rows)
 
 
 async def next_due(conn: AsyncConnection) -> datetime | None:
-    value = (await conn.execute(sa.select(sa.func.min(decide_items.c.due_at))
-                                .where(decide_items.c.state == "pending"))).scalar_one_or_none()
-    return None if value is None else _aware(value)
-
+    value = (await conn.execute(sa.select(sa.func.min(_I.due_at))
+                                .where(_I.state == "pending"))).scalar_one_or_none()
+    return None if value is None else aware(value)

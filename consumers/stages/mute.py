@@ -1,4 +1,4 @@
-"""Mute stages: each returns a bounded reason to suppress a candidate, or None.
+"""The mute stage: each muter gives a bounded reason to suppress a candidate, or None.
 
 - quiet hours, in the subscriber's time zone; severities at or above the bypass level pass;
 - inhibition, like Alertmanager's: an active EEA of a higher level for the same region mutes
@@ -54,3 +54,12 @@ def mute_reason(cand: Candidate, ctx: Context) -> str | None:
         if reason is not None:
             return reason
     return None
+
+
+async def mute(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
+    """Mark each muted candidate with its reason; `admit` records it as suppressed."""
+    out = []
+    for cand in cands:
+        reason = mute_reason(cand, ctx)
+        out.append(cand if reason is None else cand.but(muted=reason))
+    return out

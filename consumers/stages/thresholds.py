@@ -8,13 +8,9 @@ and the arming state lives in the store, so a restart neither re-alerts nor forg
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from consumers import state
-from consumers.index import SubscriptionIndex, ThresholdRule
-from consumers.stages import Candidate
+from consumers.index import ThresholdRule
+from consumers.stages import Candidate, Context
 from monitor.attributes import DemandAttributes, PeakForecastAttributes, RaOutlookAttributes
 from monitor.clock import PACIFIC
 from monitor.events import Condition
@@ -44,17 +40,22 @@ def _applies(rule: ThresholdRule, c: Condition) -> bool:
     return rule.threshold.matches_day(day, c.observed_at.astimezone(PACIFIC).date())
 
 
-async def evaluate(conn: AsyncConnection, index: SubscriptionIndex, c: Condition,
-                   now: datetime) -> list[Candidate]:
-    value = metric_value(c)
-    if value is None:
-        return []
-    out: list[Candidate] = []
-    for rule in index.threshold_rules(c):
-        if not _applies(rule, c):
-            continue
+async def thresholds(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
+    """The new revision's value against every threshold on its kind: issue on arming, the
+    all-clear past the clear level. One read and at most two writes of arming state."""
+    c = ctx.revision
+    value = None if c is None else metric_value(c)
+    if c is None or value is None:
+        return cands
+    rules = [r for r in ctx.index.threshold_rules(c) if _applies(r, c)]
+    if not rules:
+        return cands
+    armings = await state.get_armings(ctx.conn, c.id, (r.sub.id for r in rules))
+    changes: list[tuple[str, str, state.Arming, bool]] = []
+    out = list(cands)
+    for rule in rules:
         t = rule.threshold
-        arming = await state.get_arming(conn, rule.sub.id, rule.key, c.id)
+        arming = armings.get((rule.sub.id, rule.key))
         armed = arming.armed if arming else False
         episode = arming.episode if arming else 0
         if not armed and t.breached(value):
@@ -63,8 +64,7 @@ async def evaluate(conn: AsyncConnection, index: SubscriptionIndex, c: Condition
             new, transition = state.Arming(False, episode), Transition.ENDED
         else:
             continue
-        await state.set_arming(conn, rule.sub.id, rule.key, c.id, new, now,
-                               exists=arming is not None)
+        changes.append((rule.sub.id, rule.key, new, arming is not None))
         if not rule.sub.hears(transition.value):
             continue
         key_facts = {"threshold": rule.key, "episode": new.episode}
@@ -73,4 +73,5 @@ async def evaluate(conn: AsyncConnection, index: SubscriptionIndex, c: Condition
         item = NotificationItem(transition=transition, condition=c, facts=facts)
         out.append(Candidate(sub=rule.sub, severity=t.severity, item=item,
                              key=notification_key(rule.sub.id, c.id, transition, key_facts)))
+    await state.set_armings(ctx.conn, c.id, changes, ctx.now)
     return out

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, Field
 
+from monitor import ledger
 from monitor.api.auth import require_tenant
 from monitor.api.common import (
     IsoDatetime,
@@ -20,17 +21,13 @@ from monitor.api.common import (
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
 from monitor.notifications import Notification
-from monitor.store import ledger
 from monitor.store.subscriptions import aware
 
 routes = web.RouteTableDef()
 
-StateName = Literal["pending", "sending", "delivered", "failed", "dead", "suppressed"]
-
-
 class NotificationQuery(PageQuery):
     subscription_id: str | None = Field(default=None, max_length=36)
-    state: list[StateName] = Field(default_factory=list, max_length=6)
+    state: list[ledger.State] = Field(default_factory=list, max_length=6)
     channel: Literal["webhook", "sms", "email"] | None = None
     since: IsoDatetime | None = Field(default=None, description="created at or after")
 
@@ -39,7 +36,7 @@ class LedgerEntryOut(BaseModel):
     key: str
     subscription_id: str
     channel: str
-    state: StateName
+    state: ledger.State
     attempt_count: int
     next_attempt_at: AwareDatetime | None
     last_error: str | None = Field(description="the last error, or why it was suppressed")

@@ -12,11 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
+from monitor import ledger
 from monitor.api.auth import require_tenant
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
 from monitor.store import endpoints as endpoint_store
-from monitor.store import ledger
 
 routes = web.RouteTableDef()
 
@@ -31,10 +31,10 @@ async def replay(request: web.Request) -> web.Response:
         entry = await ledger.get(conn, key, tenant_id=tenant.id)
         if entry is None:
             raise Problem(404, "Unknown notification")
-        if entry.state in ("pending", "sending"):
+        if entry.state in (ledger.State.PENDING, ledger.State.SENDING):
             raise Problem(409, "Notification already queued or in flight",
                           f"state is {entry.state}")
-        if entry.state == "suppressed":
+        if entry.state == ledger.State.SUPPRESSED:
             raise Problem(409, "Notification was suppressed, not sent",
                           entry.last_error or "suppressed by decide")
         ep = await endpoint_store.get_endpoint(conn, entry.subscription_id, now)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
+from monitor import ledger
 from monitor.api.keys import RUNTIME
 from monitor.bus.lag import KafkaLagProbe
 from monitor.errors import CapmonError
@@ -24,7 +25,7 @@ from monitor.metrics import (
     NOTIFICATION_STATES,
 )
 from monitor.runtime import Runtime
-from monitor.store import conditions, ledger
+from monitor.store import conditions
 from monitor.topics import TOPIC_SPECS
 
 log = structlog.get_logger(__name__)
@@ -59,9 +60,9 @@ class ScrapeGauges:
             for status in Status:
                 CONDITIONS.labels(kind=kind.value, status=status.value).set(
                     counts.get((kind.value, status.value), 0))
-        for state in ledger.STATES:
-            NOTIFICATION_STATES.labels(state=state).set(states.get(state, 0))
-        DLQ_SIZE.set(states.get("dead", 0))
+        for state in ledger.State:
+            NOTIFICATION_STATES.labels(state=state.value).set(states.get(state, 0))
+        DLQ_SIZE.set(states.get(ledger.State.DEAD, 0))
 
     async def _lag_gauges(self, probe: KafkaLagProbe) -> None:
         try:

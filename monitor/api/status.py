@@ -15,10 +15,11 @@ from datetime import timedelta
 import jinja2
 from aiohttp import web
 
+from monitor import ledger
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.status_view import NOTICE_KINDS, StatusView, build_view
 from monitor.events import Condition, Kind
-from monitor.store import conditions, ledger
+from monitor.store import conditions
 
 REFRESH_SECONDS = 60
 RECENT_NOTIFICATIONS = 10

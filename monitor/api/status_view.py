@@ -23,7 +23,7 @@ from monitor.attributes import (
 from monitor.clock import PACIFIC
 from monitor.condition_text import public_summary
 from monitor.events import Condition, Kind, Severity
-from monitor.store.ledger import LedgerEntry
+from monitor.ledger import LedgerEntry
 
 UNKNOWN = "unknown"
 EN_DASH = "\u2013"

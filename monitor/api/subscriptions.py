@@ -22,6 +22,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from monitor import ledger
 from monitor.api.auth import require_tenant
 from monitor.api.common import (
     PageQuery,
@@ -46,7 +47,6 @@ from monitor.notifications import (
     notification_key,
 )
 from monitor.store import endpoints as endpoint_store
-from monitor.store import ledger
 from monitor.store import subscriptions as sub_store
 from monitor.subscriptions import (
     SmsTarget,
@@ -257,7 +257,8 @@ async def rotate_secret(request: web.Request) -> web.Response:
 
 @routes.post("/v1/subscriptions/{id}/test")
 async def queue_test(request: web.Request) -> web.Response:
-    """Queue a test notification: published to deliver like any other, then admitted."""
+    """Queue a test notification: admitted to the ledger like any other, then published to
+    deliver (a lost record is sent by deliver's scheduler, which reads the ledger)."""
     sub = await _own(request)
     if sub.status != "active":
         # deliver suppresses anything for an inactive subscription: a 202 would be a lie.
@@ -266,9 +267,9 @@ async def queue_test(request: web.Request) -> web.Response:
                       f"{sub.status} ({sub.status_reason or 'no reason'})")
     rt = request.app[RUNTIME]
     n = test_notification(sub, now_of(request))
-    await rt.bus.publish(NOTIFICATIONS, sub.id, notification_event(n, source="/capmon/api"))
     async with rt.store.begin() as conn:
-        await ledger.admit(conn, n, n.decided_at)
+        await ledger.admit(conn, [n], n.decided_at)
+    await rt.bus.publish(NOTIFICATIONS, sub.id, notification_event(n, source="/capmon/api"))
     return web.json_response(TestQueued(key=n.key).model_dump(), status=202)
 
 

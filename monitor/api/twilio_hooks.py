@@ -15,6 +15,7 @@ import structlog
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from monitor import ledger
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
 from monitor.delivery import dead_letter_event, fail_accepted_sms
@@ -70,7 +71,7 @@ async def status_callback(request: web.Request) -> web.Response:
     now = rt.clock.now()
     failure = None
     async with rt.store.begin() as conn:
-        update = await endpoint_store.record_sms_status(
+        update = await ledger.record_sms_status(
             conn, sid, status, code, now, notification_key=key,
             attempt_no=int(attempt) if attempt.isdigit() else None)
         if update is not None and update.changed and update.failed:

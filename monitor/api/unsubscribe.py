@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import html
 
-import sqlalchemy as sa
 from aiohttp import web
 
+from monitor import ledger
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
 from monitor.condition_text import public_line, public_summary
 from monitor.links import DETAIL_PREFIX_CHARS, verify_unsubscribe_token
-from monitor.notifications import Notification, NotificationItem
+from monitor.notifications import NotificationItem
 from monitor.store import endpoints as endpoint_store
-from monitor.store.schema import notifications
 
 routes = web.RouteTableDef()
 UNSUBSCRIBE_REASON = "email one-click unsubscribe"
@@ -77,11 +76,9 @@ async def detail(request: web.Request) -> web.Response:
         raise Problem(404, "Unknown notification")
     rt = request.app[RUNTIME]
     async with rt.store.connect() as conn:
-        rows = (await conn.execute(sa.select(notifications.c.payload)
-                                   .where(notifications.c.key.like(f"{prefix}%")).limit(2))).all()
-    if len(rows) != 1:
+        n = await ledger.by_prefix(conn, prefix)
+    if n is None:
         raise Problem(404, "Unknown notification")
-    n = Notification.model_validate(rows[0][0])
     title = public_summary(n)
     # The link travels in SMS and email and can be forwarded: the page shows the conditions
     # (public grid information), never the tenant, the subscription (its name, its threshold

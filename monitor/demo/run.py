@@ -32,6 +32,7 @@ import sqlalchemy as sa
 import structlog
 from aiohttp import web
 
+from monitor import ledger
 from monitor.api.app import create_app
 from monitor.bus import make_bus
 from monitor.clock import PACIFIC, ManualClock
@@ -43,7 +44,7 @@ from monitor.demo.sinks import Received, SmsSink, SmtpSink, WebhookSink
 from monitor.demo.timeline import TimelinePrinter
 from monitor.replay import ReplayServer, load_timeline
 from monitor.runtime import Runtime, load_role, register_config_secrets
-from monitor.store import Store, ledger
+from monitor.store import Store
 from monitor.store.schema import conditions as conditions_table
 from monitor.topics import TOPIC_SPECS
 

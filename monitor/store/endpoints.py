@@ -4,20 +4,21 @@ A subscription is one endpoint (its own URL, phone or address, and webhook secre
 reads the target and secrets here at send time (secrets never travel on the bus), tracks a run
 of failures so an endpoint failing for days can be disabled, and changes a subscription's
 status when a channel says so (410 Gone, SMS STOP, an invalid number, email unsubscribe).
-Twilio message SIDs are tracked here so status callbacks find their notification.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.store.engine import insert_ignore
-from monitor.store.schema import endpoint_health, opt_outs, sms_messages, subscriptions
+from monitor.store.schema import endpoint_health, opt_outs, subscriptions
 
 ACTIVE = "active"
 DISABLED = "disabled"
@@ -44,15 +45,13 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-async def get_endpoint(conn: AsyncConnection, subscription_id: str,
-                       now: datetime) -> Endpoint | None:
-    s = subscriptions.c
-    row = (await conn.execute(
-        sa.select(s.id, s.tenant_id, s.name, s.channel_type, s.target, s.secret,
-                  s.previous_secret, s.previous_secret_expires_at, s.status, s.status_reason)
-        .where(s.id == subscription_id))).first()
-    if row is None:
-        return None
+_ENDPOINT_COLS = (subscriptions.c.id, subscriptions.c.tenant_id, subscriptions.c.name,
+                  subscriptions.c.channel_type, subscriptions.c.target, subscriptions.c.secret,
+                  subscriptions.c.previous_secret, subscriptions.c.previous_secret_expires_at,
+                  subscriptions.c.status, subscriptions.c.status_reason)
+
+
+def _endpoint(row: Any, now: datetime) -> Endpoint:
     secrets = [row.secret] if row.secret else []
     expires = _aware(row.previous_secret_expires_at)
     if row.previous_secret and (expires is None or expires > now):
@@ -60,6 +59,23 @@ async def get_endpoint(conn: AsyncConnection, subscription_id: str,
     return Endpoint(subscription_id=row.id, tenant_id=row.tenant_id, name=row.name,
                     channel_type=row.channel_type, target=row.target, secrets=tuple(secrets),
                     status=row.status, status_reason=row.status_reason)
+
+
+async def get_endpoint(conn: AsyncConnection, subscription_id: str,
+                       now: datetime) -> Endpoint | None:
+    return (await get_endpoints(conn, [subscription_id], now)).get(subscription_id)
+
+
+async def get_endpoints(conn: AsyncConnection, subscription_ids: Iterable[str],
+                        now: datetime) -> dict[str, Endpoint]:
+    """The endpoints of these subscriptions (one query per 500); deleted ones are absent."""
+    ids = list(dict.fromkeys(subscription_ids))
+    out: dict[str, Endpoint] = {}
+    for i in range(0, len(ids), 500):
+        rows = await conn.execute(sa.select(*_ENDPOINT_COLS)
+                                  .where(subscriptions.c.id.in_(ids[i:i + 500])))
+        out.update((r.id, _endpoint(r, now)) for r in rows)
+    return out
 
 
 async def set_status(conn: AsyncConnection, subscription_id: str, status: str,
@@ -128,13 +144,19 @@ async def subscriptions_for_target(conn: AsyncConnection, channel_type: str,
 
 # -- health: a run of failures ------------------------------------------------------------------
 
-async def record_success(conn: AsyncConnection, subscription_id: str, now: datetime) -> None:
+async def record_successes(conn: AsyncConnection, subscription_ids: Iterable[str],
+                           now: datetime) -> None:
+    """End the failure runs of these endpoints (two statements however many)."""
+    ids = sorted(set(subscription_ids))
+    if not ids:
+        return
     h = endpoint_health.c
-    result = await conn.execute(endpoint_health.update().where(h.subscription_id == subscription_id)
-                                .values(failing_since=None, consecutive_failures=0,
-                                        last_success_at=now))
-    if not result.rowcount:
-        await _insert_health(conn, subscription_id, last_success_at=now)
+    await conn.execute(endpoint_health.update().where(h.subscription_id.in_(ids))
+                       .values(failing_since=None, consecutive_failures=0,
+                               last_success_at=now))
+    await conn.execute(insert_ignore(conn, endpoint_health, ["subscription_id"]),
+                       [{"subscription_id": sid, "consecutive_failures": 0,
+                         "last_success_at": now} for sid in ids])
 
 
 async def record_failure(conn: AsyncConnection, subscription_id: str, now: datetime,
@@ -172,58 +194,3 @@ async def _insert_health(conn: AsyncConnection, subscription_id: str, **values: 
                                                                **values))
     except IntegrityError:
         pass
-
-
-# -- Twilio message tracking ------------------------------------------------------------------
-
-# Callbacks arrive out of order: a status only ever moves forward along this ranking.
-_SMS_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
-             "receiving": 3, "received": 4, "delivered": 5, "undelivered": 5, "failed": 5,
-             "canceled": 5, "partially_delivered": 5, "read": 6}
-
-
-@dataclass(frozen=True)
-class SmsUpdate:
-    notification_key: str
-    attempt_no: int
-    status: str
-    error_code: str | None
-    changed: bool
-
-    @property
-    def failed(self) -> bool:
-        return self.status in ("failed", "undelivered")
-
-
-async def record_sms_status(conn: AsyncConnection, sid: str, status: str,
-                            error_code: str | None, now: datetime, *,
-                            notification_key: str | None = None,
-                            attempt_no: int | None = None) -> SmsUpdate | None:
-    """Record what is known of a message: from the send (its 201) or from a status callback,
-    whichever arrives first. Returns the message's status after the update, `changed=False`
-    for a stale or repeated one, None for a SID we know nothing about."""
-    m = sms_messages.c
-    # FOR UPDATE serializes the send's bookkeeping and its callbacks on this message: the
-    # later of the two then sees the other's status, so a failure callback that overtakes
-    # the send is applied by whichever commits last (on SQLite, writers are serial anyway).
-    row = (await conn.execute(sa.select(m.notification_key, m.attempt_no, m.status,
-                                        m.error_code).where(m.sid == sid)
-                              .with_for_update())).first()
-    if row is None:
-        if notification_key is None or attempt_no is None:
-            return None
-        try:
-            async with conn.begin_nested():
-                await conn.execute(sms_messages.insert().values(
-                    sid=sid, notification_key=notification_key, attempt_no=attempt_no,
-                    status=status, error_code=error_code, created_at=now, updated_at=now))
-        except IntegrityError:
-            # The send and its first callback raced to create the row: update it instead.
-            return await record_sms_status(conn, sid, status, error_code, now)
-        return SmsUpdate(notification_key, attempt_no, status, error_code, changed=True)
-    if _SMS_RANK.get(status, -1) <= _SMS_RANK.get(row.status, 0):
-        return SmsUpdate(row.notification_key, row.attempt_no, row.status, row.error_code,
-                         changed=False)
-    await conn.execute(sms_messages.update().where(m.sid == sid, m.status == row.status)
-                       .values(status=status, error_code=error_code, updated_at=now))
-    return SmsUpdate(row.notification_key, row.attempt_no, status, error_code, changed=True)

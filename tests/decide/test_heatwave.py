@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from monitor import ledger
 from monitor.notifications import Notification
-from monitor.store import Store, ledger
+from monitor.store import Store
 from tests.decide.timeline import decide_replay, heatwave
 
 PT = ZoneInfo("America/Los_Angeles")

@@ -7,9 +7,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from consumers.decide import Decider
+from monitor import ledger
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
-from monitor.store import Store, ledger
+from monitor.store import Store
 from tests.decide.conftest import T0, add_subscription, add_tenant
 from tests.decide.timeline import heatwave, replay
 

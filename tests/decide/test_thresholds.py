@@ -7,11 +7,12 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from consumers.decide import Decider
+from monitor import ledger
 from monitor.attributes import PeakForecastAttributes, RaOutlookAttributes
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.events import Condition, Kind, Severity, Status, revision_at
-from monitor.store import Store, ledger
+from monitor.store import Store
 from tests.decide.conftest import T0, add_subscription, add_tenant
 
 PT = ZoneInfo("America/Los_Angeles")

@@ -11,6 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from consumers.deliver import Deliverer
+from consumers.deliver_ledger import DeliverLedger
 from consumers.deliver_stages import Deps
 from consumers.limits import Limits
 from consumers.notifiers.base import Notifier
@@ -96,4 +97,6 @@ async def make_deliverer(store: Store, bus: MemoryBus, clock: ManualClock,
         await n.start()
         _OPEN.append(n)
     return Deliverer(Deps(settings=s, store=store, bus=bus, clock=clock, notifiers=notifiers,
-                          limits=Limits(s, clock), rng=random.Random(7)))
+                          limits=Limits(s, clock),
+                          ledger=DeliverLedger(store, clock, s.claim_lease_s),
+                          rng=random.Random(7)))

@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from monitor import ledger
 from monitor.bus.kafka import KafkaBus
 from monitor.config import KafkaSettings
 from monitor.notifications import notification_event
-from monitor.store import Store, ledger
+from monitor.store import Store
 from monitor.store.schema import notifications
 from monitor.topics import TopicSpec
 from tests.deliver.helpers import add_subscription, add_tenant, new_secret, notification

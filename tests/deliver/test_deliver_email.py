@@ -10,13 +10,14 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
+from monitor import ledger
 from monitor.api.app import create_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import ApiSettings, Settings
 from monitor.links import unsubscribe_token
 from monitor.runtime import Runtime
-from monitor.store import Store, ledger
+from monitor.store import Store
 from monitor.store.schema import subscriptions
 from tests.deliver.conftest import LINK_SECRET, PUBLIC_URL, email_notifier, make_deliverer
 from tests.deliver.helpers import add_subscription, add_tenant, dr_event, notification

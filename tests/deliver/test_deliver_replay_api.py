@@ -8,16 +8,18 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from monitor import ledger
 from monitor.api.app import create_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings
 from monitor.runtime import Runtime
-from monitor.store import Store, ledger
+from monitor.store import Store
 from monitor.store.endpoints import set_status
 from tests.deliver.conftest import make_deliverer, webhook_notifier
 from tests.deliver.helpers import add_subscription, add_tenant, new_secret, notification
 from tests.deliver.receivers import WebhookReceiver
+from tests import ledger_states
 
 
 @pytest.fixture
@@ -73,7 +75,7 @@ async def test_replay_is_tenant_scoped_and_authenticated(
                                     wall_clock.now(), secret=new_secret())
     n = notification(owner, sub_id, "webhook", "https://cca.example/h")
     async with store.begin() as conn:
-        await ledger.admit(conn, n, wall_clock.now(), state="dead")
+        await ledger_states.put(conn, n, "dead", wall_clock.now())
     r = await api.post(f"/v1/notifications/{n.key}/replay")
     assert r.status == 401
     r = await api.post(f"/v1/notifications/{n.key}/replay",
@@ -90,7 +92,7 @@ async def test_replay_refuses_suppressed(store: Store, wall_clock: ManualClock,
     sub_id = await add_subscription(store, tenant_id, "sms", "+16265550123", wall_clock.now())
     n = notification(tenant_id, sub_id, "sms", "+16265550123")
     async with store.begin() as conn:
-        await ledger.admit(conn, n, wall_clock.now(), state="suppressed", reason="quiet hours")
+        await ledger_states.put(conn, n, "suppressed", wall_clock.now(), "quiet hours")
     r = await api.post(f"/v1/notifications/{n.key}/replay",
                        headers={"Authorization": f"Bearer {key}"})
     assert r.status == 409 and (await r.json())["detail"] == "quiet hours"

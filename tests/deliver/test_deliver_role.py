@@ -8,13 +8,14 @@ import asyncio
 from cloudevents.core.v1.event import CloudEvent
 
 from consumers.deliver import run
+from monitor import ledger
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import DeliverSettings, Settings, WebhookSettings
 from monitor.metrics import BUS_CONSUMED, BUS_POISON
 from monitor.notifications import notification_event
 from monitor.runtime import ROLES, Runtime, load_role
-from monitor.store import Store, ledger
+from monitor.store import Store
 from tests.deliver.helpers import add_subscription, add_tenant, new_secret, notification
 from tests.deliver.receivers import WebhookReceiver
 

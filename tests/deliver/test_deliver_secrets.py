@@ -23,13 +23,14 @@ from pydantic import SecretStr
 
 from consumers.notifiers.email import EmailConfig, EmailNotifier
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
+from monitor import ledger
 from monitor.api.app import create_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings
 from monitor.demo.twilio_standin import Behaviour, TwilioStandIn
 from monitor.runtime import Runtime
-from monitor.store import Store, ledger
+from monitor.store import Store
 from tests.deliver.conftest import LINK_SECRET, PUBLIC_URL, make_deliverer, webhook_notifier
 from tests.deliver.helpers import add_subscription, add_tenant, new_secret, notification
 from tests.deliver.receivers import SmtpCapture, WebhookReceiver, free_port, start_smtp

@@ -17,13 +17,14 @@ from pydantic import SecretStr
 from consumers.deliver import Deliverer
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
 from consumers.notifiers.sms_text import is_single_segment
+from monitor import ledger
 from monitor.api.app import create_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import ApiSettings, Settings, TwilioSettings
 from monitor.demo.twilio_standin import Behaviour, TwilioStandIn
 from monitor.runtime import Runtime
-from monitor.store import Store, endpoints, ledger
+from monitor.store import Store, endpoints
 from monitor.store.schema import sms_messages, subscriptions
 from tests.deliver.conftest import LINK_SECRET, make_deliverer
 from tests.deliver.helpers import add_subscription, add_tenant, notification

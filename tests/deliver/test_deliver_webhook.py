@@ -15,9 +15,10 @@ import pytest
 import sqlalchemy as sa
 
 from consumers.notifiers.webhook import WebhookConfig, WebhookNotifier
+from monitor import ledger
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
-from monitor.store import Store, ledger
+from monitor.store import Store
 from monitor.store.schema import subscriptions
 from tests.deliver.conftest import make_deliverer, webhook_notifier
 from tests.deliver.helpers import add_subscription, add_tenant, new_secret, notification

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from monitor import ledger
 from monitor.events import Condition, Kind
 from monitor.notifications import EmailChannel, Notification, NotificationItem, Transition
-from monitor.store import Store, conditions, ledger, tenants
+from monitor.store import Store, conditions, tenants
 from monitor.store.schema import metadata
 
 T0 = datetime(2022, 9, 6, 17, 17, tzinfo=UTC)
@@ -109,32 +110,52 @@ def notification(key: str) -> Notification:
 
 async def test_ledger_admits_a_key_once_and_claims_atomically(store: Store) -> None:
     n = notification("k" * 40)
+    lease = T0 + timedelta(seconds=60)
     async with store.begin() as conn:
-        assert await ledger.admit(conn, n, T0) is True
-        assert await ledger.admit(conn, n, T0) is False
+        assert await ledger.admit(conn, [n], T0) == {n.key}
+        assert await ledger.admit(conn, [n], T0) == set()
     async with store.begin() as conn:
-        assert await ledger.claim(conn, n.key, T0) is True
-        assert await ledger.claim(conn, n.key, T0) is False  # already sending
-        await ledger.record_attempt(conn, n.key, at=T0, channel="email", outcome="retry",
-                                    status_code=451, latency_s=0.2)
-        await ledger.settle(conn, n.key, "failed", T0, next_attempt_at=T0 + timedelta(seconds=5))
+        assert set(await ledger.claim(conn, [n], T0, lease, admit_first=False)) == {n.key}
+        # already sending, under a live lease
+        assert await ledger.claim(conn, [n], T0, lease, admit_first=False) == {}
+        await ledger.settle(conn, [ledger.Verdict.retry(
+            n.key, T0, ledger.AttemptRecord(1, T0, "email", "retry", status_code=451,
+                                            latency_s=0.2),
+            T0 + timedelta(seconds=5), "server: 451")])
     async with store.connect() as conn:
         assert await ledger.due(conn, T0) == []
         due = await ledger.due(conn, T0 + timedelta(seconds=5))
         assert [e.key for e in due] == [n.key]
         assert due[0].notification() == n
+    later = T0 + timedelta(seconds=5)
     async with store.begin() as conn:
-        assert await ledger.claim(conn, n.key, T0) is True
-        await ledger.record_attempt(conn, n.key, at=T0, channel="email", outcome="delivered",
-                                    status_code=250, latency_s=0.1)
-        await ledger.settle(conn, n.key, "delivered", T0)
+        [claimed] = (await ledger.claim(conn, [n], later, later + timedelta(seconds=60),
+                                        admit_first=True)).values()
+        assert claimed.attempt_count == 1
+        await ledger.settle(conn, [ledger.Verdict.delivered(
+            n.key, later, ledger.AttemptRecord(2, later, "email", "delivered",
+                                               status_code=250, latency_s=0.1))])
     async with store.connect() as conn:
         entry = await ledger.get(conn, n.key)
         assert entry is not None and entry.state == "delivered" and entry.attempt_count == 2
+        assert entry.delivered_at is not None and entry.last_error is None
         assert [a["outcome"] for a in await ledger.attempts_for(conn, n.key)] == [
             "retry", "delivered"]
         assert await ledger.get(conn, n.key, tenant_id="other") is None
         assert await ledger.count_by_state(conn) == {"delivered": 1}
+
+
+async def test_ledger_claims_a_crashed_senders_key_only_after_its_lease(store: Store) -> None:
+    n = notification("l" * 40)
+    lease = T0 + timedelta(seconds=60)
+    async with store.begin() as conn:
+        assert set(await ledger.claim(conn, [n], T0, lease, admit_first=True)) == {n.key}
+    async with store.begin() as conn:
+        assert await ledger.claim(conn, [n], lease - timedelta(seconds=1), lease,
+                                  admit_first=True) == {}
+        [again] = (await ledger.claim(conn, [n], lease, lease + timedelta(seconds=60),
+                                      admit_first=True)).values()
+        assert again.attempt_count == 0
 
 
 async def test_timestamps_come_back_aware_in_utc(store: Store) -> None:

@@ -10,10 +10,11 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
+from monitor import ledger
 from monitor.api import subscriptions as sub_api
 from monitor.events import Severity
 from monitor.notifications import Notification, NotificationItem, Transition
-from monitor.store import Store, ledger
+from monitor.store import Store
 from monitor.store.subscriptions import StoredSubscription
 from monitor.subscriptions import SubscriptionSpec
 from tests.status import heatwave as hw
@@ -45,7 +46,7 @@ def _test_notification() -> Notification:
 async def _admit(store: Store, *notes: Notification) -> None:
     async with store.begin() as conn:
         for i, n in enumerate(notes):
-            assert await ledger.admit(conn, n, (hw.NOW + timedelta(seconds=i)).astimezone(UTC))
+            assert await ledger.admit(conn, [n], (hw.NOW + timedelta(seconds=i)).astimezone(UTC))
 
 
 def _assert_private(html: str) -> None:

@@ -7,13 +7,15 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from monitor import ledger
 from monitor.bus.kafka import KafkaBus
 from monitor.bus.lag import KafkaLagProbe
 from monitor.config import KafkaSettings
 from monitor.envelope import make_event
-from monitor.store import Store, conditions, ledger
+from monitor.store import Store, conditions
 from monitor.topics import TopicSpec
 from tests.status import heatwave as hw
+from tests import ledger_states
 
 
 def sample(text: str, series: str) -> float:
@@ -35,8 +37,7 @@ async def test_conditions_and_ledger_gauges_follow_the_store(
             await conditions.record(conn, c, hw.NOW)
         for i, state in enumerate(("dead", "dead", "delivered")):
             n = hw.notification(f"{i:02d}" + "c" * 30, eea3)
-            await ledger.admit(conn, n, hw.NOW)
-            await ledger.settle(conn, n.key, state, hw.NOW)
+            await ledger_states.put(conn, n, state, hw.NOW)
     text = await (await client.get("/metrics")).text()
     assert sample(text, 'capmon_conditions{kind="caiso.eea",status="active"}') == 2
     assert sample(text, 'capmon_conditions{kind="caiso.eea",status="scheduled"}') == 1

@@ -16,13 +16,15 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright
 
+from monitor import ledger
 from monitor.api.app import create_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings
 from monitor.runtime import Runtime
-from monitor.store import Store, conditions, ledger
+from monitor.store import Store, conditions
 from tests.status import heatwave as hw
+from tests import ledger_states
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -60,8 +62,7 @@ async def server(tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestSer
         eea3 = next(c for c in hw.heatwave_conditions() if c.id == "caiso.notice:202202696")
         for i, state in enumerate(("delivered", "delivered", "delivered", "failed")):
             n = hw.notification(f"{i:02d}" + "b" * 30, eea3)
-            await ledger.admit(conn, n, (hw.NOW + timedelta(seconds=i)).astimezone(UTC))
-            await ledger.settle(conn, n.key, state, hw.NOW.astimezone(UTC))
+            await ledger_states.put(conn, n, state, (hw.NOW + timedelta(seconds=i)).astimezone(UTC))
     bus = MemoryBus()
     await bus.start()
     rt = Runtime(settings=Settings(), clock=ManualClock(hw.NOW), bus=bus, store=store)

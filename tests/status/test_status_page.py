@@ -8,10 +8,12 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
+from monitor import ledger
 from monitor.clock import ManualClock
 from monitor.events import Condition
-from monitor.store import Store, conditions, ledger
+from monitor.store import Store, conditions
 from tests.status import heatwave as hw
+from tests import ledger_states
 
 
 async def record(store: Store, items: list[Condition]) -> None:
@@ -122,9 +124,7 @@ async def test_notifications_and_delivery_health_without_recipients(
             n = hw.notification(f"{i:02d}" + "a" * 30, eea3)
             # The store is written in UTC, as the runtime clock gives it.
             at = (hw.NOW + timedelta(seconds=i)).astimezone(UTC)
-            assert await ledger.admit(conn, n, at)
-            if state != "pending":
-                await ledger.settle(conn, n.key, state, hw.NOW)
+            await ledger_states.put(conn, n, state, at)
     doc = await page(client)
     recent = section(doc, "h-recent")
     assert recent.count("CRITICAL sms") == 4 and "dead" in recent

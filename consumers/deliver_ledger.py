@@ -1,0 +1,110 @@
+"""Deliver's side of the ledger, group-committed: claims and settlements of many sends share
+transactions (consumers/group_commit.py), so a fan-out costs a few commits, not two per send.
+
+A claim admits a bus record's key if the ledger lacks it, takes it under a lease if it is
+due, and reads its endpoint (target and secrets never travel on the bus). A settlement writes
+the attempt and the verdict, then the endpoint's side of it (health, disabling, the SMS's
+provider id) in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consumers.group_commit import GroupCommit
+from monitor import ledger
+from monitor.clock import Clock
+from monitor.ledger import Claim, State, Verdict
+from monitor.notifications import Notification
+from monitor.store import Store
+from monitor.store import endpoints as endpoint_store
+from monitor.store.endpoints import Endpoint
+
+
+@dataclass(frozen=True)
+class Claimed:
+    claim: Claim
+    endpoint: Endpoint | None  # None: the subscription was deleted
+
+
+@dataclass(frozen=True)
+class After:
+    """What a settlement's endpoint effects changed: the state the key ended in (an SMS whose
+    failure callback overtook the send is failed, not delivered) and why an endpoint was
+    disabled, if it was."""
+
+    state: State
+    error: str | None = None
+    disabled: str | None = None
+
+
+Effects = Callable[[AsyncConnection], Awaitable[After]]
+
+
+@dataclass(frozen=True)
+class Settlement:
+    verdict: Verdict
+    # An endpoint whose failure run this success ends (written once per healthy spell).
+    healthy: str | None = None
+    effects: Effects | None = None
+
+
+@dataclass(frozen=True)
+class _ClaimRequest:
+    notification: Notification
+    admit: bool
+
+
+class DeliverLedger:
+    def __init__(self, store: Store, clock: Clock, lease_s: float, *,
+                 max_batch: int = 500) -> None:
+        self.store, self.clock = store, clock
+        self.lease = timedelta(seconds=lease_s)
+        self._claims: GroupCommit[_ClaimRequest, Claimed | None] = GroupCommit(
+            self._claim_many, max_batch=max_batch)
+        self._settlements: GroupCommit[Settlement, After] = GroupCommit(
+            self._settle_many, max_batch=max_batch)
+
+    async def claim(self, n: Notification, *, admit: bool) -> Claimed | None:
+        """The claim on `n`, or None when it is not ours to send now (settled, scheduled
+        later, or in flight elsewhere under a live lease)."""
+        return await self._claims.submit(_ClaimRequest(n, admit))
+
+    async def settle(self, s: Settlement) -> After:
+        """Returns once the verdict is committed."""
+        return await self._settlements.submit(s)
+
+    async def _claim_many(self, reqs: Sequence[_ClaimRequest]) -> list[Claimed | None]:
+        now = self.clock.now()
+        async with self.store.begin() as conn:
+            fresh = [r.notification for r in reqs if r.admit]
+            if fresh:
+                await ledger.admit(conn, fresh, now)
+            got = await ledger.claim(conn, [r.notification for r in reqs], now,
+                                     now + self.lease, admit_first=False)
+            eps = await endpoint_store.get_endpoints(
+                conn, {r.notification.subscription_id for r in reqs
+                       if r.notification.key in got}, now)
+        out: list[Claimed | None] = []
+        given: set[str] = set()
+        for r in reqs:
+            n = r.notification
+            c = got.get(n.key)
+            if c is None or n.key in given:  # the same key twice in one batch: one claim
+                out.append(None)
+                continue
+            given.add(n.key)
+            out.append(Claimed(c, eps.get(n.subscription_id)))
+        return out
+
+    async def _settle_many(self, items: Sequence[Settlement]) -> list[After]:
+        async with self.store.begin() as conn:
+            await ledger.settle(conn, [s.verdict for s in items])
+            await endpoint_store.record_successes(
+                conn, [s.healthy for s in items if s.healthy is not None], self.clock.now())
+            return [await s.effects(conn) if s.effects is not None
+                    else After(s.verdict.state, s.verdict.error) for s in items]

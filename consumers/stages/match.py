@@ -1,0 +1,43 @@
+"""The stages that make candidates: what changed against the subscription index, and the
+reminders that time alone makes due."""
+
+from __future__ import annotations
+
+from consumers.rules import reminder_period
+from consumers.stages import Candidate, Context
+from monitor.metrics import TRANSITIONS
+from monitor.notifications import NotificationItem, Transition, notification_key
+
+
+async def match(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
+    """Each derived transition, for every active subscription that hears it."""
+    out = list(cands)
+    for c, derived in ctx.changes:
+        if not derived:
+            continue
+        subs = ctx.index.match(c)
+        for d in derived:
+            TRANSITIONS.labels(kind=c.kind.value, transition=d.transition.value).inc()
+            item = NotificationItem(transition=d.transition, condition=c, facts=d.facts)
+            for sub in subs:
+                if sub.hears(d.transition.value):
+                    key = notification_key(sub.id, c.id, d.transition, d.key_facts)
+                    out.append(Candidate(sub=sub, key=key, severity=c.severity, item=item))
+    return out
+
+
+async def remind(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
+    """Every `repeat_interval` of an active condition, a reminder (keyed by its period)."""
+    out = list(cands)
+    for view, c in ctx.active:
+        for sub in ctx.index.match(c):
+            if sub.repeat is None or not sub.hears("reminder"):
+                continue
+            period = reminder_period(view, ctx.now, sub.repeat.total_seconds())
+            if period < 1:
+                continue
+            facts = {"period": period, "since": view.changed_at.isoformat()}
+            item = NotificationItem(transition=Transition.REMINDER, condition=c, facts=facts)
+            key = notification_key(sub.id, c.id, Transition.REMINDER, facts)
+            out.append(Candidate(sub=sub, key=key, severity=c.severity, item=item))
+    return out

@@ -1,0 +1,39 @@
+"""The notification ledger (DESIGN section 6): one row per notification key in
+`notifications`, one per attempt in `attempts`, a provider's message ids in `sms_messages`.
+
+This package is the only writer of those tables and the owner of the `State` machine:
+decide admits and suppresses, deliver claims and settles, the API admits test notifications
+and reopens replays, Twilio's callbacks apply late failures; all through the transitions
+here, each one statement for any number of keys.
+"""
+
+from monitor.ledger.model import (
+    CLAIMABLE,
+    REPLAYABLE,
+    SETTLED,
+    AttemptRecord,
+    Claim,
+    LedgerEntry,
+    State,
+    Verdict,
+)
+from monitor.ledger.provider import SmsUpdate, record_sms_status
+from monitor.ledger.queries import (
+    attempts_for,
+    by_prefix,
+    count_by_channel_state,
+    count_by_state,
+    due,
+    get,
+    known,
+    list_entries,
+    next_due_at,
+)
+from monitor.ledger.transitions import admit, claim, reopen, settle, suppress, undeliver
+
+__all__ = [
+    "CLAIMABLE", "REPLAYABLE", "SETTLED", "AttemptRecord", "Claim", "LedgerEntry", "SmsUpdate",
+    "State", "Verdict", "admit", "attempts_for", "by_prefix", "claim", "count_by_channel_state",
+    "count_by_state", "due", "get", "known", "list_entries", "next_due_at", "record_sms_status",
+    "reopen", "settle", "suppress", "undeliver",
+]

@@ -1,0 +1,68 @@
+"""A provider's word on an attempt after the send: Twilio message SIDs and their status.
+
+The send records the SID of the message Twilio accepted; status callbacks move it forward.
+Either may arrive first, and callbacks arrive out of order and more than once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from monitor.store.schema import sms_messages
+
+# Callbacks arrive out of order: a status only ever moves forward along this ranking.
+_SMS_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
+             "receiving": 3, "received": 4, "delivered": 5, "undelivered": 5, "failed": 5,
+             "canceled": 5, "partially_delivered": 5, "read": 6}
+
+
+@dataclass(frozen=True)
+class SmsUpdate:
+    notification_key: str
+    attempt_no: int
+    status: str
+    error_code: str | None
+    changed: bool
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "undelivered")
+
+
+async def record_sms_status(conn: AsyncConnection, sid: str, status: str,
+                            error_code: str | None, now: datetime, *,
+                            notification_key: str | None = None,
+                            attempt_no: int | None = None) -> SmsUpdate | None:
+    """Record what is known of a message: from the send (its 201) or from a status callback,
+    whichever arrives first. Returns the message's status after the update, `changed=False`
+    for a stale or repeated one, None for a SID we know nothing about."""
+    m = sms_messages.c
+    # FOR UPDATE serializes the send's bookkeeping and its callbacks on this message: the
+    # later of the two then sees the other's status, so a failure callback that overtakes
+    # the send is applied by whichever commits last (on SQLite, writers are serial anyway).
+    row = (await conn.execute(sa.select(m.notification_key, m.attempt_no, m.status,
+                                        m.error_code).where(m.sid == sid)
+                              .with_for_update())).first()
+    if row is None:
+        if notification_key is None or attempt_no is None:
+            return None
+        try:
+            async with conn.begin_nested():
+                await conn.execute(sms_messages.insert().values(
+                    sid=sid, notification_key=notification_key, attempt_no=attempt_no,
+                    status=status, error_code=error_code, created_at=now, updated_at=now))
+        except IntegrityError:
+            # The send and its first callback raced to create the row: update it instead.
+            return await record_sms_status(conn, sid, status, error_code, now)
+        return SmsUpdate(notification_key, attempt_no, status, error_code, changed=True)
+    if _SMS_RANK.get(status, -1) <= _SMS_RANK.get(row.status, 0):
+        return SmsUpdate(row.notification_key, row.attempt_no, row.status, row.error_code,
+                         changed=False)
+    await conn.execute(sms_messages.update().where(m.sid == sid, m.status == row.status)
+                       .values(status=status, error_code=error_code, updated_at=now))
+    return SmsUpdate(row.notification_key, row.attempt_no, status, error_code, changed=True)
