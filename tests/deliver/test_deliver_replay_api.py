@@ -16,10 +16,10 @@ from monitor.config import Settings
 from monitor.runtime import Runtime
 from monitor.store import Store
 from monitor.store.endpoints import set_status
+from tests import ledger_states
 from tests.deliver.conftest import make_deliverer, webhook_notifier
 from tests.deliver.helpers import add_subscription, add_tenant, new_secret, notification
 from tests.deliver.receivers import WebhookReceiver
-from tests import ledger_states
 
 
 @pytest.fixture

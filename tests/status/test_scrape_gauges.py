@@ -7,15 +7,14 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from monitor import ledger
 from monitor.bus.kafka import KafkaBus
 from monitor.bus.lag import KafkaLagProbe
 from monitor.config import KafkaSettings
 from monitor.envelope import make_event
 from monitor.store import Store, conditions
 from monitor.topics import TopicSpec
-from tests.status import heatwave as hw
 from tests import ledger_states
+from tests.status import heatwave as hw
 
 
 def sample(text: str, series: str) -> float:

@@ -16,15 +16,14 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright
 
-from monitor import ledger
 from monitor.api.app import create_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings
 from monitor.runtime import Runtime
 from monitor.store import Store, conditions
-from tests.status import heatwave as hw
 from tests import ledger_states
+from tests.status import heatwave as hw
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -8,12 +8,11 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
-from monitor import ledger
 from monitor.clock import ManualClock
 from monitor.events import Condition
 from monitor.store import Store, conditions
-from tests.status import heatwave as hw
 from tests import ledger_states
+from tests.status import heatwave as hw
 
 
 async def record(store: Store, items: list[Condition]) -> None:
