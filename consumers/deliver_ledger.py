@@ -83,7 +83,7 @@ class DeliverLedger:
         async with self.store.begin() as conn:
             fresh = [r.notification for r in reqs if r.admit]
             if fresh:
-                await ledger.admit(conn, fresh, now)
+                await ledger.admit(conn, fresh, now, handoff=False)
             got = await ledger.claim(conn, [r.notification for r in reqs], now,
                                      now + self.lease, admit_first=False)
             eps = await endpoint_store.get_endpoints(

@@ -50,7 +50,9 @@ class KafkaSettings(Section):
     heartbeat_interval_ms: int = 3_000
     max_poll_records: int = 500
     commit_interval_s: float = 0.2
-    linger_ms: int = 5
+    # 0: a record leaves at once (an EEA 3 must not wait to fill a batch); records sent while
+    # a request is in flight still go out together in the next one.
+    linger_ms: int = 0
 
 
 class StoreSettings(Section):

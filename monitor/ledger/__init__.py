@@ -9,6 +9,7 @@ here, each one statement for any number of keys.
 
 from monitor.ledger.model import (
     CLAIMABLE,
+    HANDOFF,
     REPLAYABLE,
     SETTLED,
     AttemptRecord,
@@ -32,7 +33,8 @@ from monitor.ledger.queries import (
 from monitor.ledger.transitions import admit, claim, reopen, settle, suppress, undeliver
 
 __all__ = [
-    "CLAIMABLE", "REPLAYABLE", "SETTLED", "AttemptRecord", "Claim", "LedgerEntry", "SmsUpdate",
+    "CLAIMABLE", "HANDOFF", "REPLAYABLE", "SETTLED", "AttemptRecord", "Claim", "LedgerEntry",
+    "SmsUpdate",
     "State", "Verdict", "admit", "attempts_for", "by_prefix", "claim", "count_by_channel_state",
     "count_by_state", "due", "get", "known", "list_entries", "next_due_at", "record_sms_status",
     "reopen", "settle", "suppress", "undeliver",

@@ -4,7 +4,7 @@ claim, and the verdicts a sender settles a claim with."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -29,6 +29,11 @@ SETTLED = frozenset({State.DELIVERED, State.DEAD, State.SUPPRESSED})
 # the lease: its sender died mid-send).
 CLAIMABLE = (State.PENDING, State.FAILED, State.SENDING)
 REPLAYABLE = (State.DEAD, State.FAILED, State.DELIVERED)
+# A key admitted by decide or the API is handed to deliver on the bus; for this long it is
+# the bus consumer's to claim, and only then due for deliver's scheduler (its record was
+# lost: a crash between commit and publish, or the embedded bus restarted). Without it the
+# scheduler would race the consumer for every fresh key.
+HANDOFF = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)

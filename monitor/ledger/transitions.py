@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from monitor.ledger.model import REPLAYABLE, Claim, State, Verdict
+from monitor.ledger.model import HANDOFF, REPLAYABLE, Claim, State, Verdict
 from monitor.notifications import Notification
 from monitor.store.engine import insert_ignore
 from monitor.store.schema import attempts, notifications
@@ -19,11 +19,12 @@ from monitor.store.schema import attempts, notifications
 _N = notifications.c
 
 
-def _row(n: Notification, now: datetime, state: State, reason: str | None) -> dict[str, Any]:
+def _row(n: Notification, now: datetime, state: State, reason: str | None,
+         due: datetime | None = None) -> dict[str, Any]:
     return {"key": n.key, "tenant_id": n.tenant_id, "subscription_id": n.subscription_id,
             "channel": n.channel.type, "state": state.value,
             "payload": n.model_dump(mode="json"), "attempt_count": 0, "attempt_base": 0,
-            "next_attempt_at": now if state == State.PENDING else None,
+            "next_attempt_at": (due or now) if state == State.PENDING else None,
             "last_error": reason, "observed_at": n.earliest_observed_at,
             "created_at": now, "updated_at": now, "delivered_at": None}
 
@@ -35,10 +36,16 @@ async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[
     return {r[0] for r in await conn.execute(stmt, rows)}
 
 
-async def admit(conn: AsyncConnection, ns: Iterable[Notification], now: datetime) -> set[str]:
-    """New keys enter as `pending`, due now; a key the ledger has is left as it is (a
-    duplicate). Returns the keys that were new."""
-    return await _insert_new(conn, [_row(n, now, State.PENDING, None) for n in ns])
+async def admit(conn: AsyncConnection, ns: Iterable[Notification], now: datetime, *,
+                handoff: bool = True) -> set[str]:
+    """New keys enter as `pending`; a key the ledger has is left as it is (a duplicate).
+    Returns the keys that were new.
+
+    With `handoff` (decide, the API: the key is about to be published), the bus consumer may
+    claim it at once and the scheduler only after `HANDOFF`; without it (deliver admitting a
+    record it holds) it is due now."""
+    due = now + HANDOFF if handoff else now
+    return await _insert_new(conn, [_row(n, now, State.PENDING, None, due) for n in ns])
 
 
 async def suppress(conn: AsyncConnection, muted: Iterable[tuple[Notification, str]],
@@ -59,9 +66,11 @@ async def claim(conn: AsyncConnection, ns: Sequence[Notification], now: datetime
     if not ns:
         return {}
     if admit_first:
-        await admit(conn, ns, now)
+        await admit(conn, ns, now, handoff=False)
     keys = list(dict.fromkeys(n.key for n in ns))
-    due = sa.or_(_N.next_attempt_at.is_(None), _N.next_attempt_at <= now)
+    # Due, or fresh: never attempted nor deferred (a record in hand is a key's first send).
+    fresh = sa.and_(_N.attempt_count == 0, _N.last_error.is_(None))
+    due = sa.or_(_N.next_attempt_at.is_(None), _N.next_attempt_at <= now, fresh)
     claimable = sa.or_(sa.and_(_N.state.in_((State.PENDING, State.FAILED)), due),
                        sa.and_(_N.state == State.SENDING, _N.next_attempt_at <= now))
     rows = await conn.execute(

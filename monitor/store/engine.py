@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +36,23 @@ class Store:
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self._writer = asyncio.Lock()
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
     def begin(self) -> Any:
         """A transaction: `async with store.begin() as conn: ...`."""
+        if self.is_sqlite:
+            return self._serialized()
         return self.engine.begin()
+
+    @contextlib.asynccontextmanager
+    async def _serialized(self) -> AsyncIterator[AsyncConnection]:
+        # SQLite has one writer. Two of this process's transactions racing for it would meet
+        # in SQLite's busy handler, which sleeps and polls (tens of ms a time under load);
+        # queueing them here instead hands the lock over at once.
+        async with self._writer, self.engine.begin() as conn:
+            yield conn
 
     def connect(self) -> Any:
         return self.engine.connect()
