@@ -33,7 +33,7 @@ REPLAYABLE = (State.DEAD, State.FAILED, State.DELIVERED)
 # the bus consumer's to claim, and only then due for deliver's scheduler (its record was
 # lost: a crash between commit and publish, or the embedded bus restarted). Without it the
 # scheduler would race the consumer for every fresh key.
-HANDOFF = timedelta(seconds=10)
+HANDOFF = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,67 @@
+"""Group commit: callers ready together share one transaction; one failing item fails only
+its own caller."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from consumers.group_commit import GroupCommit
+
+
+class Recorder:
+    def __init__(self, poison: int | None = None) -> None:
+        self.batches: list[list[int]] = []
+        self.poison = poison
+
+    async def apply(self, items: Sequence[int]) -> list[int]:
+        self.batches.append(list(items))
+        await asyncio.sleep(0.01)  # a transaction in progress: later callers queue meanwhile
+        if self.poison in items:
+            raise ValueError(f"bad item {self.poison}")
+        return [i * 10 for i in items]
+
+
+async def test_callers_ready_together_commit_together_and_later_ones_in_the_next() -> None:
+    r = Recorder()
+    gc: GroupCommit[int, int] = GroupCommit(r.apply, max_batch=100)
+    first = [asyncio.create_task(gc.submit(i)) for i in range(50)]
+    await asyncio.sleep(0.001)  # the first transaction is running
+    later = [asyncio.create_task(gc.submit(i)) for i in range(50, 80)]
+    assert await asyncio.gather(*first, *later) == [i * 10 for i in range(80)]
+    assert r.batches == [list(range(50)), list(range(50, 80))]
+
+
+async def test_a_lone_caller_is_not_held_back() -> None:
+    r = Recorder()
+    gc: GroupCommit[int, int] = GroupCommit(r.apply)
+    assert await gc.submit(7) == 70
+    assert r.batches == [[7]]
+
+
+async def test_batches_are_bounded() -> None:
+    r = Recorder()
+    gc: GroupCommit[int, int] = GroupCommit(r.apply, max_batch=8)
+    await asyncio.gather(*(gc.submit(i) for i in range(20)))
+    assert [len(b) for b in r.batches] == [8, 8, 4]
+
+
+async def test_one_bad_item_fails_only_its_caller() -> None:
+    r = Recorder(poison=3)
+    gc: GroupCommit[int, int] = GroupCommit(r.apply)
+    results = await asyncio.gather(*(gc.submit(i) for i in range(6)), return_exceptions=True)
+    assert [x for x in results if not isinstance(x, Exception)] == [0, 10, 20, 40, 50]
+    assert isinstance(results[3], ValueError)
+    # The batch failed whole, then every item was tried alone.
+    assert r.batches[0] == list(range(6)) and r.batches[1:] == [[i] for i in range(6)]
+
+
+async def test_a_store_outage_reaches_every_caller() -> None:
+    async def down(items: Sequence[int]) -> list[int]:
+        raise ConnectionRefusedError("store down")
+
+    gc: GroupCommit[int, int] = GroupCommit(down)
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.gather(*(gc.submit(i) for i in range(3)))
