@@ -1,5 +1,7 @@
-"""Deliver's side of the ledger, group-committed: claims and settlements of many sends share
-transactions (consumers/group_commit.py), so a fan-out costs a few commits, not two per send.
+"""Deliver's side of the ledger, group-committed: the claims and the settlements of many sends
+share transactions (consumers/group_commit.py), so a fan-out costs a few commits, not two per
+send. Settlements go first in a transaction, then claims: a key settled and claimed again in
+one batch (a retry due at once) is claimed after its verdict.
 
 A claim admits a bus record's key if the ledger lacks it, takes it under a lease if it is
 due, and reads its endpoint (target and secrets never travel on the bus). A settlement writes
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -64,47 +66,63 @@ class DeliverLedger:
                  max_batch: int = 500) -> None:
         self.store, self.clock = store, clock
         self.lease = timedelta(seconds=lease_s)
-        self._claims: GroupCommit[_ClaimRequest, Claimed | None] = GroupCommit(
-            self._claim_many, max_batch=max_batch)
-        self._settlements: GroupCommit[Settlement, After] = GroupCommit(
-            self._settle_many, max_batch=max_batch)
+        self._writes: GroupCommit[_ClaimRequest | Settlement, Claimed | After | None] = (
+            GroupCommit(self._apply, max_batch=max_batch))
 
     async def claim(self, n: Notification, *, admit: bool) -> Claimed | None:
         """The claim on `n`, or None when it is not ours to send now (settled, scheduled
         later, or in flight elsewhere under a live lease)."""
-        return await self._claims.submit(_ClaimRequest(n, admit))
+        got = await self._writes.submit(_ClaimRequest(n, admit))
+        assert got is None or isinstance(got, Claimed)
+        return got
 
     async def settle(self, s: Settlement) -> After:
         """Returns once the verdict is committed."""
-        return await self._settlements.submit(s)
+        after = await self._writes.submit(s)
+        assert isinstance(after, After)
+        return after
 
-    async def _claim_many(self, reqs: Sequence[_ClaimRequest]) -> list[Claimed | None]:
+    async def _apply(self, ops: Sequence[_ClaimRequest | Settlement]
+                     ) -> list[Claimed | After | None]:
         now = self.clock.now()
+        settlements = [op for op in ops if isinstance(op, Settlement)]
+        claims = [op for op in ops if isinstance(op, _ClaimRequest)]
         async with self.store.begin() as conn:
-            fresh = [r.notification for r in reqs if r.admit]
-            if fresh:
-                await ledger.admit(conn, fresh, now, handoff=False)
-            got = await ledger.claim(conn, [r.notification for r in reqs], now,
-                                     now + self.lease, admit_first=False)
-            eps = await endpoint_store.get_endpoints(
-                conn, {r.notification.subscription_id for r in reqs
-                       if r.notification.key in got}, now)
-        out: list[Claimed | None] = []
+            afters = await self._settle(conn, settlements, now)
+            claimed = await self._claim(conn, claims, now)
+        done: dict[int, Claimed | After | None] = {**afters, **claimed}
+        return [done[id(op)] for op in ops]
+
+    async def _settle(self, conn: AsyncConnection, items: list[Settlement],
+                      now: datetime) -> dict[int, Claimed | After | None]:
+        if not items:
+            return {}
+        await ledger.settle(conn, [s.verdict for s in items])
+        await endpoint_store.record_successes(
+            conn, [s.healthy for s in items if s.healthy is not None], now)
+        return {id(s): await s.effects(conn) if s.effects is not None
+                else After(s.verdict.state, s.verdict.error) for s in items}
+
+    async def _claim(self, conn: AsyncConnection, reqs: list[_ClaimRequest],
+                     now: datetime) -> dict[int, Claimed | After | None]:
+        if not reqs:
+            return {}
+        fresh = [r.notification for r in reqs if r.admit]
+        if fresh:
+            await ledger.admit(conn, fresh, now, handoff=False)
+        got = await ledger.claim(conn, [r.notification for r in reqs], now, now + self.lease,
+                                 admit_first=False)
+        eps = await endpoint_store.get_endpoints(
+            conn, {r.notification.subscription_id for r in reqs if r.notification.key in got},
+            now)
+        out: dict[int, Claimed | After | None] = {}
         given: set[str] = set()
         for r in reqs:
             n = r.notification
             c = got.get(n.key)
             if c is None or n.key in given:  # the same key twice in one batch: one claim
-                out.append(None)
+                out[id(r)] = None
                 continue
             given.add(n.key)
-            out.append(Claimed(c, eps.get(n.subscription_id)))
+            out[id(r)] = Claimed(c, eps.get(n.subscription_id))
         return out
-
-    async def _settle_many(self, items: Sequence[Settlement]) -> list[After]:
-        async with self.store.begin() as conn:
-            await ledger.settle(conn, [s.verdict for s in items])
-            await endpoint_store.record_successes(
-                conn, [s.healthy for s in items if s.healthy is not None], self.clock.now())
-            return [await s.effects(conn) if s.effects is not None
-                    else After(s.verdict.state, s.verdict.error) for s in items]
