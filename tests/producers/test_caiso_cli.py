@@ -59,6 +59,8 @@ def test_every_caiso_parser_is_registered() -> None:
     ("caiso-flex", "flexalert/inactive_2026-04-21.xml", 0, None),
     ("caiso-notice", "notices/heatwave_2022/33_0906_1726_caiso-eea-3-notice-202202696.eml", 1,
      "caiso.notice:202202696"),
+    ("caiso-notice", "notices/legacy_2000_2006/2006-07-24_stage-2-electrical-emergency"
+     ".constructed.txt", 1, "caiso.notice:legacy-stage2-200607241300"),
 ])
 def test_parse_prints_json_lines_and_exits_0(capmon: Callable[..., Result], source: str,
                                               path: str, count: int,
