@@ -25,6 +25,8 @@ from tests.producers.helpers import CAISO_FIXTURES as F
 OASIS_CSV = F / "oasis" / "sld_fcst_20250127_20250129_all_markets.csv"
 OASIS_TAC_ONLY = F / "oasis" / "sld_fcst_20250127_20250129_ca_iso_tac_only.derived.csv"
 OASIS_7DA_ZIP = F / "oasis" / "sld_fcst_7da_20250219_20250227.zip"
+# The real 7DA rows of two UTC days: 02-19 HE17-24, all of 02-20, 02-21 HE1-16.
+OASIS_UTC_DAYS = F / "oasis" / "sld_fcst_7da_utc_20250220_20250222.derived.csv"
 
 
 def pt(*args: int) -> datetime:
@@ -96,6 +98,77 @@ def test_oasis_7da_zip_as_served() -> None:
     # The set of TAC areas grows mid-file (33 -> 34 on 02-23).
     assert len(areas_by_day[date(2025, 2, 22)]) == 33
     assert len(areas_by_day[date(2025, 2, 23)]) == 34
+
+
+def test_oasis_answer_cut_at_utc_midnight_gives_only_the_whole_day() -> None:
+    got = caiso_oasis.forecasts(OASIS_UTC_DAYS.read_bytes(), pt(2025, 2, 21, 10))
+    assert {c.attributes.trade_date for c in got.conditions} == {date(2025, 2, 20)}  # type: ignore[attr-defined]
+    assert len(got.conditions) == 6
+    # The whole day's peaks are those of the file it was cut from.
+    served = {c.id: c.attributes for c in caiso_oasis.parse(OASIS_7DA_ZIP.read_bytes(),
+                                                           pt(2025, 2, 21, 10))}
+    for c in got.conditions:
+        a, b = c.attributes, served[c.id]
+        assert isinstance(a, PeakForecastAttributes) and isinstance(b, PeakForecastAttributes)
+        assert (a.peak_mw, a.hour_ending, a.peak_at) == (b.peak_mw, b.hour_ending, b.peak_at)
+    covered = {(s.area, s.trade_date): s for s in got.partial}
+    assert len(got.partial) == 12
+    evening = covered[("CA ISO-TAC", date(2025, 2, 19))]
+    morning = covered[("CA ISO-TAC", date(2025, 2, 21))]
+    assert evening.hours_covered == tuple(range(17, 25)) and not evening.complete
+    assert morning.hours_covered == tuple(range(1, 17)) and morning.hours_in_day == 24
+    # What a "day peak" of the cut 02-21 would have said: the morning HE8, where the whole
+    # day peaks at HE19 (25,845.56 MW in the served file).
+    would_be = max(morning.values, key=lambda v: v.mw)
+    assert (would_be.hour_ending, would_be.mw) == (8, 24664.26)
+    assert served["caiso.peak_forecast:CA ISO-TAC:2025-02-21"].hour_ending == 19  # type: ignore[attr-defined]
+    assert caiso_oasis.describe_partial(got.partial) == (
+        "7DA 2025-02-19 HE17-24 (8 of 24 hours) x6 areas; "
+        "7DA 2025-02-21 HE1-16 (16 of 24 hours) x6 areas")
+
+
+def test_oasis_answer_with_no_whole_day_is_an_error_naming_the_hours() -> None:
+    # One UTC day of the derived file: 8 hours of 02-19 (whose partial peak happens to be the
+    # day's HE19) and 16 of 02-20 (whose partial peak is the morning HE8): neither is a day peak.
+    lines = OASIS_UTC_DAYS.read_text().splitlines(keepends=True)
+    one_day = "".join([lines[0], *(ln for ln in lines[1:] if ln < "2025-02-21")]).encode()
+    with pytest.raises(ParseError) as info:
+        caiso_oasis.parse(one_day, pt(2025, 2, 21, 10))
+    assert str(info.value) == (
+        "OASIS CSV: no trade date covered in full: 7DA 2025-02-19 HE17-24 (8 of 24 hours) "
+        "x6 areas; 7DA 2025-02-20 HE1-16 (16 of 24 hours) x6 areas")
+
+
+def test_oasis_partial_dam_leaves_the_day_to_a_whole_2da() -> None:
+    # Constructed from the real file: CA ISO-TAC's DAM rows after HE8 removed.
+    lines = OASIS_CSV.read_text().splitlines(keepends=True)
+    cut = [ln for ln in lines if not (",DAM,CA ISO-TAC," in ln and int(ln.split(",")[4]) > 8)]
+    got = caiso_oasis.forecasts("".join(cut).encode(), pt(2025, 1, 27, 1))
+    by_id = {c.id: c.attributes for c in got.conditions}
+    a = by_id["caiso.peak_forecast:CA ISO-TAC:2025-01-27"]
+    assert isinstance(a, PeakForecastAttributes)
+    assert (a.market_run, a.peak_mw, a.hour_ending) == ("2DA", 28329.27, 19)
+    assert by_id["caiso.peak_forecast:SCE-TAC:2025-01-27"].market_run == "DAM"  # type: ignore[attr-defined]
+    assert [s.describe() for s in got.partial] == ["DAM 2025-01-27 HE1-8 (8 of 24 hours)"]
+
+
+def test_oasis_summer_day_cut_at_utc_midnight_covers_17_and_7_hours() -> None:
+    # Synthetic: two PDT days; 00:00 UTC is 17:00 PDT, so the cut falls after HE17.
+    rows = [synthetic_day(date(2025, 7, 1), 18), synthetic_day(date(2025, 7, 2), 18)]
+    body = rows[0] + rows[1].split(b"\n", 1)[1]
+    lines = body.decode().splitlines(keepends=True)
+    cut = "".join([lines[0], *(ln for ln in lines[1:]
+                              if "2025-07-02T00:00" <= ln[:16] < "2025-07-03T00:00")])
+    with pytest.raises(ParseError, match=r"DAM 2025-07-01 HE18-24 \(7 of 24 hours\); "
+                                         r"DAM 2025-07-02 HE1-17 \(17 of 24 hours\)"):
+        caiso_oasis.parse(cut.encode(), pt(2025, 7, 1, 12), areas=frozenset({"CA ISO-TAC"}))
+
+
+def test_oasis_missing_hour_inside_the_day_is_partial() -> None:
+    lines = synthetic_day(date(2025, 1, 27), 19).decode().splitlines(keepends=True)
+    del lines[5]  # HE5
+    with pytest.raises(ParseError, match=r"HE1-4,6-24 \(23 of 24 hours\)"):
+        caiso_oasis.parse("".join(lines).encode(), pt(2025, 1, 27, 1))
 
 
 def error_zip(code: str, desc: str) -> bytes:
