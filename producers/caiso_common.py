@@ -46,6 +46,17 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, end
 
 
+# Today's Outlook files step every 5 minutes and stamp each interval with its END.
+FIVE_MINUTES = timedelta(minutes=5)
+
+
+def interval_day(end: datetime) -> date:
+    """The operating day of the 5-minute interval that ends at `end`: the day it starts in, so
+    `00:00` closes the previous day and the next midnight closes this one (demand.csv and
+    rtm_forecast_7day.csv alike)."""
+    return pacific_day(end - FIVE_MINUTES)
+
+
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
 
 

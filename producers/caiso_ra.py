@@ -18,16 +18,18 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from monitor.attributes import RaOutlookAttributes
 from monitor.errors import ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.topics import CAISO
 from producers.caiso_common import (
+    FIVE_MINUTES,
     csv_rows,
     day_bounds,
     decode_text,
+    interval_day,
     is_ambiguous,
     number,
     pacific,
@@ -39,7 +41,6 @@ _TIME = "Time"
 _RA = "Resource adequacy capacity forecast"
 _DA = "Day-ahead demand forecast"
 _RR = "Reserve requirement forecast"
-_INTERVAL = timedelta(minutes=5)
 _TIME_FORM = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4}) ([0-9]{1,2}):([0-9]{2})$")
 # A day counts when at least this share of its 5-minute intervals has every forecast column.
 _MIN_COVERAGE = 0.9
@@ -89,12 +90,11 @@ def intervals(raw: bytes) -> list[Interval]:
 def parse(raw: bytes, fetched_at: datetime, source_url: str | None = None) -> list[Condition]:
     by_day: dict[date, dict[datetime, Interval]] = defaultdict(dict)
     for iv in intervals(raw):
-        # Interval-ending: the interval (end - 5 min, end] belongs to the day it starts in.
-        by_day[pacific_day(iv.end - _INTERVAL)][iv.end] = iv
+        by_day[interval_day(iv.end)][iv.end] = iv
     complete = {}
     for day, ivs in sorted(by_day.items()):
         start, end = day_bounds(day)
-        if len(ivs) >= (end - start) / _INTERVAL * _MIN_COVERAGE:
+        if len(ivs) >= (end - start) / FIVE_MINUTES * _MIN_COVERAGE:
             complete[day] = ivs
     if not complete:
         raise ParseError("rtm_forecast_7day.csv: no complete operating day")

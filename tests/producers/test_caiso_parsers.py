@@ -383,61 +383,91 @@ NEW = "Time,Day ahead forecast,Hour ahead forecast,Current demand,Demand respons
 OLD = "Time,Day ahead forecast,Hour ahead forecast,Current demand\n"
 
 
-def demand_file(header: str, day_rows: list[str], trailing: bool = True) -> bytes:
-    return (header + "".join(r + "\n" for r in day_rows)
-            + ("00:00,1,1,1,\n" if trailing else "") + ",,,,\n").encode()
+def demand_file(header: str, rows: list[str]) -> bytes:
+    return (header + "".join(r + "\n" for r in rows) + ",,,,\n").encode()
 
 
-def full_day(now_label: str, dst: str | None = None) -> list[str]:
+def full_day(known_until: int, dst: str | None = None) -> list[str]:
+    """A synthetic day: the 289 rows `00:00, 00:05 ... 23:55, 00:00`, each label the end of its
+    interval. The hourly forecasts change at HH:05 (30000 + hour ending); the opening `00:00`
+    carries the previous day's HE24 (31000, and a current demand of 29999 above any of this
+    day's). Current demand is 20000 + minutes since midnight, known up to `known_until`."""
     rows = []
-    for h in range(24):
-        for m in range(0, 60, 5):
-            label = f"{h:02d}:{m:02d}"
-            if dst == "spring" and h == 2:
-                rows.append(f"{label},,,,")
-                continue
-            current = 20000 + h * 100 + m if label <= now_label else ""
-            rows.append(f"{label},{30000 + h},{29000 + h},{current},")
+    for minute in range(0, 24 * 60 + 5, 5):
+        label = f"{minute // 60 % 24:02d}:{minute % 60:02d}"
+        if dst == "spring" and label.startswith("02:"):
+            rows.append(f"{label},,,,")
+            continue
+        he = -(-minute // 60)
+        da, ha = (31000, 30000) if minute == 0 else (30000 + he, 29000 + he)
+        current = 29999 if minute == 0 else (20000 + minute if minute <= known_until else "")
+        rows.append(f"{label},{da},{ha},{current},")
     return rows
 
 
+def minutes(hh: int, mm: int = 0) -> int:
+    return hh * 60 + mm
+
+
 @pytest.mark.parametrize("header", [NEW, OLD])
-def test_demand_both_headers_blank_future_rows_and_trailing_midnight(header: str) -> None:
-    rows = full_day("17:55")
+def test_demand_both_headers_blank_future_rows(header: str) -> None:
+    rows = full_day(minutes(17, 55))
     if header == OLD:
         rows = [r.rsplit(",", 1)[0] for r in rows]
-    raw = demand_file(header, rows)
-    [c] = caiso_demand.parse(raw, pt(2026, 3, 11, 18, 1))
+    [c] = caiso_demand.parse(demand_file(header, rows), pt(2026, 3, 11, 18, 1))
     a = c.attributes
     assert isinstance(a, DemandAttributes)
     assert a.operating_day == date(2026, 3, 11)
     assert a.interval_label == "17:55" and a.interval_end == pt(2026, 3, 11, 17, 55)
-    assert a.current_mw == 20000 + 1700 + 55
-    assert a.todays_peak_mw == 21755 and a.day_ahead_peak_mw == 30023
-    # The trailing 00:00 (next day) was dropped: the DA peak is 23:xx, not the stray row.
-    assert a.day_ahead_peak_at is not None and a.day_ahead_peak_at.astimezone(PACIFIC).hour == 23
+    assert a.current_mw == 20000 + minutes(17, 55) and a.day_ahead_forecast_mw == 30018
+    # The opening 00:00 closes the previous day: neither its 29999 MW reading nor its HE24
+    # forecast of 31000 MW is this day's.
+    assert a.todays_peak_mw == 20000 + minutes(17, 55)
+    assert a.day_ahead_peak_mw == 30024
+    # HE24 runs from the 23:05 row through the closing 00:00 row; its first interval ends 23:05.
+    assert a.day_ahead_peak_at == pt(2026, 3, 11, 23, 5)
 
 
-def test_demand_midnight_rollover_serves_yesterdays_file() -> None:
-    raw = demand_file(NEW, full_day("23:55"))
-    # 00:03 Pacific on 03/12: the file's last reading (23:55) is later than "now" on 03/12.
+def test_demand_closing_midnight_row_ends_the_day() -> None:
+    # A finished day (history/20260311/demand.csv): the closing 00:00 is its last reading.
+    raw = demand_file(NEW, full_day(minutes(24)))
+    [c] = caiso_demand.parse(raw, pt(2026, 3, 12, 9), day=date(2026, 3, 11))
+    a = c.attributes
+    assert isinstance(a, DemandAttributes)
+    assert a.interval_label == "00:00" and a.interval_end == pt(2026, 3, 12)
+    assert a.current_mw == a.todays_peak_mw == 20000 + minutes(24)
+    assert a.todays_peak_at == pt(2026, 3, 12) and c.status is Status.ENDED
+
+
+@pytest.mark.parametrize("known_until", [minutes(23, 55), minutes(24)])
+def test_demand_midnight_rollover_serves_yesterdays_file(known_until: int) -> None:
+    raw = demand_file(NEW, full_day(known_until))
+    # 00:03 Pacific on 03/12: the file's last reading (23:55, or the closing 00:00 that ends
+    # 03/11) is later than "now" if read as 03/12's.
     [c] = caiso_demand.parse(raw, pt(2026, 3, 12, 0, 3))
     assert c.attributes.operating_day == date(2026, 3, 11)  # type: ignore[attr-defined]
     assert c.id == "caiso.demand:2026-03-11" and c.status is Status.ENDED
+    assert c.attributes.current_mw == 20000 + known_until  # type: ignore[attr-defined]
 
 
 def test_demand_spring_forward_rows_are_dropped() -> None:
-    raw = demand_file(NEW, full_day("04:00", dst="spring"))
+    raw = demand_file(NEW, full_day(minutes(4), dst="spring"))
     [c] = caiso_demand.parse(raw, pt(2026, 3, 8, 4, 2))
     a = c.attributes
-    assert a.current_mw == 20400 and a.interval_end == pt(2026, 3, 8, 4, 0)  # type: ignore[attr-defined]
+    assert a.current_mw == 20240 and a.interval_end == pt(2026, 3, 8, 4, 0)  # type: ignore[attr-defined]
     assert c.window.end - c.window.start == (pt(2026, 3, 9) - pt(2026, 3, 8))  # type: ignore[operator]
 
 
 def test_demand_fall_back_hour_is_the_first_occurrence() -> None:
-    raw = demand_file(NEW, full_day("01:30"))
+    raw = demand_file(NEW, full_day(minutes(1, 30)))
     [c] = caiso_demand.parse(raw, datetime(2026, 11, 1, 8, 40, tzinfo=UTC))  # 01:40 PDT
     assert c.attributes.interval_end == datetime(2026, 11, 1, 8, 30, tzinfo=UTC)  # type: ignore[attr-defined]
+
+
+def test_demand_repeated_label_keeps_the_first_row() -> None:
+    raw = (NEW + "00:00,1,1,1,\n00:05,30000,29000,20005,\n00:05,9,9,9,\n").encode()
+    [c] = caiso_demand.parse(raw, pt(2026, 3, 11, 0, 7))
+    assert c.attributes.current_mw == 20005  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("raw", [b"", b"Time,Current demand\n", b"Foo,Bar\n1,2\n",
@@ -449,8 +479,12 @@ def test_demand_malformed(raw: bytes) -> None:
 
 
 def test_demand_observed_first_rows_parse() -> None:
-    """The header and first row recorded live in observed/ (2026-07-27)."""
+    """The header and first row recorded live in observed/ (2026-07-27): that 00:00 row ends
+    the interval 23:55-00:00 of 07/26, so the new day has no reading of its own yet."""
     raw = b"Time,Day ahead forecast,Hour ahead forecast,Current demand,Demand response\n" \
           b"00:00,30243,29312,29138,\n"
     [c] = caiso_demand.parse(raw, pt(2026, 7, 27, 0, 3))
-    assert c.attributes.current_mw == 29138 and c.attributes.day_ahead_forecast_mw == 30243  # type: ignore[attr-defined]
+    a = c.attributes
+    assert isinstance(a, DemandAttributes)
+    assert a.operating_day == date(2026, 7, 27) and c.status is Status.ACTIVE
+    assert (a.current_mw, a.day_ahead_peak_mw, a.interval_end) == (None, None, None)
