@@ -26,6 +26,7 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
 import structlog
 from lxml import etree
@@ -36,7 +37,7 @@ from monitor.errors import ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.topics import CAISO
 from producers.caiso_common import (
-    csv_rows,
+    csv_table,
     day_bounds,
     decode_text,
     number,
@@ -69,8 +70,7 @@ class OasisError(ParseError):
         self.code = code
 
 
-@dataclass(frozen=True)
-class HourlyValue:
+class HourlyValue(NamedTuple):
     market: str
     area: str
     trade_date: date
@@ -130,25 +130,32 @@ def hourly(raw: bytes, areas: frozenset[str] | None = None
     file's vintage."""
     body, vintage = unpack(raw)
     text = decode_text(body, "OASIS CSV")
+    # Most rows are other areas': they are turned away before being split.
+    columns, rows = csv_table(text, "OASIS CSV", _REQUIRED,
+                              None if areas is None else {"TAC_AREA_NAME": areas})
+    at_start, at_date, at_hour, at_market, at_area, at_mw = (columns[c] for c in _REQUIRED)
+    # A file repeats each interval start and trade date for every area and market: each
+    # distinct string is parsed (and checked) once.
+    starts: dict[str, datetime] = {}
+    dates: dict[str, date] = {}
     values: dict[tuple[str, str, datetime], HourlyValue] = {}
-    for row in csv_rows(text, "OASIS CSV", _REQUIRED):
-        market = row["MARKET_RUN_ID"]
-        if market not in HOURLY_MARKETS:
+    for row in rows:
+        market = row[at_market].strip()
+        if market not in _FRESHNESS:
             continue  # RTM rows are 5- and 15-minute forecasts
-        area = row["TAC_AREA_NAME"]
-        if areas is not None and area not in areas:
-            continue
+        area = row[at_area].strip()
+        start_text, date_text = row[at_start].strip(), row[at_date].strip()
         try:
-            start = datetime.fromisoformat(row["INTERVALSTARTTIME_GMT"])
-            trade_date = date.fromisoformat(row["OPR_DT"])
-            he = int(row["OPR_HR"])
+            start = starts.get(start_text) or starts.setdefault(
+                start_text, datetime.fromisoformat(start_text))
+            trade_date = dates.get(date_text) or dates.setdefault(
+                date_text, date.fromisoformat(date_text))
+            he = int(row[at_hour])
         except ValueError:
-            raise ParseError(f"OASIS CSV: bad time fields in row "
-                             f"{row['INTERVALSTARTTIME_GMT'][:30]!r}") from None
+            raise ParseError(f"OASIS CSV: bad time fields in row {start_text[:30]!r}") from None
         if start.tzinfo is None or not 1 <= he <= 25:
-            raise ParseError(f"OASIS CSV: bad interval {row['INTERVALSTARTTIME_GMT'][:30]!r} "
-                             f"HE{he}")
-        mw = number(row["MW"], "MW")
+            raise ParseError(f"OASIS CSV: bad interval {start_text[:30]!r} HE{he}")
+        mw = number(row[at_mw], "MW")
         if mw is None:
             continue
         values[(market, area, start)] = HourlyValue(market, area, trade_date, he, start, mw)
@@ -166,11 +173,11 @@ class DaySeries:
     area: str
     trade_date: date
     values: tuple[HourlyValue, ...]  # sorted by interval start
+    hours: tuple[datetime, ...]  # the start of every hour of the trade date (23, 24 or 25)
 
     @property
     def hours_in_day(self) -> int:
-        start, end = day_bounds(self.trade_date)
-        return int((end - start) / _HOUR)
+        return len(self.hours)
 
     @property
     def hours_covered(self) -> tuple[int, ...]:
@@ -178,9 +185,7 @@ class DaySeries:
 
     @property
     def complete(self) -> bool:
-        start, _ = day_bounds(self.trade_date)
-        return [v.start for v in self.values] == [
-            start + i * _HOUR for i in range(self.hours_in_day)]
+        return tuple(v.start for v in self.values) == self.hours
 
     def describe(self) -> str:
         """`7DA 2025-02-20 HE1-16 (16 of 24 hours)`."""
@@ -228,14 +233,20 @@ def forecasts(raw: bytes, fetched_at: datetime, source_url: str | None = None,
     today = pacific_day(fetched_at)
     out: list[Condition] = []
     partial: list[DaySeries] = []
+    hours: dict[date, tuple[datetime, ...]] = {}
     for (area, trade_date), by_market in sorted(grouped.items()):
-        series = [DaySeries(m, area, trade_date, tuple(vs)) for m, vs in by_market.items()]
+        if trade_date not in hours:
+            day_start, day_end = day_bounds(trade_date)
+            hours[trade_date] = tuple(day_start + i * _HOUR
+                                      for i in range(int((day_end - day_start) / _HOUR)))
+        series = [DaySeries(m, area, trade_date, tuple(vs), hours[trade_date])
+                  for m, vs in by_market.items()]
         partial += [s for s in series if not s.complete]
         whole = [s for s in series if s.complete]
         if not whole:
             continue
         best = max(whole, key=lambda s: _FRESHNESS[s.market])
-        peak = max(best.values, key=lambda v: (v.mw, -v.start.timestamp()))
+        peak = max(best.values, key=lambda v: v.mw)  # a tie: the first (earliest) hour
         start, end = day_bounds(trade_date)
         out.append(Condition(
             id=f"caiso.peak_forecast:{area}:{trade_date.isoformat()}",
