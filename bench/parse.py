@@ -4,8 +4,12 @@
 
 1. Parse time per file for every parser (best of N runs, milliseconds).
 2. The same files through the `gridstatus` library where it can parse them (its OASIS and
-   Today's Outlook CSV processing), as a ratio gridstatus / capmon. gridstatus is not a capmon
-   dependency: it is looked up in this interpreter, else in the interpreter named by
+   Today's Outlook CSV processing), as a ratio gridstatus / capmon (above 1: capmon is
+   faster). The two are timed in alternating rounds (`--rounds`), each side's best of
+   `--repeat` runs per round, so a busy spell on the machine does not land on one side only.
+   gridstatus reads every TAC area of an OASIS file, so capmon is also timed with
+   `areas=None` (every area) beside its default (the six CAISO areas). gridstatus is not a
+   capmon dependency: it is looked up in this interpreter, else in the interpreter named by
    CAPMON_BENCH_GRIDSTATUS_PYTHON (default /work/bench-venv/bin/python); without it the
    section says "gridstatus not installed".
 3. Peak memory (tracemalloc) of one poll cycle over all CAISO sources, against a local aiohttp
@@ -160,15 +164,20 @@ print(json.dumps(res))
 """
 
 
+# The files gridstatus parses too, by their label in the parse table.
+COMPARED = {
+    "caiso-oasis:sld_fcst_..._all_markets.csv":
+        F / "oasis" / "sld_fcst_20250127_20250129_all_markets.csv",
+    "caiso-oasis:sld_fcst_7da_20250219_20250227.zip":
+        F / "oasis" / "sld_fcst_7da_20250219_20250227.zip",
+    "caiso-ra-outlook:history_20260311_rtm_forecast_7day.csv":
+        F / "outlook" / "history_20260311_rtm_forecast_7day.csv",
+}
+EVERY_AREA = ", every TAC area"
+
+
 def gridstatus_times(repeat: int) -> dict[str, object] | None:
-    paths = {
-        "caiso-oasis:sld_fcst_..._all_markets.csv":
-            str(F / "oasis" / "sld_fcst_20250127_20250129_all_markets.csv"),
-        "caiso-oasis:sld_fcst_7da_20250219_20250227.zip":
-            str(F / "oasis" / "sld_fcst_7da_20250219_20250227.zip"),
-        "caiso-ra-outlook:history_20260311_rtm_forecast_7day.csv":
-            str(F / "outlook" / "history_20260311_rtm_forecast_7day.csv"),
-    }
+    paths = {label: str(path) for label, path in COMPARED.items()}
     candidates = [sys.executable,
                   os.environ.get("CAPMON_BENCH_GRIDSTATUS_PYTHON", "/work/bench-venv/bin/python")]
     for python in candidates:
@@ -181,6 +190,44 @@ def gridstatus_times(repeat: int) -> dict[str, object] | None:
             result["python"] = python
             return result
     return None
+
+
+def capmon_parsers() -> dict[str, Callable[[], object]]:
+    """What capmon does with each compared file: its default parse, and for OASIS also the
+    parse of every TAC area, which is the work gridstatus does."""
+    out: dict[str, Callable[[], object]] = {}
+    for label, path in COMPARED.items():
+        raw = path.read_bytes()
+        if label.startswith("caiso-oasis"):
+            out[label] = lambda raw=raw: caiso_oasis.parse(raw, FETCHED)
+            out[label + EVERY_AREA] = lambda raw=raw: caiso_oasis.parse(raw, FETCHED, areas=None)
+        else:
+            out[label] = lambda raw=raw: caiso_ra.parse(raw, FETCHED)
+    return out
+
+
+def compare(repeat: int, rounds: int) -> dict[str, object] | None:
+    """Best times of both sides over alternating rounds, and the ratios."""
+    parsers = capmon_parsers()
+    theirs: dict[str, float] = {}
+    ours: dict[str, float] = {}
+    version = python = None
+    for _ in range(rounds):
+        gs = gridstatus_times(repeat)
+        if gs is None:
+            return None
+        version, python = gs["version"], gs["python"]
+        for label in COMPARED:
+            ms = gs[label]
+            assert isinstance(ms, float)
+            theirs[label] = min(theirs.get(label, ms), ms)
+        for label, fn in parsers.items():
+            ms = best_ms(fn, repeat)
+            ours[label] = min(ours.get(label, ms), ms)
+    ratios = {label: round(theirs[label.removesuffix(EVERY_AREA)] / ms, 2)
+              for label, ms in ours.items()}
+    return {"version": version, "python": python, "gridstatus_ms": theirs, "capmon_ms": ours,
+            "ratio": ratios}
 
 
 # -- one poll cycle over every CAISO source ---------------------------------------------------
@@ -253,6 +300,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--cycles", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
 
     print(f"{'parser':18} {'file':42} {'bytes':>9} {'ms':>9} {'conditions':>10}")
@@ -264,19 +312,17 @@ def main() -> None:
         print(f"{name:18} {label:42} {len(raw):9} {ms:9.3f} {len(out):10}")  # type: ignore[arg-type]
 
     print()
-    gs = gridstatus_times(max(3, args.repeat // 4))
-    ratios: dict[str, float] = {}
+    gs = compare(args.repeat, args.rounds)
     if gs is None:
         print("gridstatus not installed (set CAPMON_BENCH_GRIDSTATUS_PYTHON to an interpreter "
               "that has it)")
     else:
-        print(f"gridstatus {gs['version']} ({gs['python']}): ms, and ratio gridstatus/capmon")
-        for key, ms in gs.items():
-            if key in ("version", "python") or not isinstance(ms, float):
-                continue
-            ours = parse_ms[key]
-            ratios[key] = round(ms / ours, 2)
-            print(f"  {key:58} {ms:9.3f} ms   x{ratios[key]}")
+        print(f"gridstatus {gs['version']} ({gs['python']}), best of {args.repeat} runs in "
+              f"{args.rounds} alternating rounds; ratio gridstatus/capmon (above 1: capmon faster)")
+        print(f"  {'file':72} {'gridstatus':>10} {'capmon':>9} {'ratio':>6}")
+        for label, ms in gs["capmon_ms"].items():  # type: ignore[attr-defined]
+            theirs = gs["gridstatus_ms"][label.removesuffix(EVERY_AREA)]  # type: ignore[index]
+            print(f"  {label:72} {theirs:10.3f} {ms:9.3f} {gs['ratio'][label]:>5}x")  # type: ignore[index]
 
     print()
     cycle = asyncio.run(poll_cycles(args.cycles))
@@ -288,7 +334,6 @@ def main() -> None:
     print(json.dumps({
         "parse_ms": parse_ms,
         "gridstatus": None if gs is None else {k: v for k, v in gs.items() if k != "python"},
-        "gridstatus_ratio": ratios or None,
         "poll_cycle_peak_bytes": cycle["peak_bytes"],
         "cpu_s_per_poll": {k: round(v, 5) for k, v in cycle["cpu_s_per_poll"].items()},  # type: ignore[attr-defined]
         "cpu_s_per_hour": round(cycle["cpu_s_per_hour"], 3),  # type: ignore[arg-type]

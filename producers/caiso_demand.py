@@ -1,16 +1,18 @@
 """Today's Outlook `demand.csv` -> one `caiso.demand` condition per operating day.
 
-Rules (sources-caiso.md section 1):
+Rules (sources-caiso.md section 1, and docs/sources-caiso.md):
 - columns by header name (both header variants; extra, missing or reordered columns);
-- 288 rows `00:00 ... 23:55` plus a trailing `00:00` of the next day, which is dropped, as are
-  rows with an empty `Time`;
+- one rule for every Today's Outlook file: a `Time` label is the END of its 5-minute interval
+  (day-ahead values change at HH:05), and an interval belongs to the day it starts in
+  (`caiso_common.interval_day`). So of the 289 rows `00:00, 00:05 ... 23:55, 00:00` the first
+  `00:00` closes the previous day and is dropped, and the last one closes this day and is
+  kept, as the instant of the next midnight; rows with an empty `Time` are dropped;
 - blank `Current demand` means "not yet known", never zero;
 - spring forward: `02:00 ... 02:55` exist with blank values and are dropped; fall back: the one
-  published `01:xx` hour is the first occurrence (PDT);
+  published `01:xx` hour is the first occurrence (PDT); a repeated time keeps the first row;
 - no date inside: the operating day is the Pacific date of the fetch, except just after midnight
   when `current/` still serves yesterday's file (its last reading is later than "now");
-- one documented interval rule for every Today's Outlook file: the `Time` label is the instant
-  the reading is stamped with (`interval_end` below); the raw label is kept too.
+- the instant is kept as `interval_end` and the raw label as `interval_label`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from producers.caiso_common import (
     day_bounds,
     decode_text,
     exists_in_pacific,
+    interval_day,
     number,
     pacific,
     pacific_day,
@@ -38,6 +41,7 @@ _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$", re.ASCII)
 _CURRENT = "Current demand"
 _DA = "Day ahead forecast"
 _HA = "Hour ahead forecast"
+_DAY_END = 24 * 60  # minutes: the label of the interval that ends at the next midnight
 # A file whose last reading is this far past "now" is yesterday's (clock skew allowance).
 _ROLLOVER_SLACK = timedelta(minutes=10)
 
@@ -45,43 +49,48 @@ _ROLLOVER_SLACK = timedelta(minutes=10)
 @dataclass(frozen=True)
 class Row:
     label: str
-    at: datetime
+    minute: int  # of the label after the day's first midnight; 1440 = the closing 00:00
     current: float | None
     day_ahead: float | None
     hour_ahead: float | None
 
 
-def _label_time(label: str) -> tuple[int, int]:
+@dataclass(frozen=True)
+class Reading:
+    label: str
+    at: datetime  # the end of the interval
+    current: float | None
+    day_ahead: float | None
+    hour_ahead: float | None
+
+
+def _label_minute(label: str, first: bool) -> int:
     m = _HHMM.match(label)
     if m is None:
         raise ParseError(f"demand.csv: Time is not HH:MM: {label[:20]!r}")
     hh, mm = int(m.group(1)), int(m.group(2))
-    if hh > 24 or mm > 59:
+    if hh > 24 or mm > 59 or (hh == 24 and mm):
         raise ParseError(f"demand.csv: Time out of range: {label!r}")
-    return hh, mm
+    minute = hh * 60 + mm
+    # Midnight opens the file (the previous day's last interval) or closes it (this day's).
+    return _DAY_END if minute in (0, _DAY_END) and not first else minute
 
 
-def read_rows(raw: bytes, day: date) -> list[Row]:
+def read_rows(raw: bytes) -> list[Row]:
+    """The labelled rows in file order, each time once (the first row wins)."""
     text = decode_text(raw, "demand.csv")
     rows: list[Row] = []
-    labels_seen: set[str] = set()
-    for i, cells in enumerate(csv_rows(text, "demand.csv", ("Time",))):
+    seen: set[int] = set()
+    for cells in csv_rows(text, "demand.csv", ("Time",)):
         label = cells.get("Time", "")
         if not label:
             continue
-        hh, mm = _label_time(label)
-        if i > 0 and hh in (0, 24) and mm == 0:
-            break  # the trailing midnight row belongs to the next day
-        if label in labels_seen:
-            continue  # a repeated label (collapsed fall-back hour published twice): first wins
-        labels_seen.add(label)
-        naive = datetime(day.year, day.month, day.day, hh, mm)  # noqa: DTZ001 - Pacific wall
-        current = number(cells.get(_CURRENT), _CURRENT)
-        da = number(cells.get(_DA), _DA)
-        ha = number(cells.get(_HA), _HA)
-        if not exists_in_pacific(naive) and current is None and da is None and ha is None:
-            continue  # spring-forward placeholder rows
-        rows.append(Row(label, pacific(naive), current, da, ha))
+        minute = _label_minute(label, first=not seen)
+        if minute in seen:
+            continue  # a repeated label (collapsed fall-back hour published twice)
+        seen.add(minute)
+        rows.append(Row(label, minute, number(cells.get(_CURRENT), _CURRENT),
+                        number(cells.get(_DA), _DA), number(cells.get(_HA), _HA)))
     if not rows:
         raise ParseError("demand.csv: no data rows")
     if not any(c in text.split("\n", 1)[0] for c in (_CURRENT, _DA, _HA)):
@@ -89,42 +98,47 @@ def read_rows(raw: bytes, day: date) -> list[Row]:
     return rows
 
 
-def operating_day(raw_rows_latest_label: str | None, fetched_at: datetime) -> date:
+def _instant(day: date, minute: int) -> tuple[datetime, bool]:
+    """The label's instant on `day` (UTC), and whether that wall-clock time exists."""
+    if minute == _DAY_END:
+        return day_bounds(day)[1], True
+    naive = datetime(day.year, day.month, day.day, minute // 60, minute % 60)  # noqa: DTZ001
+    return pacific(naive), exists_in_pacific(naive)
+
+
+def readings(rows: list[Row], day: date) -> list[Reading]:
+    """The rows whose interval falls in `day`, with their instants."""
+    out = []
+    for r in rows:
+        at, exists = _instant(day, r.minute)
+        if interval_day(at) != day:
+            continue  # the opening 00:00 closes the previous day
+        if not exists and r.current is None and r.day_ahead is None and r.hour_ahead is None:
+            continue  # spring-forward placeholder rows
+        out.append(Reading(r.label, at, r.current, r.day_ahead, r.hour_ahead))
+    return out
+
+
+def operating_day(rows: list[Row], fetched_at: datetime) -> date:
     """Today in Pacific, or yesterday when the file's last reading is later than now."""
     today = pacific_day(fetched_at)
-    if raw_rows_latest_label is None:
-        return today
-    hh, mm = _label_time(raw_rows_latest_label)
-    latest = pacific(datetime(today.year, today.month, today.day, hh % 24, mm))  # noqa: DTZ001
-    if latest > fetched_at + _ROLLOVER_SLACK:
+    known = [r.minute for r in rows if r.current is not None]
+    if known and _instant(today, max(known))[0] > fetched_at + _ROLLOVER_SLACK:
         return today - timedelta(days=1)
     return today
-
-
-def _latest_current_label(raw: bytes) -> str | None:
-    text = decode_text(raw, "demand.csv")
-    latest = None
-    for i, cells in enumerate(csv_rows(text, "demand.csv", ("Time",))):
-        label = cells.get("Time", "")
-        if not label:
-            continue
-        if i > 0 and label in ("00:00", "24:00"):
-            break
-        if cells.get(_CURRENT, "").strip():
-            latest = label
-    return latest
 
 
 def parse(raw: bytes, fetched_at: datetime, day: date | None = None,
           source_url: str | None = None) -> list[Condition]:
     """`day` is the operating day for `history/YYYYMMDD/` files; None means `current/`."""
+    rows = read_rows(raw)
     if day is None:
-        day = operating_day(_latest_current_label(raw), fetched_at)
-    rows = read_rows(raw, day)
-    known = [r for r in rows if r.current is not None]
+        day = operating_day(rows, fetched_at)
+    in_day = readings(rows, day)
+    known = [r for r in in_day if r.current is not None]
     latest = known[-1] if known else None
     peak = max(known, key=lambda r: r.current or 0.0) if known else None
-    forecast = [r for r in rows if r.day_ahead is not None]
+    forecast = [r for r in in_day if r.day_ahead is not None]
     da_peak = max(forecast, key=lambda r: r.day_ahead or 0.0) if forecast else None
     start, end = day_bounds(day)
     attributes = DemandAttributes(

@@ -3,8 +3,11 @@
 Three formats (sources-caiso.md section 7), recognised by phrases rather than by layout so that
 line wraps, `|` wrap artifacts, doubled spaces and page headers do not matter:
 
-- legacy (to April 2022): `STATEWIDE ALERT NOTICE [202002418]`, `CAISO Grid Stage 3 System
+- legacy (1998 to April 2022): `STATEWIDE ALERT NOTICE [202002418]`, `CAISO Grid Stage 3 System
   Emergency Notice [...]`, "effective 08/14/2020 at 18:36 through ...", `Cancellation issued at`;
+  before that `STAGE n EMERGENCY NOTICE` (2000-2002) and `STAGE n ELECTRICAL EMERGENCY Notice`
+  (2006), whose windows are hour-ending: "Effective 07/24/2006 at 13:00, from Hour Ending 14
+  through Hour Ending 21" (HE14 is 13:00-14:00, so this is 13:00-21:00);
 - 2022/2023: `CAISO EEA 3 NOTICE [202202696]`, `CAISO Grid Restricted Maintenance Operations
   [...]`, `Northern CA Region TRANSMISSION EMERGENCY Notice [...]`, numberless EEA 2 notices,
   `This notice supersedes notice ...`, and Flex Alerts in prose ("from August 31 at 4:00 PM");
@@ -24,6 +27,12 @@ from producers.caiso_common import normalize_region, pacific
 
 _DT = r"([0-9]{1,2}/[0-9]{1,2}/[0-9]{4})\s*(?:at\s*)?([0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)"
 _WINDOW = re.compile(_DT + r"\s*(?:through|thru|to|-)\s*" + _DT, re.I)
+# "Effective <date> at <time> ... from Hour Ending a through Hour Ending b" (2000-2006).
+_EFFECTIVE_AT = re.compile(
+    r"effective\s+([0-9]{1,2}/[0-9]{1,2}/[0-9]{4})(?:\s*(?:at\s*)?([0-9]{1,2}:[0-9]{2})\b)?", re.I)
+_HOUR_ENDING = re.compile(
+    r"from\s+(?:Hour\s+Ending|HE)\s*([0-9]{1,2})\s+(?:through|thru|to|-)\s+"
+    r"(?:Hour\s+Ending|HE)\s*([0-9]{1,2})\b", re.I)
 _ISSUED = re.compile(r"Notice issued at\s*:?\s*\[?\s*" + _DT, re.I)
 _CANCELLED = re.compile(r"Cancell?ation issued at\s*:?\s*" + _DT, re.I)
 _NUMBER = re.compile(r"\[\s*([0-9]{9,12})\s*\]")
@@ -114,7 +123,7 @@ def _kind(head: str) -> tuple[Kind, str | None]:
         return Kind.CAISO_EEA, m.group(1)
     if "flex alert" in h:
         return Kind.CAISO_FLEX_ALERT, None
-    if m := re.search(r"stage\s*([123])\s*system emergency", h):
+    if m := re.search(r"stage\s*([123])\s*(?:system\s*|electrical\s*)?emergency", h):
         return Kind.CAISO_LEGACY, f"STAGE {m.group(1)}"
     if re.search(r"\bwarning notice\b", h):
         return Kind.CAISO_LEGACY, "WARNING"
@@ -141,6 +150,28 @@ def _flex_window(text: str) -> tuple[datetime, datetime] | None:
             raise ParseError(f"notice: bad Flex Alert time {month} {day} {clock}") from None
         out.append(pacific(naive))
     return out[0], out[1]
+
+
+def _hour_ending_window(head: str) -> tuple[datetime, datetime] | None:
+    """The 2000-2006 window: from the start of hour-ending `a` (or the effective time, if
+    later) to the end of hour-ending `b`, wall clock on the effective date; HE24 ends at the
+    next midnight, and `b` below `a` runs into the next day."""
+    hours = _HOUR_ENDING.search(head)
+    effective = _EFFECTIVE_AT.search(head)
+    if not hours or not effective:
+        return None
+    first, last = int(hours.group(1)), int(hours.group(2))
+    if not (1 <= first <= 24 and 1 <= last <= 24):
+        raise ParseError(f"notice: no such hour ending: HE{first} through HE{last}")
+    try:
+        day = datetime.strptime(effective.group(1), "%m/%d/%Y")  # noqa: DTZ007 - Pacific wall
+    except ValueError:
+        raise ParseError(f"notice: bad date {effective.group(1)}") from None
+    start = pacific(day + timedelta(hours=first - 1))
+    end = pacific(day + timedelta(days=1 if last < first else 0, hours=last))
+    if effective.group(2):
+        start = max(start, _dt(effective.group(1), effective.group(2)))
+    return start, end
 
 
 def _reason(text: str) -> str | None:
@@ -179,6 +210,8 @@ def parse_notice(raw_text: str) -> Notice:
         end = _dt(window.group(3), window.group(4), end_of_day=True)
     elif kind is Kind.CAISO_FLEX_ALERT and (flex := _flex_window(text)):
         start, end = flex
+    elif kind is Kind.CAISO_LEGACY and (hour_ending := _hour_ending_window(head)):
+        start, end = hour_ending
     else:
         raise ParseError("notice: no effective window")
     if end < start:

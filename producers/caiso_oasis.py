@@ -7,6 +7,11 @@ or the CSV inside it. An XML member (`INVALID_REQUEST.xml.zip`) is an OASIS erro
 For every (TAC area, trade date) the peak of the hourly DAM, 2DA or 7DA forecast becomes one
 condition `caiso.peak_forecast:<area>:<date>`; when a file holds several vintages of one day,
 the freshest wins (DAM over 2DA over 7DA), so the condition is "the best forecast known now".
+Only a forecast that covers every hour of its trade date is a day peak: an answer cut at a UTC
+boundary covers 7, 8, 16 or 17 hours of a Pacific day, and its peak (a winter morning's HE8
+when the evening is missing) is not the day's. Such a series is reported with the hours it
+covers (`Forecasts.partial`) and makes no condition; a complete vintage of the same day still
+does, and an answer with no complete day at all is a ParseError that names what it covers.
 Rows are unsorted and `LOAD_TYPE`/`POS`/`GROUP` change between files: we key on market, area
 and interval start only. OPR_HR is hour-ending (1..23 on spring-forward days, 1..25 on
 fall-back days); the peak's instant comes from the UTC interval start, so DST needs no rule.
@@ -21,17 +26,18 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
 import structlog
 from lxml import etree
 
 from monitor.attributes import PeakForecastAttributes
+from monitor.clock import PACIFIC
 from monitor.errors import ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.topics import CAISO
 from producers.caiso_common import (
-    PACIFIC,
-    csv_rows,
+    csv_table,
     day_bounds,
     decode_text,
     number,
@@ -50,6 +56,7 @@ _FRESHNESS = {"DAM": 3, "2DA": 2, "7DA": 1}
 _REQUIRED = ("INTERVALSTARTTIME_GMT", "OPR_DT", "OPR_HR", "MARKET_RUN_ID", "TAC_AREA_NAME", "MW")
 _STAMP = re.compile(r"_([0-9]{8})_([0-9]{2})_([0-9]{2})_([0-9]{2})_v[0-9]+\.(?:csv|zip)$", re.I)
 _MAX_UNZIPPED = 64 * 1024 * 1024
+_HOUR = timedelta(hours=1)
 
 
 class OasisError(ParseError):
@@ -63,8 +70,7 @@ class OasisError(ParseError):
         self.code = code
 
 
-@dataclass(frozen=True)
-class HourlyValue:
+class HourlyValue(NamedTuple):
     market: str
     area: str
     trade_date: date
@@ -124,25 +130,32 @@ def hourly(raw: bytes, areas: frozenset[str] | None = None
     file's vintage."""
     body, vintage = unpack(raw)
     text = decode_text(body, "OASIS CSV")
+    # Most rows are other areas': they are turned away before being split.
+    columns, rows = csv_table(text, "OASIS CSV", _REQUIRED,
+                              None if areas is None else {"TAC_AREA_NAME": areas})
+    at_start, at_date, at_hour, at_market, at_area, at_mw = (columns[c] for c in _REQUIRED)
+    # A file repeats each interval start and trade date for every area and market: each
+    # distinct string is parsed (and checked) once.
+    starts: dict[str, datetime] = {}
+    dates: dict[str, date] = {}
     values: dict[tuple[str, str, datetime], HourlyValue] = {}
-    for row in csv_rows(text, "OASIS CSV", _REQUIRED):
-        market = row["MARKET_RUN_ID"]
-        if market not in HOURLY_MARKETS:
+    for row in rows:
+        market = row[at_market].strip()
+        if market not in _FRESHNESS:
             continue  # RTM rows are 5- and 15-minute forecasts
-        area = row["TAC_AREA_NAME"]
-        if areas is not None and area not in areas:
-            continue
+        area = row[at_area].strip()
+        start_text, date_text = row[at_start].strip(), row[at_date].strip()
         try:
-            start = datetime.fromisoformat(row["INTERVALSTARTTIME_GMT"])
-            trade_date = date.fromisoformat(row["OPR_DT"])
-            he = int(row["OPR_HR"])
+            start = starts.get(start_text) or starts.setdefault(
+                start_text, datetime.fromisoformat(start_text))
+            trade_date = dates.get(date_text) or dates.setdefault(
+                date_text, date.fromisoformat(date_text))
+            he = int(row[at_hour])
         except ValueError:
-            raise ParseError(f"OASIS CSV: bad time fields in row "
-                             f"{row['INTERVALSTARTTIME_GMT'][:30]!r}") from None
+            raise ParseError(f"OASIS CSV: bad time fields in row {start_text[:30]!r}") from None
         if start.tzinfo is None or not 1 <= he <= 25:
-            raise ParseError(f"OASIS CSV: bad interval {row['INTERVALSTARTTIME_GMT'][:30]!r} "
-                             f"HE{he}")
-        mw = number(row["MW"], "MW")
+            raise ParseError(f"OASIS CSV: bad interval {start_text[:30]!r} HE{he}")
+        mw = number(row[at_mw], "MW")
         if mw is None:
             continue
         values[(market, area, start)] = HourlyValue(market, area, trade_date, he, start, mw)
@@ -152,19 +165,88 @@ def hourly(raw: bytes, areas: frozenset[str] | None = None
     return [values[k] for k in sorted(values)], vintage
 
 
-def parse(raw: bytes, fetched_at: datetime, source_url: str | None = None,
-          areas: frozenset[str] | None = CAISO_TAC_AREAS) -> list[Condition]:
+@dataclass(frozen=True)
+class DaySeries:
+    """One market's hourly forecast of one area's trade date, as far as the file covers it."""
+
+    market: str
+    area: str
+    trade_date: date
+    values: tuple[HourlyValue, ...]  # sorted by interval start
+    hours: tuple[datetime, ...]  # the start of every hour of the trade date (23, 24 or 25)
+
+    @property
+    def hours_in_day(self) -> int:
+        return len(self.hours)
+
+    @property
+    def hours_covered(self) -> tuple[int, ...]:
+        return tuple(v.hour_ending for v in self.values)
+
+    @property
+    def complete(self) -> bool:
+        return tuple(v.start for v in self.values) == self.hours
+
+    def describe(self) -> str:
+        """`7DA 2025-02-20 HE1-16 (16 of 24 hours)`."""
+        return (f"{self.market} {self.trade_date.isoformat()} HE{hour_ranges(self.hours_covered)} "
+                f"({len(self.values)} of {self.hours_in_day} hours)")
+
+
+@dataclass(frozen=True)
+class Forecasts:
+    """What one OASIS answer says: a day peak per fully covered (area, trade date), and every
+    series that covers only part of its trade date (none of them is a day peak)."""
+
+    conditions: list[Condition]
+    partial: list[DaySeries]
+
+
+def hour_ranges(hours: tuple[int, ...]) -> str:
+    """`1-16`, or `1-3,5-24` when an hour is missing inside."""
+    spans: list[list[int]] = []
+    for he in hours:
+        if spans and he == spans[-1][1] + 1:
+            spans[-1][1] = he
+        else:
+            spans.append([he, he])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
+def describe_partial(partial: list[DaySeries]) -> str:
+    """Partial series grouped by what they cover: `7DA 2025-02-20 HE1-16 (16 of 24 hours) x6
+    areas`, so an answer cut short for every area reads as one line."""
+    groups: dict[str, int] = defaultdict(int)
+    for s in partial:
+        groups[s.describe()] += 1
+    return "; ".join(f"{what} x{n} areas" if n > 1 else what for what, n in groups.items())
+
+
+def forecasts(raw: bytes, fetched_at: datetime, source_url: str | None = None,
+              areas: frozenset[str] | None = CAISO_TAC_AREAS) -> Forecasts:
     """`areas=None` keeps every TAC area in the file (WEIM areas included)."""
     values, vintage = hourly(raw, areas)
-    series: dict[tuple[str, date], dict[str, list[HourlyValue]]] = defaultdict(
+    grouped: dict[tuple[str, date], dict[str, list[HourlyValue]]] = defaultdict(
         lambda: defaultdict(list))
     for v in values:
-        series[(v.area, v.trade_date)][v.market].append(v)
+        grouped[(v.area, v.trade_date)][v.market].append(v)
     today = pacific_day(fetched_at)
     out: list[Condition] = []
-    for (area, trade_date), by_market in sorted(series.items()):
-        market = max(by_market, key=lambda m: _FRESHNESS[m])
-        peak = max(by_market[market], key=lambda v: (v.mw, -v.start.timestamp()))
+    partial: list[DaySeries] = []
+    hours: dict[date, tuple[datetime, ...]] = {}
+    for (area, trade_date), by_market in sorted(grouped.items()):
+        if trade_date not in hours:
+            day_start, day_end = day_bounds(trade_date)
+            hours[trade_date] = tuple(day_start + i * _HOUR
+                                      for i in range(int((day_end - day_start) / _HOUR)))
+        series = [DaySeries(m, area, trade_date, tuple(vs), hours[trade_date])
+                  for m, vs in by_market.items()]
+        partial += [s for s in series if not s.complete]
+        whole = [s for s in series if s.complete]
+        if not whole:
+            continue
+        best = max(whole, key=lambda s: _FRESHNESS[s.market])
+        peak = max(best.values, key=lambda v: v.mw)  # a tie: the first (earliest) hour
         start, end = day_bounds(trade_date)
         out.append(Condition(
             id=f"caiso.peak_forecast:{area}:{trade_date.isoformat()}",
@@ -172,11 +254,20 @@ def parse(raw: bytes, fetched_at: datetime, source_url: str | None = None,
             status=Status.ENDED if trade_date < today else Status.ACTIVE,
             window=Window(start=start, end=end), regions=(area,),
             attributes=PeakForecastAttributes(
-                area=area, trade_date=trade_date, market_run=market,
+                area=area, trade_date=trade_date, market_run=best.market,
                 peak_mw=peak.mw, hour_ending=peak.hour_ending, peak_at=peak.start,
                 vintage=vintage),
             revision=0, observed_at=fetched_at, source_url=source_url))
-    return out
+    if not out:
+        covered = describe_partial(partial)[:300]
+        raise ParseError(f"OASIS CSV: no trade date covered in full: {covered}")
+    return Forecasts(out, partial)
+
+
+def parse(raw: bytes, fetched_at: datetime, source_url: str | None = None,
+          areas: frozenset[str] | None = CAISO_TAC_AREAS) -> list[Condition]:
+    """The day peaks of the fully covered trade dates (`forecasts` also names the rest)."""
+    return forecasts(raw, fetched_at, source_url, areas).conditions
 
 
 # -- the polled source ------------------------------------------------------------------------
@@ -230,12 +321,18 @@ class OasisSource:
                       "enddatetime": _oasis_time(today + timedelta(days=_SPAN_DAYS[market]))}
             resp = await fetch.get(self.url, params=params)
             try:
-                fresh.extend(parse(resp.body, resp.fetched_at or now, source_url=self.url,
-                                   areas=self.areas))
+                answer = forecasts(resp.body, resp.fetched_at or now, source_url=self.url,
+                                   areas=self.areas)
             except OasisError as exc:
                 if exc.code != "1000":
                     raise
                 log.info("oasis_not_published", market=market, day=today.isoformat())
+                continue
+            if answer.partial:
+                # Whole days were asked for: a cut answer is worth a look, not a day peak.
+                log.warning("oasis_partial_days", market=market, count=len(answer.partial),
+                            partial=describe_partial(answer.partial)[:400])
+            fresh.extend(answer.conditions)
         for c in fresh:
             kept = self._best.get(c.id)
             if kept is None or _fresher_or_same(c, kept):

@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
 from monitor.attributes import RaOutlookAttributes
 from monitor.errors import ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.topics import CAISO
 from producers.caiso_common import (
-    csv_rows,
+    FIVE_MINUTES,
+    csv_table,
     day_bounds,
     decode_text,
+    interval_day,
     is_ambiguous,
     number,
     pacific,
@@ -39,62 +41,101 @@ _TIME = "Time"
 _RA = "Resource adequacy capacity forecast"
 _DA = "Day-ahead demand forecast"
 _RR = "Reserve requirement forecast"
-_INTERVAL = timedelta(minutes=5)
-_TIME_FORM = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4}) ([0-9]{1,2}):([0-9]{2})$")
+_WHAT = "rtm_forecast_7day.csv"
+_DAY_FORM = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})$")
+_CLOCK_FORM = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
 # A day counts when at least this share of its 5-minute intervals has every forecast column.
 _MIN_COVERAGE = 0.9
 
 
-@dataclass(frozen=True)
-class Interval:
+class Interval(NamedTuple):
     end: datetime
     ra: float
     demand: float
     reserve: float
-
-    @property
-    def margin(self) -> float:
-        return self.ra - self.demand - self.reserve
+    margin: float  # ra - demand - reserve
 
 
-def _wall_time(value: str) -> datetime:
-    """`MM/DD/YYYY HH:MM` (the one form this file uses) without strptime's per-call cost."""
-    m = _TIME_FORM.match(value)
-    if m is None:
-        raise ParseError(f"rtm_forecast_7day.csv: Time is not MM/DD/YYYY HH:MM: {value[:30]!r}")
-    month, day, year, hour, minute = map(int, m.groups())
-    try:
-        return datetime(year, month, day, hour, minute)  # noqa: DTZ001 - Pacific wall clock
-    except ValueError:
-        raise ParseError(f"rtm_forecast_7day.csv: impossible time {value[:30]!r}") from None
+class _Day(NamedTuple):
+    day: date
+    midnight: datetime  # UTC
+    regular: bool  # 24 hours: the wall clock is midnight plus elapsed time
+
+
+class _Ends:
+    """Interval ends (UTC) of `MM/DD/YYYY HH:MM` labels, the one form this file uses. A file
+    repeats 9 dates and 288 times of day over its 2,305 rows, so each is read and checked once;
+    only DST days go through the zone's rules (a skipped time moves forward, a repeated
+    fall-back time is the second occurrence the second time)."""
+
+    def __init__(self) -> None:
+        self._days: dict[str, _Day] = {}
+        self._clocks: dict[str, tuple[time, timedelta]] = {}
+        self._seen: set[datetime] = set()
+
+    def __call__(self, label: str) -> datetime:
+        day_text, _, clock_text = label.partition(" ")
+        day = self._days.get(day_text) or self._days.setdefault(
+            day_text, self._read_day(day_text, label))
+        clock, elapsed = self._clocks.get(clock_text) or self._clocks.setdefault(
+            clock_text, self._read_clock(clock_text, label))
+        if day.regular:
+            return day.midnight + elapsed
+        naive = datetime.combine(day.day, clock)
+        fold = 1 if naive in self._seen and is_ambiguous(naive) else 0
+        self._seen.add(naive)
+        return pacific(naive, fold=fold)
+
+    @staticmethod
+    def _read_day(text: str, label: str) -> _Day:
+        m = _DAY_FORM.match(text)
+        if m is None:
+            raise ParseError(f"{_WHAT}: Time is not MM/DD/YYYY HH:MM: {label[:30]!r}")
+        month, day, year = map(int, m.groups())
+        try:
+            d = date(year, month, day)
+        except ValueError:
+            raise ParseError(f"{_WHAT}: impossible time {label[:30]!r}") from None
+        start, end = day_bounds(d)
+        return _Day(d, start, end - start == timedelta(days=1))
+
+    @staticmethod
+    def _read_clock(text: str, label: str) -> tuple[time, timedelta]:
+        m = _CLOCK_FORM.match(text)
+        if m is None:
+            raise ParseError(f"{_WHAT}: Time is not MM/DD/YYYY HH:MM: {label[:30]!r}")
+        hour, minute = map(int, m.groups())
+        if hour > 23 or minute > 59:
+            raise ParseError(f"{_WHAT}: impossible time {label[:30]!r}")
+        return time(hour, minute), timedelta(hours=hour, minutes=minute)
 
 
 def intervals(raw: bytes) -> list[Interval]:
-    text = decode_text(raw, "rtm_forecast_7day.csv")
+    text = decode_text(raw, _WHAT)
+    columns, rows = csv_table(text, _WHAT, (_TIME, _RA, _DA, _RR))
+    at_time, at_ra, at_da, at_rr = (columns[c] for c in (_TIME, _RA, _DA, _RR))
+    end_of = _Ends()
     out: list[Interval] = []
-    seen: set[datetime] = set()
-    for row in csv_rows(text, "rtm_forecast_7day.csv", (_TIME, _RA, _DA, _RR)):
-        naive = _wall_time(row[_TIME])
-        fold = 1 if naive in seen and is_ambiguous(naive) else 0
-        seen.add(naive)
-        ra, demand, reserve = (number(row[c], c) for c in (_RA, _DA, _RR))
+    for row in rows:
+        end = end_of(row[at_time].strip())
+        ra, demand, reserve = number(row[at_ra], _RA), number(row[at_da], _DA), number(
+            row[at_rr], _RR)
         if ra is None or demand is None or reserve is None:
             continue
-        out.append(Interval(pacific(naive, fold=fold), ra, demand, reserve))
+        out.append(Interval(end, ra, demand, reserve, ra - demand - reserve))
     if not out:
-        raise ParseError("rtm_forecast_7day.csv: no interval with all forecast columns")
+        raise ParseError(f"{_WHAT}: no interval with all forecast columns")
     return out
 
 
 def parse(raw: bytes, fetched_at: datetime, source_url: str | None = None) -> list[Condition]:
     by_day: dict[date, dict[datetime, Interval]] = defaultdict(dict)
     for iv in intervals(raw):
-        # Interval-ending: the interval (end - 5 min, end] belongs to the day it starts in.
-        by_day[pacific_day(iv.end - _INTERVAL)][iv.end] = iv
+        by_day[interval_day(iv.end)][iv.end] = iv
     complete = {}
     for day, ivs in sorted(by_day.items()):
         start, end = day_bounds(day)
-        if len(ivs) >= (end - start) / _INTERVAL * _MIN_COVERAGE:
+        if len(ivs) >= (end - start) / FIVE_MINUTES * _MIN_COVERAGE:
             complete[day] = ivs
     if not complete:
         raise ParseError("rtm_forecast_7day.csv: no complete operating day")

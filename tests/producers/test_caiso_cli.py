@@ -53,12 +53,17 @@ def test_every_caiso_parser_is_registered() -> None:
      "caiso.peak_forecast:CA ISO-TAC:2025-02-19"),
     ("caiso-oasis", "oasis/sld_fcst_20250127_20250129_all_markets.csv", 12,
      "caiso.peak_forecast:CA ISO-TAC:2025-01-27"),
+    # Cut at UTC midnights: only the one whole trade date (02-20) prints.
+    ("caiso-oasis", "oasis/sld_fcst_7da_utc_20250220_20250222.derived.csv", 6,
+     "caiso.peak_forecast:CA ISO-TAC:2025-02-20"),
     ("caiso-ra-outlook", "outlook/history_20260311_rtm_forecast_7day.csv", 8,
      "caiso.ra-margin:2026-03-11"),
     ("caiso-flex", "flexalert/active_example_2021-06-11.json", 3, "caiso.flex:1"),
     ("caiso-flex", "flexalert/inactive_2026-04-21.xml", 0, None),
     ("caiso-notice", "notices/heatwave_2022/33_0906_1726_caiso-eea-3-notice-202202696.eml", 1,
      "caiso.notice:202202696"),
+    ("caiso-notice", "notices/legacy_2000_2006/2006-07-24_stage-2-electrical-emergency"
+     ".constructed.txt", 1, "caiso.notice:legacy-stage2-200607241300"),
 ])
 def test_parse_prints_json_lines_and_exits_0(capmon: Callable[..., Result], source: str,
                                               path: str, count: int,
@@ -84,6 +89,16 @@ def test_unparseable_input_exits_1_with_one_line(capmon: Callable[..., Result], 
     assert out.returncode == 1 and out.stdout == ""
     assert len(out.stderr.strip().splitlines()) == 1
     assert out.stderr.startswith(f"capmon parse: {source}: ")
+
+
+def test_oasis_answer_with_no_whole_day_names_the_hours_it_covers(
+        capmon: Callable[..., Result], tmp_path: Path) -> None:
+    lines = (F / "oasis/sld_fcst_7da_utc_20250220_20250222.derived.csv").read_text().splitlines()
+    cut = tmp_path / "one_utc_day.csv"
+    cut.write_text("\n".join([lines[0], *(ln for ln in lines[1:] if ln < "2025-02-21")]) + "\n")
+    out = capmon("caiso-oasis", str(cut))
+    assert out.returncode == 1 and out.stdout == ""
+    assert "7DA 2025-02-20 HE1-16 (16 of 24 hours) x6 areas" in out.stderr
 
 
 def test_missing_file_exits_1(capmon: Callable[..., Result]) -> None:

@@ -117,6 +117,70 @@ def test_2020_legacy_levels(start: str, end: str, level: str, severity: Severity
     assert c.severity is severity
 
 
+# The 2000-2006 notices are constructed in the shape of the public ones (fixtures README); each
+# window is the one the Grid Emergencies History Report's table lists for that day and stage.
+LEGACY = NOTICES / "legacy_2000_2006"
+
+
+@pytest.mark.parametrize(("name", "level", "severity", "start", "end"), [
+    # 2000 table, 5/22/2000: Stage 2 1230-1700.
+    ("2000-05-22_stage-2-emergency", "STAGE 2", Severity.EMERGENCY,
+     pt(2000, 5, 22, 12, 30), pt(2000, 5, 22, 17)),
+    # 2001 table, 1/17/2001: Stage 3 0145-2359; HE24 ends at the next midnight.
+    ("2001-01-17_stage-3-emergency", "STAGE 3", Severity.CRITICAL,
+     pt(2001, 1, 17, 1, 45), pt(2001, 1, 18)),
+    # 2002 table, 7/9/2002: Stage 1 14:40-19:00.
+    ("2002-07-09_stage-1-emergency", "STAGE 1", Severity.WARNING,
+     pt(2002, 7, 9, 14, 40), pt(2002, 7, 9, 19)),
+    # 2006 table, 07/22/06: Stage 1 1312-2000 (effective after HE14 began at 13:00).
+    ("2006-07-22_stage-1-electrical-emergency", "STAGE 1", Severity.WARNING,
+     pt(2006, 7, 22, 13, 12), pt(2006, 7, 22, 20)),
+    # 2006 table, 07/24/06: Stage 2 1300-2100.
+    ("2006-07-24_stage-2-electrical-emergency", "STAGE 2", Severity.EMERGENCY,
+     pt(2006, 7, 24, 13), pt(2006, 7, 24, 21)),
+])
+def test_2000_to_2006_stage_notices_with_hour_ending_windows(
+        name: str, level: str, severity: Severity, start: datetime, end: datetime) -> None:
+    raw = (LEGACY / f"{name}.constructed.txt").read_bytes()
+    [c] = parse(raw, pt(2026, 1, 1))
+    assert c.kind is Kind.CAISO_LEGACY and c.attributes.level == level  # type: ignore[attr-defined]
+    assert c.severity is severity and c.regions == ("CAISO Grid",)
+    assert (c.window.start, c.window.end) == (start, end)
+    assert c.status is Status.ENDED
+    # No number and no issue time in these texts: the id is the type and the start.
+    assert c.id == f"caiso.notice:legacy-stage{level[-1]}-{start.astimezone(PACIFIC):%Y%m%d%H%M}"
+
+
+def test_legacy_stage_2_that_warns_of_stage_3_stays_stage_2() -> None:
+    n = parse_notice((LEGACY / "2000-05-22_stage-2-emergency.constructed.txt").read_text())
+    assert n.level == "STAGE 2" and n.reason is not None and "Stage 3" in n.reason
+
+
+def test_legacy_stage_notice_in_effect_before_its_first_hour() -> None:
+    # Constructed: declared at 09:45 for HE14-HE21, the window starts with HE14 at 13:00.
+    n = parse_notice("STAGE 2 ELECTRICAL EMERGENCY Notice The California ISO has declared a "
+                     "Stage 2 Electrical Emergency. Effective 07/24/2006 at 09:45, from Hour "
+                     "Ending 14 through Hour Ending 21.")
+    assert (n.start, n.end) == (pt(2006, 7, 24, 13), pt(2006, 7, 24, 21))
+    overnight = parse_notice("STAGE 1 EMERGENCY NOTICE Effective 12/07/2000 at 22:00, from "
+                             "Hour Ending 23 through Hour Ending 2.")
+    assert (overnight.start, overnight.end) == (pt(2000, 12, 7, 22), pt(2000, 12, 8, 2))
+
+
+@pytest.mark.parametrize("text", [
+    "STAGE 2 EMERGENCY NOTICE Effective 05/22/2000 at 12:30, from Hour Ending 0 through "
+    "Hour Ending 17.",
+    "STAGE 2 EMERGENCY NOTICE Effective 05/22/2000 at 12:30, from Hour Ending 13 through "
+    "Hour Ending 26.",
+    "STAGE 2 EMERGENCY NOTICE from Hour Ending 13 through Hour Ending 17.",
+    "STAGE 2 EMERGENCY NOTICE Effective 05/22/2000 at 18:30, from Hour Ending 13 through "
+    "Hour Ending 17.",
+])
+def test_legacy_hour_ending_window_errors(text: str) -> None:
+    with pytest.raises(ParseError):
+        parse_notice(text)
+
+
 def test_2020_flex_alert_prose() -> None:
     text = excerpt("The California ISO has issued a Flex Alert for the CAISO Grid effective "
                    "Friday, August 14, 2020", "to avoid")

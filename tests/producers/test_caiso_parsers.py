@@ -25,6 +25,8 @@ from tests.producers.helpers import CAISO_FIXTURES as F
 OASIS_CSV = F / "oasis" / "sld_fcst_20250127_20250129_all_markets.csv"
 OASIS_TAC_ONLY = F / "oasis" / "sld_fcst_20250127_20250129_ca_iso_tac_only.derived.csv"
 OASIS_7DA_ZIP = F / "oasis" / "sld_fcst_7da_20250219_20250227.zip"
+# The real 7DA rows of two UTC days: 02-19 HE17-24, all of 02-20, 02-21 HE1-16.
+OASIS_UTC_DAYS = F / "oasis" / "sld_fcst_7da_utc_20250220_20250222.derived.csv"
 
 
 def pt(*args: int) -> datetime:
@@ -96,6 +98,77 @@ def test_oasis_7da_zip_as_served() -> None:
     # The set of TAC areas grows mid-file (33 -> 34 on 02-23).
     assert len(areas_by_day[date(2025, 2, 22)]) == 33
     assert len(areas_by_day[date(2025, 2, 23)]) == 34
+
+
+def test_oasis_answer_cut_at_utc_midnight_gives_only_the_whole_day() -> None:
+    got = caiso_oasis.forecasts(OASIS_UTC_DAYS.read_bytes(), pt(2025, 2, 21, 10))
+    assert {c.attributes.trade_date for c in got.conditions} == {date(2025, 2, 20)}  # type: ignore[attr-defined]
+    assert len(got.conditions) == 6
+    # The whole day's peaks are those of the file it was cut from.
+    served = {c.id: c.attributes for c in caiso_oasis.parse(OASIS_7DA_ZIP.read_bytes(),
+                                                           pt(2025, 2, 21, 10))}
+    for c in got.conditions:
+        a, b = c.attributes, served[c.id]
+        assert isinstance(a, PeakForecastAttributes) and isinstance(b, PeakForecastAttributes)
+        assert (a.peak_mw, a.hour_ending, a.peak_at) == (b.peak_mw, b.hour_ending, b.peak_at)
+    covered = {(s.area, s.trade_date): s for s in got.partial}
+    assert len(got.partial) == 12
+    evening = covered[("CA ISO-TAC", date(2025, 2, 19))]
+    morning = covered[("CA ISO-TAC", date(2025, 2, 21))]
+    assert evening.hours_covered == tuple(range(17, 25)) and not evening.complete
+    assert morning.hours_covered == tuple(range(1, 17)) and morning.hours_in_day == 24
+    # What a "day peak" of the cut 02-21 would have said: the morning HE8, where the whole
+    # day peaks at HE19 (25,845.56 MW in the served file).
+    would_be = max(morning.values, key=lambda v: v.mw)
+    assert (would_be.hour_ending, would_be.mw) == (8, 24664.26)
+    assert served["caiso.peak_forecast:CA ISO-TAC:2025-02-21"].hour_ending == 19  # type: ignore[attr-defined]
+    assert caiso_oasis.describe_partial(got.partial) == (
+        "7DA 2025-02-19 HE17-24 (8 of 24 hours) x6 areas; "
+        "7DA 2025-02-21 HE1-16 (16 of 24 hours) x6 areas")
+
+
+def test_oasis_answer_with_no_whole_day_is_an_error_naming_the_hours() -> None:
+    # One UTC day of the derived file: 8 hours of 02-19 (whose partial peak happens to be the
+    # day's HE19) and 16 of 02-20 (whose partial peak is the morning HE8): neither is a day peak.
+    lines = OASIS_UTC_DAYS.read_text().splitlines(keepends=True)
+    one_day = "".join([lines[0], *(ln for ln in lines[1:] if ln < "2025-02-21")]).encode()
+    with pytest.raises(ParseError) as info:
+        caiso_oasis.parse(one_day, pt(2025, 2, 21, 10))
+    assert str(info.value) == (
+        "OASIS CSV: no trade date covered in full: 7DA 2025-02-19 HE17-24 (8 of 24 hours) "
+        "x6 areas; 7DA 2025-02-20 HE1-16 (16 of 24 hours) x6 areas")
+
+
+def test_oasis_partial_dam_leaves_the_day_to_a_whole_2da() -> None:
+    # Constructed from the real file: CA ISO-TAC's DAM rows after HE8 removed.
+    lines = OASIS_CSV.read_text().splitlines(keepends=True)
+    cut = [ln for ln in lines if not (",DAM,CA ISO-TAC," in ln and int(ln.split(",")[4]) > 8)]
+    got = caiso_oasis.forecasts("".join(cut).encode(), pt(2025, 1, 27, 1))
+    by_id = {c.id: c.attributes for c in got.conditions}
+    a = by_id["caiso.peak_forecast:CA ISO-TAC:2025-01-27"]
+    assert isinstance(a, PeakForecastAttributes)
+    assert (a.market_run, a.peak_mw, a.hour_ending) == ("2DA", 28329.27, 19)
+    assert by_id["caiso.peak_forecast:SCE-TAC:2025-01-27"].market_run == "DAM"  # type: ignore[attr-defined]
+    assert [s.describe() for s in got.partial] == ["DAM 2025-01-27 HE1-8 (8 of 24 hours)"]
+
+
+def test_oasis_summer_day_cut_at_utc_midnight_covers_17_and_7_hours() -> None:
+    # Synthetic: two PDT days; 00:00 UTC is 17:00 PDT, so the cut falls after HE17.
+    rows = [synthetic_day(date(2025, 7, 1), 18), synthetic_day(date(2025, 7, 2), 18)]
+    body = rows[0] + rows[1].split(b"\n", 1)[1]
+    lines = body.decode().splitlines(keepends=True)
+    cut = "".join([lines[0], *(ln for ln in lines[1:]
+                              if "2025-07-02T00:00" <= ln[:16] < "2025-07-03T00:00")])
+    with pytest.raises(ParseError, match=r"DAM 2025-07-01 HE18-24 \(7 of 24 hours\); "
+                                         r"DAM 2025-07-02 HE1-17 \(17 of 24 hours\)"):
+        caiso_oasis.parse(cut.encode(), pt(2025, 7, 1, 12), areas=frozenset({"CA ISO-TAC"}))
+
+
+def test_oasis_missing_hour_inside_the_day_is_partial() -> None:
+    lines = synthetic_day(date(2025, 1, 27), 19).decode().splitlines(keepends=True)
+    del lines[5]  # HE5
+    with pytest.raises(ParseError, match=r"HE1-4,6-24 \(23 of 24 hours\)"):
+        caiso_oasis.parse("".join(lines).encode(), pt(2025, 1, 27, 1))
 
 
 def error_zip(code: str, desc: str) -> bytes:
@@ -310,61 +383,91 @@ NEW = "Time,Day ahead forecast,Hour ahead forecast,Current demand,Demand respons
 OLD = "Time,Day ahead forecast,Hour ahead forecast,Current demand\n"
 
 
-def demand_file(header: str, day_rows: list[str], trailing: bool = True) -> bytes:
-    return (header + "".join(r + "\n" for r in day_rows)
-            + ("00:00,1,1,1,\n" if trailing else "") + ",,,,\n").encode()
+def demand_file(header: str, rows: list[str]) -> bytes:
+    return (header + "".join(r + "\n" for r in rows) + ",,,,\n").encode()
 
 
-def full_day(now_label: str, dst: str | None = None) -> list[str]:
+def full_day(known_until: int, dst: str | None = None) -> list[str]:
+    """A synthetic day: the 289 rows `00:00, 00:05 ... 23:55, 00:00`, each label the end of its
+    interval. The hourly forecasts change at HH:05 (30000 + hour ending); the opening `00:00`
+    carries the previous day's HE24 (31000, and a current demand of 29999 above any of this
+    day's). Current demand is 20000 + minutes since midnight, known up to `known_until`."""
     rows = []
-    for h in range(24):
-        for m in range(0, 60, 5):
-            label = f"{h:02d}:{m:02d}"
-            if dst == "spring" and h == 2:
-                rows.append(f"{label},,,,")
-                continue
-            current = 20000 + h * 100 + m if label <= now_label else ""
-            rows.append(f"{label},{30000 + h},{29000 + h},{current},")
+    for minute in range(0, 24 * 60 + 5, 5):
+        label = f"{minute // 60 % 24:02d}:{minute % 60:02d}"
+        if dst == "spring" and label.startswith("02:"):
+            rows.append(f"{label},,,,")
+            continue
+        he = -(-minute // 60)
+        da, ha = (31000, 30000) if minute == 0 else (30000 + he, 29000 + he)
+        current = 29999 if minute == 0 else (20000 + minute if minute <= known_until else "")
+        rows.append(f"{label},{da},{ha},{current},")
     return rows
 
 
+def minutes(hh: int, mm: int = 0) -> int:
+    return hh * 60 + mm
+
+
 @pytest.mark.parametrize("header", [NEW, OLD])
-def test_demand_both_headers_blank_future_rows_and_trailing_midnight(header: str) -> None:
-    rows = full_day("17:55")
+def test_demand_both_headers_blank_future_rows(header: str) -> None:
+    rows = full_day(minutes(17, 55))
     if header == OLD:
         rows = [r.rsplit(",", 1)[0] for r in rows]
-    raw = demand_file(header, rows)
-    [c] = caiso_demand.parse(raw, pt(2026, 3, 11, 18, 1))
+    [c] = caiso_demand.parse(demand_file(header, rows), pt(2026, 3, 11, 18, 1))
     a = c.attributes
     assert isinstance(a, DemandAttributes)
     assert a.operating_day == date(2026, 3, 11)
     assert a.interval_label == "17:55" and a.interval_end == pt(2026, 3, 11, 17, 55)
-    assert a.current_mw == 20000 + 1700 + 55
-    assert a.todays_peak_mw == 21755 and a.day_ahead_peak_mw == 30023
-    # The trailing 00:00 (next day) was dropped: the DA peak is 23:xx, not the stray row.
-    assert a.day_ahead_peak_at is not None and a.day_ahead_peak_at.astimezone(PACIFIC).hour == 23
+    assert a.current_mw == 20000 + minutes(17, 55) and a.day_ahead_forecast_mw == 30018
+    # The opening 00:00 closes the previous day: neither its 29999 MW reading nor its HE24
+    # forecast of 31000 MW is this day's.
+    assert a.todays_peak_mw == 20000 + minutes(17, 55)
+    assert a.day_ahead_peak_mw == 30024
+    # HE24 runs from the 23:05 row through the closing 00:00 row; its first interval ends 23:05.
+    assert a.day_ahead_peak_at == pt(2026, 3, 11, 23, 5)
 
 
-def test_demand_midnight_rollover_serves_yesterdays_file() -> None:
-    raw = demand_file(NEW, full_day("23:55"))
-    # 00:03 Pacific on 03/12: the file's last reading (23:55) is later than "now" on 03/12.
+def test_demand_closing_midnight_row_ends_the_day() -> None:
+    # A finished day (history/20260311/demand.csv): the closing 00:00 is its last reading.
+    raw = demand_file(NEW, full_day(minutes(24)))
+    [c] = caiso_demand.parse(raw, pt(2026, 3, 12, 9), day=date(2026, 3, 11))
+    a = c.attributes
+    assert isinstance(a, DemandAttributes)
+    assert a.interval_label == "00:00" and a.interval_end == pt(2026, 3, 12)
+    assert a.current_mw == a.todays_peak_mw == 20000 + minutes(24)
+    assert a.todays_peak_at == pt(2026, 3, 12) and c.status is Status.ENDED
+
+
+@pytest.mark.parametrize("known_until", [minutes(23, 55), minutes(24)])
+def test_demand_midnight_rollover_serves_yesterdays_file(known_until: int) -> None:
+    raw = demand_file(NEW, full_day(known_until))
+    # 00:03 Pacific on 03/12: the file's last reading (23:55, or the closing 00:00 that ends
+    # 03/11) is later than "now" if read as 03/12's.
     [c] = caiso_demand.parse(raw, pt(2026, 3, 12, 0, 3))
     assert c.attributes.operating_day == date(2026, 3, 11)  # type: ignore[attr-defined]
     assert c.id == "caiso.demand:2026-03-11" and c.status is Status.ENDED
+    assert c.attributes.current_mw == 20000 + known_until  # type: ignore[attr-defined]
 
 
 def test_demand_spring_forward_rows_are_dropped() -> None:
-    raw = demand_file(NEW, full_day("04:00", dst="spring"))
+    raw = demand_file(NEW, full_day(minutes(4), dst="spring"))
     [c] = caiso_demand.parse(raw, pt(2026, 3, 8, 4, 2))
     a = c.attributes
-    assert a.current_mw == 20400 and a.interval_end == pt(2026, 3, 8, 4, 0)  # type: ignore[attr-defined]
+    assert a.current_mw == 20240 and a.interval_end == pt(2026, 3, 8, 4, 0)  # type: ignore[attr-defined]
     assert c.window.end - c.window.start == (pt(2026, 3, 9) - pt(2026, 3, 8))  # type: ignore[operator]
 
 
 def test_demand_fall_back_hour_is_the_first_occurrence() -> None:
-    raw = demand_file(NEW, full_day("01:30"))
+    raw = demand_file(NEW, full_day(minutes(1, 30)))
     [c] = caiso_demand.parse(raw, datetime(2026, 11, 1, 8, 40, tzinfo=UTC))  # 01:40 PDT
     assert c.attributes.interval_end == datetime(2026, 11, 1, 8, 30, tzinfo=UTC)  # type: ignore[attr-defined]
+
+
+def test_demand_repeated_label_keeps_the_first_row() -> None:
+    raw = (NEW + "00:00,1,1,1,\n00:05,30000,29000,20005,\n00:05,9,9,9,\n").encode()
+    [c] = caiso_demand.parse(raw, pt(2026, 3, 11, 0, 7))
+    assert c.attributes.current_mw == 20005  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("raw", [b"", b"Time,Current demand\n", b"Foo,Bar\n1,2\n",
@@ -376,8 +479,12 @@ def test_demand_malformed(raw: bytes) -> None:
 
 
 def test_demand_observed_first_rows_parse() -> None:
-    """The header and first row recorded live in observed/ (2026-07-27)."""
+    """The header and first row recorded live in observed/ (2026-07-27): that 00:00 row ends
+    the interval 23:55-00:00 of 07/26, so the new day has no reading of its own yet."""
     raw = b"Time,Day ahead forecast,Hour ahead forecast,Current demand,Demand response\n" \
           b"00:00,30243,29312,29138,\n"
     [c] = caiso_demand.parse(raw, pt(2026, 7, 27, 0, 3))
-    assert c.attributes.current_mw == 29138 and c.attributes.day_ahead_forecast_mw == 30243  # type: ignore[attr-defined]
+    a = c.attributes
+    assert isinstance(a, DemandAttributes)
+    assert a.operating_day == date(2026, 7, 27) and c.status is Status.ACTIVE
+    assert (a.current_mw, a.day_ahead_peak_mw, a.interval_end) == (None, None, None)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+import structlog
 from aiohttp.test_utils import TestServer
 
 from monitor.bus import MemoryBus
@@ -132,6 +133,27 @@ async def test_oasis_no_data_error_is_not_a_failure_but_other_errors_are(served)
         assert await engine.poll_once("caiso-oasis") is Outcome.OK
         clock.advance(600)
         assert await engine.poll_once("caiso-oasis") is Outcome.PARSE_ERROR
+
+
+async def test_oasis_source_publishes_no_peak_for_a_partial_day_and_logs_it(served) -> None:  # type: ignore[no-untyped-def]
+    fake, server, clock = served
+    clock.set(pt(2025, 2, 21, 9, 30))
+    cut = (F / "oasis" / "sld_fcst_7da_utc_20250220_20250222.derived.csv").read_bytes()
+    fake.script(OASIS, *[Reply(body=zipped(
+        "20250220_20250222_SLD_FCST_7DA_20250221_01_09_58_v1.csv", cut),
+        content_type="application/x-zip-compressed")] * 3)
+    source = OasisSource(str(server.make_url(OASIS)))
+    bus = MemoryBus()
+    async with HttpFetcher(clock, user_agent="capmon-test", timeout_s=5,
+                           max_response_bytes=5_000_000) as fetcher:
+        engine = Engine([source], fetcher, bus, clock)
+        with structlog.testing.capture_logs() as logs:
+            assert await engine.poll_once("caiso-oasis") is Outcome.OK
+    published = await drain(bus, CAISO)
+    assert {c.id.rsplit(":", 1)[1] for c in published} == {"2025-02-20"}
+    partial = [e for e in logs if e["event"] == "oasis_partial_days"]
+    assert [e["market"] for e in partial] == ["DAM", "2DA", "7DA"]
+    assert partial[0]["count"] == 12 and "7DA 2025-02-21 HE1-16" in partial[0]["partial"]
 
 
 def test_catalog_builds_every_caiso_source_and_rejects_unknown_names() -> None:
