@@ -34,7 +34,7 @@ test: install services
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy monitor
+	$(BIN)/mypy monitor consumers producers
 
 bench: install services
 	. .cache/services.env && for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
