@@ -99,6 +99,9 @@ class SourcesSettings(Section):
     timeout_s: float = Field(default=20.0, gt=0)
     max_response_bytes: int = 20 * 1024 * 1024
     stale_after_intervals: int = Field(default=3, ge=1)
+    # A source with no good poll since start is reported blind at its first failure this long
+    # after start (a short grace for a slow first answer, not N intervals).
+    blind_after_s: float = Field(default=30.0, ge=0)
     enabled: tuple[str, ...] = ()  # empty: every source
     # Per-source poll interval in seconds, replacing the source's own cadence (a source may be
     # polled less often than its publisher updates it, never more often than it allows:

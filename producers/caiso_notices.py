@@ -28,13 +28,13 @@ from datetime import datetime
 from email.message import EmailMessage
 
 from monitor.attributes import NoticeAttributes
+from monitor.clock import PACIFIC
 from monitor.errors import ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window, revision_at
 from producers.caiso_common import (
     EEA_SEVERITY,
     FLEX_SEVERITY,
     LEGACY_SEVERITY,
-    PACIFIC,
     RMO_SEVERITY,
     TE_SEVERITY,
     decode_text,

@@ -26,11 +26,11 @@ import structlog
 from lxml import etree
 
 from monitor.attributes import PeakForecastAttributes
+from monitor.clock import PACIFIC
 from monitor.errors import ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.topics import CAISO
 from producers.caiso_common import (
-    PACIFIC,
     csv_rows,
     day_bounds,
     decode_text,

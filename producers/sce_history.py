@@ -25,13 +25,14 @@ import re
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 
+from monitor.clock import PACIFIC
 from monitor.errors import ParseError
 from monitor.events import Condition, Status
 from producers.dr_events import CustomerClass, DrEvent, keyed, to_condition
 from producers.sce_api import SCE_TAC
 from producers.sce_locations import is_all, normalize_location_type, resolve
 from producers.sce_programs import Program, is_test, notice_of_product, program_for
-from producers.sce_values import PACIFIC, ValueFormatError, local, parse_date, parse_time
+from producers.sce_values import ValueFormatError, local, parse_date, parse_time
 
 SITE_URL = "https://www.sce.openadr.com/dr.website/scepr-event-history.jsf"
 _CANCELLED = re.compile(r"\bcancel+ed\b", re.IGNORECASE)
