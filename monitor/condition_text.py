@@ -29,6 +29,7 @@ VERB = {
     Transition.ISSUED: "issued", Transition.UPDATED: "updated", Transition.STARTED: "in effect",
     Transition.ENDED: "ended, all clear", Transition.CANCELLED: "cancelled, all clear",
     Transition.REMINDER: "still in effect", Transition.TEST: "test",
+    Transition.HEARTBEAT: "heartbeat",
 }
 _NOTICE = {Kind.CAISO_FLEX_ALERT: "Flex Alert", Kind.CAISO_RMO: "CAISO RMO",
            Kind.CAISO_TRANSMISSION_EMERGENCY: "CAISO Transmission Emergency"}
@@ -92,11 +93,25 @@ def health_line(item: NotificationItem) -> str:
     return f"capmon {still}cannot see {name}" + (f" since {_at(since)}" if since else "")
 
 
+def heartbeat_line(item: NotificationItem) -> str:
+    """"capmon is watching: 7 of 7 sources current", naming any it cannot see."""
+    a = item.condition.attributes
+    if not isinstance(a, SourceHealthAttributes):
+        return "capmon is watching"
+    total = len(a.current) + len(a.not_current)
+    text = f"capmon is watching: {len(a.current)} of {total} sources current"
+    if a.not_current:
+        text += "; cannot see " + ", ".join(source_label(s) for s in a.not_current)
+    return text
+
+
 def public_line(item: NotificationItem) -> str:
     """One item as a stranger may read it: the condition and what happened to it."""
     c = item.condition
     if item.transition == Transition.TEST:
         return TEST_TEXT
+    if item.transition == Transition.HEARTBEAT:
+        return heartbeat_line(item)
     if isinstance(c.attributes, SourceHealthAttributes):
         return health_line(item)
     if isinstance(item.facts.get("threshold"), dict):

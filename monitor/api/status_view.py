@@ -315,7 +315,8 @@ def dr_row(c: Condition) -> EventRow:
     a = c.attributes
     name, where, ref = "DR event", UNKNOWN, ""
     if isinstance(a, DrEventAttributes):
-        name = f"{a.utility} {a.program}" + (f" ({a.product})" if a.product else "")
+        product = a.product if a.product and a.product != a.program else None
+        name = f"{a.utility} {a.program}" + (f" ({product})" if product else "")
         places = a.sublaps or a.locations or a.blocks or c.regions
         where = ", ".join(places) if places else (a.location_type or UNKNOWN)
         ref = f"event {a.event_key}" if a.event_key else ""
