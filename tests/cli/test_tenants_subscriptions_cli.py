@@ -144,3 +144,18 @@ def test_an_opted_out_phone_is_refused(capsys: pytest.CaptureFixture[str],
     assert ("+14155550100 opted out (sms STOP); "
             "the recipient can opt in again by texting START") in err
     assert "nothing was written" in err
+
+
+def test_a_heartbeat_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "tenants", "add", "DCE", "--json")
+    tenant = json.loads(out.strip().splitlines()[-1])["id"]
+    code, _, err = run(capsys, "subscriptions", "add", "--tenant", tenant, "--name", "watch",
+                       "--kind", "source.health", "--webhook", "http://127.0.0.1:9000/h",
+                       "--heartbeat", "07:30", "--timezone", "America/Phoenix")
+    assert code == 0, err
+    code, out, _ = run(capsys, "subscriptions", "list", "--json")
+    [sub] = json.loads(out)
+    assert sub["heartbeat"] == {"at": "07:30", "timezone": "America/Phoenix"}
+    code, _, err = run(capsys, "subscriptions", "add", "--tenant", tenant, "--name", "bad",
+                       "--webhook", "http://127.0.0.1:9000/h", "--heartbeat", "7.30")
+    assert code == 1 and "heartbeat.at: Value error, must be HH:MM" in err
