@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from monitor.channels import unconfigured
 from monitor.cli.roles import settings_from
 from monitor.cli.tenants import with_store
 from monitor.clock import SystemClock
@@ -106,7 +107,9 @@ def _create(args: argparse.Namespace, raw: list[Any]) -> int:
 
     async def go(store: Store) -> list[dict[str, Any]]:
         for i, spec in enumerate(specs):
-            if isinstance(spec.channel, WebhookTarget):
+            if (why := unconfigured(settings, spec.channel.type)) is not None:
+                problems.append(f"#{i + 1} channel: {why}")
+            elif isinstance(spec.channel, WebhookTarget):
                 try:
                     await check_url(spec.channel.url, settings.webhook)
                 except UnsafeUrlError as exc:

@@ -49,7 +49,10 @@ async def test_api_matches_its_openapi(tmp_path: Path, clock: ManualClock) -> No
     async with store.begin() as conn:
         _tenant, key = await tenant_store.create_tenant(conn, "Schemathesis CCA", None,
                                                         clock.now())
-    rt = make_runtime(store, clock)
+    # Without Twilio and email settings, as before channels were checked: the Twilio routes
+    # are then 404 (their fuzzing is the Twilio hooks' tests'), and email and SMS
+    # subscriptions are refused with 422 like any other invalid body.
+    rt = make_runtime(store, clock, channels=False)
     await rt.bus.start()
     runner = web.AppRunner(make_app(rt), access_log=None)
     await runner.setup()

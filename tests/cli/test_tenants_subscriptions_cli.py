@@ -41,6 +41,11 @@ def _store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("CAPMON_STORE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("CAPMON_WEBHOOK_ALLOW_HOSTS", '["127.0.0.1"]')
     monkeypatch.setenv("CAPMON_LOG_LEVEL", "warning")
+    # Every channel configured; the tests of a missing one unset these.
+    monkeypatch.setenv("CAPMON_API_LINK_SECRET", "link-secret-for-tests-0123456789")
+    monkeypatch.setenv("CAPMON_TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("CAPMON_TWILIO_AUTH_TOKEN", "twilio-token-for-tests")
+    monkeypatch.setenv("CAPMON_TWILIO_FROM_NUMBER", "+15005550006")
     yield
     # The CLI points structlog at the captured stderr, which pytest closes after the test.
     structlog.reset_defaults()
@@ -159,3 +164,15 @@ def test_a_heartbeat_from_the_command_line(capsys: pytest.CaptureFixture[str]) -
     code, _, err = run(capsys, "subscriptions", "add", "--tenant", tenant, "--name", "bad",
                        "--webhook", "http://127.0.0.1:9000/h", "--heartbeat", "7.30")
     assert code == 1 and "heartbeat.at: Value error, must be HH:MM" in err
+
+
+def test_an_unconfigured_channel_is_refused(capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = run(capsys, "tenants", "add", "SJCE", "--json")
+    tenant = json.loads(out.strip().splitlines()[-1])["id"]
+    monkeypatch.delenv("CAPMON_TWILIO_AUTH_TOKEN")
+    code, _, err = run(capsys, "subscriptions", "add", "--tenant", tenant, "--name", "phone",
+                       "--sms", "+14155550100")
+    assert code == 1
+    assert ("#1 channel: the SMS channel is not configured: set CAPMON_TWILIO_AUTH_TOKEN"
+            in err) and "nothing was written" in err

@@ -206,6 +206,8 @@ def test_secrets_are_references_never_values(manifests: dict[str, dict[str, Any]
             assert var["valueFrom"]["secretKeyRef"]["name"] == "capmon-secrets"
         names = {v["name"] for v in env}
         assert {"CAPMON_STORE_URL", "CAPMON_ADMIN_KEY", "CAPMON_TWILIO_AUTH_TOKEN"} <= names
+        if doc["kind"] == "Deployment":  # without it the email channel cannot start
+            assert "CAPMON_API_LINK_SECRET" in names
 
 
 def test_service_pdb_and_jobs(manifests: dict[str, dict[str, Any]]) -> None:
