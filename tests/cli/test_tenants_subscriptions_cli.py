@@ -62,7 +62,10 @@ def test_tenants_and_subscriptions(capsys: pytest.CaptureFixture[str], tmp_path:
                        "--admin-contact", "ops@cpa.example", "--json")
     assert code == 0
     tenant = json.loads(out.strip().splitlines()[-1])
-    assert set(tenant) == {"id", "api_key"} and tenant["api_key"].startswith("cm_")
+    assert set(tenant) == {"id", "api_key", "health_subscription"}
+    assert tenant["api_key"].startswith("cm_")
+    health = tenant["health_subscription"]
+    assert health["id"] and health["detail"].startswith("ops@cpa.example is told by email")
 
     code, out, _ = run(capsys, "tenants", "list", "--json")
     listed = json.loads(out.strip().splitlines()[-1])
@@ -88,7 +91,11 @@ def test_tenants_and_subscriptions(capsys: pytest.CaptureFixture[str], tmp_path:
 
     code, out, _ = run(capsys, "subscriptions", "list", "--tenant", tenant["id"], "--json")
     subs = {s["name"]: s for s in json.loads(out.strip().splitlines()[-1])}
-    assert set(subs) == {"CPA scheduling desk", "on-call phone", "flex email"}
+    assert set(subs) == {"CPA scheduling desk", "on-call phone", "flex email",
+                         "capmon health (admin contact)"}
+    admin = subs["capmon health (admin contact)"]
+    assert admin["id"] == health["id"] and admin["match"]["kinds"] == ["source.health"]
+    assert admin["channel"] == {"type": "email", "address": "ops@cpa.example"}
     assert subs["on-call phone"]["channel"]["phone"] == "+14155550100"
     assert subs["CPA scheduling desk"]["match"]["thresholds"][0]["clear_below"] == 22500
     assert subs["flex email"]["quiet_hours"]["start"] == "22:00"
@@ -97,7 +104,10 @@ def test_tenants_and_subscriptions(capsys: pytest.CaptureFixture[str], tmp_path:
     code, out, _ = run(capsys, "subscriptions", "rm", subs["flex email"]["id"])
     assert code == 0
     code, out, _ = run(capsys, "subscriptions", "list", "--json")
-    assert len(json.loads(out.strip().splitlines()[-1])) == 2
+    assert len(json.loads(out.strip().splitlines()[-1])) == 3
+    code, out, _ = run(capsys, "tenants", "add", "Opted out", "--admin-contact",
+                       "it@optout.example", "--no-health-alerts")
+    assert code == 0 and "capmon health: the tenant opted out" in out
 
 
 def test_import_is_all_or_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
