@@ -25,7 +25,8 @@ from monitor.api.scrape import SCRAPE
 from monitor.clock import PACIFIC
 from monitor.errors import CapmonError
 from monitor.events import Condition
-from monitor.metrics import REGISTRY
+from monitor.metrics import READY, REGISTRY
+from monitor.runtime import Runtime
 from monitor.source_health import current_health, not_current
 
 routes = web.RouteTableDef()
@@ -69,12 +70,12 @@ def _when(t: datetime | None) -> str:
     return t.astimezone(PACIFIC).strftime("%Y-%m-%d %H:%M %Z") if t else "start"
 
 
-async def readiness(request: web.Request) -> tuple[dict[str, Any], int]:
+async def readiness(rt: Runtime) -> tuple[dict[str, Any], int]:
     """The answer and its HTTP status: 503 when the bus or the store fails, or when a source
     this process polls cannot be seen (a producer that cannot see is not doing its job, and
     a rollout that broke a parser stops); a process that only reads what others polled says
-    `degraded` with 200, so the status page stays routed while it tells people."""
-    rt = request.app[RUNTIME]
+    `degraded` with 200, so the status page stays routed while it tells people. The checks
+    also set `capmon_ready`, so Prometheus sees what the probe sees."""
     bus, store, health = await asyncio.gather(
         _probe("bus", rt.bus.ping), _probe("store", rt.store.ping),
         current_health(rt.store, rt.health, PROBE_TIMEOUT_S))
@@ -84,6 +85,8 @@ async def readiness(request: web.Request) -> tuple[dict[str, Any], int]:
     broken = [name for name in ("bus", "store") if name in failed]
     status = "not ready" if broken else "degraded" if failed else "ready"
     code = 503 if broken or sources.get("blocking") else 200
+    for name, check in checks.items():
+        READY.labels(name).set(1 if check["ok"] else 0)
     return {"status": status, "failed": failed, "checks": checks}, code
 
 
@@ -94,7 +97,7 @@ async def healthz(_request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    body, code = await readiness(request)
+    body, code = await readiness(request.app[RUNTIME])
     return web.json_response(body, status=code)
 
 
@@ -104,6 +107,7 @@ async def metrics(request: web.Request) -> web.Response:
     gauges = request.app.get(SCRAPE)
     if gauges is not None:
         await gauges.refresh()
+    await readiness(request.app[RUNTIME])
     return web.Response(body=generate_latest(REGISTRY),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
 

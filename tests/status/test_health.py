@@ -152,7 +152,9 @@ async def test_ops_server_serves_only_health_routes(
     ready = await client.get("/readyz")
     assert ready.status == 503 and (await ready.json())["failed"] == ["sources"]
     metrics = await (await client.get("/metrics")).text()
-    assert "capmon_source_polls_total" in metrics
+    # Prometheus sees what the probe sees: capmon_ready is computed on each scrape.
+    assert 'capmon_ready{check="sources"} 0.0' in metrics
+    assert 'capmon_ready{check="store"} 1.0' in metrics
     assert (await client.get("/")).status == 404
     assert (await client.get("/v1/conditions")).status == 404
 
