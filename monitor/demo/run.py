@@ -65,6 +65,8 @@ class DemoOptions:
     kafka: str | None = None
     quiet: bool = False
     until: datetime | None = None  # stop early (tests of a slice of the scenario)
+    # Set (by SIGINT/SIGTERM) to end the replay at the present, with its summary.
+    interrupt: asyncio.Event | None = None
 
 
 @dataclass
@@ -82,10 +84,17 @@ def _bound_socket() -> socket.socket:
     return sock
 
 
+OUTPUTS = ("deliveries.jsonl", "subscriptions.json", "summary.json")
+
+
 def _fresh_db(out: Path) -> str:
+    """A new store, and nothing left of the previous run beside it: an interrupted run's
+    files must never be read as this one's."""
     db = out / "capmon-demo.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
+    for name in OUTPUTS:
+        (out / name).unlink(missing_ok=True)
     return f"sqlite+aiosqlite:///{db}"
 
 
@@ -178,7 +187,8 @@ async def run_demo(opts: DemoOptions, printer: TimelinePrinter | None = None) ->
         driver = TimeDriver(clock, bus, busy=sms.in_flight, speed=opts.speed)
         try:
             await driver.calibrate()
-            await driver.run_until(end)
+            await driver.run_until(end, opts.interrupt)
+            end = min(end, clock.now())
         finally:
             stop.set()
             # Roles drain on stop; a sleeper left on the scenario clock must not hold them.
@@ -248,6 +258,7 @@ async def _summary(store: Store, scenario: str, start: datetime, end: datetime,
         "scenario": scenario,
         "start": start.isoformat(),
         "end": end.isoformat(),
+        "interrupted": opts.interrupt is not None and opts.interrupt.is_set(),
         "bus": bus.name,
         "speed": "max" if opts.speed is None else opts.speed,
         "wall_seconds": round(wall_s, 2),
