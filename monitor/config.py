@@ -137,7 +137,9 @@ class SourcesSettings(Section):
     sce_mode: Literal["auto", "api", "html"] = "auto"
     # After the API fails, read the pages for this long before trying the API again.
     sce_api_retry_s: float = Field(default=600.0, ge=0)
-    user_agent: str = "capmon/0.1 (+https://github.com/capmon/capmon; CCA capacity alerts)"
+    # Say who polls: operators add a contact, e.g. "capmon/0.1 (CCA capacity alerts;
+    # ops@cca.example)", so CAISO and SCE can reach a person instead of blocking an address.
+    user_agent: str = "capmon/0.1 (CCA capacity alerts)"
     timeout_s: float = Field(default=20.0, gt=0)
     max_response_bytes: int = 20 * 1024 * 1024
     stale_after_intervals: int = Field(default=3, ge=1)
