@@ -1,7 +1,9 @@
 # capmon container image: one image for every role (`capmon run|produce|decide|deliver|api`).
-#   docker build -t capmon .
-#   docker run --rm -p 8080:8080 capmon            # everything in one process, SQLite store
-# deploy/compose.yaml runs one container per role on Kafka and PostgreSQL.
+#   make image                                   # = docker build -t capmon:0.1.0 .
+#   docker run --rm -p 8080:8080 capmon:0.1.0    # everything in one process, SQLite store
+#   docker run --rm capmon:0.1.0 demo            # the 2022 heat wave into local sinks
+# deploy/compose.yaml runs one container per role on Kafka and PostgreSQL; deploy/k8s names
+# the same image (push it to your registry: deploy/k8s/kustomization.yaml).
 
 # -- build: a virtualenv with capmon and its pinned dependencies, no compilers in the final image
 FROM python:3.11-slim-bookworm AS build
@@ -12,6 +14,8 @@ COPY pyproject.toml README.md ./
 COPY monitor ./monitor
 COPY producers ./producers
 COPY consumers ./consumers
+# The demo's scenario, installed as package data (pyproject.toml).
+COPY scenarios ./scenarios
 RUN /opt/capmon/bin/pip install . \
     && /opt/capmon/bin/capmon --help >/dev/null
 
@@ -24,7 +28,6 @@ RUN groupadd --system --gid 10001 capmon \
     && useradd --system --uid 10001 --gid capmon --home-dir /var/lib/capmon --create-home \
        --shell /usr/sbin/nologin capmon
 COPY --from=build /opt/capmon /opt/capmon
-COPY scenarios /usr/share/capmon/scenarios
 ENV PATH=/opt/capmon/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -4,16 +4,30 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= capmon:$(VERSION)
 
-.PHONY: install run demo test lint services services-down bench clean
+.PHONY: install install-dev run demo test lint services services-down bench dist image clean
 
-$(BIN)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q -U pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+
+# What running capmon needs (about 260 MB): `make run` and `make demo`.
+$(BIN)/.installed: pyproject.toml | $(BIN)/python
+	@echo "installing capmon and its runtime dependencies into $(VENV) (a minute or two)"
+	$(BIN)/python -m pip install --progress-bar on -e .
 	touch $@
 
+# The development tools on top (pytest, Playwright, schemathesis, ruff, mypy...): test and lint.
+$(BIN)/.installed-dev: pyproject.toml | $(BIN)/python
+	@echo "installing capmon with its development tools into $(VENV) (a few minutes)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
+	touch $(BIN)/.installed $@
+
 install: $(BIN)/.installed
+
+install-dev: $(BIN)/.installed-dev
 
 run: install
 	$(BIN)/capmon db upgrade
@@ -23,21 +37,32 @@ run: install
 demo: install
 	$(BIN)/capmon demo $(DEMO_ARGS)
 
-services: install
+services: install-dev
 	deploy/services up
 
 services-down:
 	deploy/services down
 
-test: install services
+test: install-dev services
 	. .cache/services.env && $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy monitor consumers producers
 
-bench: install services
+bench: install-dev services
 	. .cache/services.env && for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
+# The wheel to install in production (docs/ops.md): dist/capmon-$(VERSION)-py3-none-any.whl,
+# with the demo's scenario inside.
+dist: | $(BIN)/python
+	rm -rf dist
+	$(BIN)/python -m pip wheel --no-deps --wheel-dir dist .
+
+# The container image the compose file and the Kubernetes manifests name (capmon:$(VERSION));
+# push it to your registry as deploy/k8s/kustomization.yaml says.
+image:
+	docker build -t $(IMAGE) .
+
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache capmon.db*
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache capmon.db* dist demo-out

@@ -18,7 +18,7 @@ from monitor.attributes import DrEventAttributes
 from monitor.events import Condition, Kind, Severity
 from monitor.notifications import EmailChannel, SmsChannel, WebhookChannel
 from monitor.store.subscriptions import StoredSubscription
-from monitor.subscriptions import NUMERIC_KINDS, QuietHours, Threshold
+from monitor.subscriptions import NUMERIC_KINDS, Heartbeat, QuietHours, Threshold
 
 _RANKS = len(Severity)
 
@@ -34,6 +34,7 @@ class Compiled:
     repeat: timedelta | None
     quiet: QuietHours | None
     channel: WebhookChannel | SmsChannel | EmailChannel
+    heartbeat: Heartbeat | None = None
 
     def hears(self, transition: str) -> bool:
         return transition in self.transitions
@@ -52,7 +53,7 @@ def compile_subscription(s: StoredSubscription) -> Compiled:
         id=s.id, tenant_id=s.tenant_id, name=spec.name,
         regions=frozenset(spec.match.regions), programs=frozenset(spec.match.programs),
         transitions=frozenset(spec.transitions), repeat=spec.repeat, quiet=spec.quiet_hours,
-        channel=spec.notification_channel())
+        channel=spec.notification_channel(), heartbeat=spec.heartbeat)
 
 
 def threshold_key(index: int, t: Threshold) -> str:
@@ -90,6 +91,10 @@ class SubscriptionIndex:
         """The distinct reminder intervals in use (for computing the next wake-up)."""
         return {s.repeat for s in self._by_id.values()
                 if s.repeat is not None and s.hears("reminder")}
+
+    def heartbeats(self) -> list[tuple[Compiled, Heartbeat]]:
+        """Active subscriptions with a daily heartbeat (consumers/heartbeat.py)."""
+        return [(s, s.heartbeat) for s in self._by_id.values() if s.heartbeat is not None]
 
     def get(self, sub_id: str) -> Compiled | None:
         return self._by_id.get(sub_id)

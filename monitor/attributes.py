@@ -132,7 +132,12 @@ class SourceHealthAttributes(KindAttributes):
     reason: str
     missed_intervals: int = 0
     last_success_at: AwareDatetime | None = None
+    # What failed, in words ("cannot resolve www.caiso.com").
     last_error: str | None = None
+    # A heartbeat (source "capmon", reason "heartbeat") names the sources it found current
+    # and those it cannot see.
+    current: tuple[str, ...] = ()
+    not_current: tuple[str, ...] = ()
 
 
 # Filled by kind value so monitor.events can map Kind -> model without an import cycle.

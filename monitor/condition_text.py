@@ -8,6 +8,8 @@ subscription's threshold level) and its subscription's name belong to the tenant
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from monitor.attributes import (
     DemandAttributes,
     DrEventAttributes,
@@ -19,6 +21,7 @@ from monitor.attributes import (
 from monitor.clock import PACIFIC
 from monitor.events import Condition, Kind
 from monitor.notifications import Notification, NotificationItem, Transition
+from monitor.source_health import source_label
 
 TEST_TEXT = "capmon test notification"
 
@@ -26,6 +29,7 @@ VERB = {
     Transition.ISSUED: "issued", Transition.UPDATED: "updated", Transition.STARTED: "in effect",
     Transition.ENDED: "ended, all clear", Transition.CANCELLED: "cancelled, all clear",
     Transition.REMINDER: "still in effect", Transition.TEST: "test",
+    Transition.HEARTBEAT: "heartbeat",
 }
 _NOTICE = {Kind.CAISO_FLEX_ALERT: "Flex Alert", Kind.CAISO_RMO: "CAISO RMO",
            Kind.CAISO_TRANSMISSION_EMERGENCY: "CAISO Transmission Emergency"}
@@ -50,7 +54,7 @@ def label(c: Condition) -> str:
     if isinstance(a, RaOutlookAttributes):
         return f"CAISO RA margin {a.operating_day:%m/%d}"
     if isinstance(a, SourceHealthAttributes):
-        return f"source {a.source} {a.reason}"
+        return f"capmon's view of {source_label(a.source)}"
     return c.kind.value
 
 
@@ -67,11 +71,49 @@ def window(c: Condition) -> str:
     return text + " PT"
 
 
+def _at(t: datetime) -> str:
+    return f"{t.astimezone(PACIFIC):%m/%d %H:%M} PT"
+
+
+def health_line(item: NotificationItem) -> str:
+    """What a `source.health` transition means to a subscriber: "capmon cannot see CAISO
+    notices since 09/06 09:47 PT", then "capmon sees CAISO notices again (blind 09/06
+    09:47-10:12 PT)"."""
+    c = item.condition
+    a = c.attributes
+    name = source_label(a.source) if isinstance(a, SourceHealthAttributes) else c.id
+    since = c.window.start
+    if item.transition in (Transition.ENDED, Transition.CANCELLED):
+        end = c.window.end
+        if since is not None and end is not None:
+            gap = window(c).strip()
+            return f"capmon sees {name} again (blind {gap})"
+        return f"capmon sees {name} again"
+    still = "still " if item.transition == Transition.REMINDER else ""
+    return f"capmon {still}cannot see {name}" + (f" since {_at(since)}" if since else "")
+
+
+def heartbeat_line(item: NotificationItem) -> str:
+    """"capmon is watching: 7 of 7 sources current", naming any it cannot see."""
+    a = item.condition.attributes
+    if not isinstance(a, SourceHealthAttributes):
+        return "capmon is watching"
+    total = len(a.current) + len(a.not_current)
+    text = f"capmon is watching: {len(a.current)} of {total} sources current"
+    if a.not_current:
+        text += "; cannot see " + ", ".join(source_label(s) for s in a.not_current)
+    return text
+
+
 def public_line(item: NotificationItem) -> str:
     """One item as a stranger may read it: the condition and what happened to it."""
     c = item.condition
     if item.transition == Transition.TEST:
         return TEST_TEXT
+    if item.transition == Transition.HEARTBEAT:
+        return heartbeat_line(item)
+    if isinstance(c.attributes, SourceHealthAttributes):
+        return health_line(item)
     if isinstance(item.facts.get("threshold"), dict):
         # The level crossed is the subscription's; say only that one was.
         cleared = item.transition in (Transition.ENDED, Transition.CANCELLED)

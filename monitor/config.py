@@ -9,15 +9,27 @@ default. Secrets are `SecretStr`: they never show in a repr, a log line or `conf
 
 from __future__ import annotations
 
+import json
 import os
+import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -27,6 +39,23 @@ from monitor.topics import DLQ, NOTIFICATIONS
 ENV_PREFIX = "CAPMON_"
 # Variables the test suite and scripts use; they configure the harness, not capmon.
 _NOT_CONFIG_PREFIXES = ("CAPMON_TEST_", "CAPMON_CONFIG")
+
+
+def _names(value: Any) -> Any:
+    """A list from the environment: comma-separated (`127.0.0.1,localhost`) or JSON."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ValueError(f"not a JSON list: {text}") from None
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+# A list of names: TOML arrays, or CAPMON_* variables either comma-separated or JSON.
+Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_names)]
 
 
 class Section(BaseModel):
@@ -63,7 +92,8 @@ class StoreSettings(Section):
 class ApiSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    # Public base URL used in SMS links, unsubscribe links and status callbacks.
+    # Public base URL used in SMS links, unsubscribe links and status callbacks; unset, the
+    # address the API listens on (so a changed port changes the links with it).
     public_url: str = "http://127.0.0.1:8080"
     max_body_bytes: int = 256 * 1024
     # The ops server (/healthz, /readyz, /metrics) of `capmon produce|decide|deliver`; the
@@ -74,6 +104,18 @@ class ApiSettings(Section):
     # Server secret for links sent to people (email one-click unsubscribe tokens are an HMAC
     # of the subscription id with it). Required by the email channel; keep it stable.
     link_secret: SecretStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _public_url_follows_the_listener(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "public_url" not in data:
+            host = str(data.get("host", "127.0.0.1"))
+            # A wildcard listener is reached on loopback from this machine.
+            host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+            if ":" in host:
+                host = f"[{host}]"
+            data = {**data, "public_url": f"http://{host}:{data.get('port', 8080)}"}
+        return data
 
 
 class AdminSettings(Section):
@@ -97,11 +139,16 @@ class SourcesSettings(Section):
     sce_mode: Literal["auto", "api", "html"] = "auto"
     # After the API fails, read the pages for this long before trying the API again.
     sce_api_retry_s: float = Field(default=600.0, ge=0)
-    user_agent: str = "capmon/0.1 (+https://github.com/capmon/capmon; CCA capacity alerts)"
+    # Say who polls: operators add a contact, e.g. "capmon/0.1 (CCA capacity alerts;
+    # ops@cca.example)", so CAISO and SCE can reach a person instead of blocking an address.
+    user_agent: str = "capmon/0.1 (CCA capacity alerts)"
     timeout_s: float = Field(default=20.0, gt=0)
     max_response_bytes: int = 20 * 1024 * 1024
     stale_after_intervals: int = Field(default=3, ge=1)
-    enabled: tuple[str, ...] = ()  # empty: every source
+    # A source with no good poll since start is reported blind at its first failure this long
+    # after start (a short grace for a slow first answer, not N intervals).
+    blind_after_s: float = Field(default=30.0, ge=0)
+    enabled: Names = ()  # empty: every source
     # Per-source poll interval in seconds, replacing the source's own cadence (a source may be
     # polled less often than its publisher updates it, never more often than it allows:
     # OASIS's 5-second spacing still holds). Example: {"caiso-ra-outlook": 3600}.
@@ -146,7 +193,7 @@ class TwilioSettings(Section):
 class WebhookSettings(Section):
     timeout_s: float = 15.0
     # http:// targets and these hosts are admitted only when listed (local development).
-    allow_hosts: tuple[str, ...] = ()
+    allow_hosts: Names = ()
     allow_http: bool = False
 
 
@@ -286,6 +333,13 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     try:
         _check_env(dict(os.environ))
         return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {_toml_path} is not valid TOML: {exc}") from None
+    except SettingsError as exc:
+        # A map or list variable that is not JSON (lists may also be comma-separated).
+        raise ConfigError(f"invalid configuration: {exc} (maps in CAPMON_* variables are "
+                          "JSON, e.g. CAPMON_SOURCES_INTERVALS='{\"caiso-oasis\": 3600}')"
+                          ) from None
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"

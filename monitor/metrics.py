@@ -29,6 +29,10 @@ REVISIONS_PUBLISHED = Counter("capmon_condition_revisions_published_total",
                               "Condition revisions published.", ["source", "kind"],
                               registry=REGISTRY)
 
+# -- the process as /readyz sees it (set on every scrape of /metrics) -------------------------
+READY = Gauge("capmon_ready", "1 while the /readyz check passes, by check.", ["check"],
+              registry=REGISTRY)
+
 # -- conditions and decide --------------------------------------------------------------------
 CONDITIONS = Gauge("capmon_conditions", "Conditions in the store by kind and status.",
                    ["kind", "status"], registry=REGISTRY)

@@ -32,6 +32,8 @@ class Transition(StrEnum):
     CANCELLED = "cancelled"
     REMINDER = "reminder"
     TEST = "test"
+    # The subscriber's daily "capmon is watching" (consumers/heartbeat.py), not a condition's.
+    HEARTBEAT = "heartbeat"
 
 
 class _Frozen(BaseModel):

@@ -12,7 +12,7 @@ import contextlib
 import importlib
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -20,6 +20,7 @@ from monitor.bus import Bus, make_bus
 from monitor.clock import Clock, SystemClock
 from monitor.config import Settings
 from monitor.logging import register_secret
+from monitor.source_health import HealthBoard
 from monitor.store import Store
 from monitor.topics import TOPIC_SPECS
 
@@ -32,6 +33,8 @@ class Runtime:
     clock: Clock
     bus: Bus
     store: Store
+    # What this process's producers see of their sources (the api role reads it).
+    health: HealthBoard = field(default_factory=HealthBoard)
 
 
 RoleFn = Callable[[Runtime, asyncio.Event], Awaitable[None]]

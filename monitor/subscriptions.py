@@ -13,7 +13,7 @@ import base64
 import re
 import secrets
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -181,6 +181,20 @@ class EmailTarget(_Model):
 Target = Annotated[WebhookTarget | SmsTarget | EmailTarget, Field(discriminator="type")]
 
 
+def _iana_zone(v: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {v!r}") from None
+    return v
+
+
+def _hhmm(v: str) -> str:
+    if not _HHMM.match(v):
+        raise ValueError("must be HH:MM (24-hour)")
+    return v
+
+
 class QuietHours(_Model):
     timezone: str = Field(default=DEFAULT_TIMEZONE, max_length=64)
     start: str = Field(description="HH:MM local time", examples=["22:00"])
@@ -190,18 +204,12 @@ class QuietHours(_Model):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {v!r}") from None
-        return v
+        return _iana_zone(v)
 
     @field_validator("start", "end")
     @classmethod
     def _hhmm(cls, v: str) -> str:
-        if not _HHMM.match(v):
-            raise ValueError("must be HH:MM (24-hour)")
-        return v
+        return _hhmm(v)
 
     @property
     def zone(self) -> tzinfo:
@@ -217,6 +225,42 @@ class QuietHours(_Model):
         return local >= start or local < end
 
 
+class Heartbeat(_Model):
+    """A daily "capmon is watching: 7 of 7 sources current" at `at` local time, so that
+    silence itself means something: no heartbeat, no capmon."""
+
+    at: str = Field(description="HH:MM local time", examples=["08:00"])
+    timezone: str = Field(default=DEFAULT_TIMEZONE, max_length=64,
+                          description="IANA zone; default the quiet hours' zone, else "
+                                      "America/Los_Angeles")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        return _iana_zone(v)
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v: str) -> str:
+        return _hhmm(v)
+
+    @property
+    def zone(self) -> tzinfo:
+        return ZoneInfo(self.timezone)
+
+    def times_between(self, t0: datetime, t1: datetime) -> list[datetime]:
+        """The instants in (t0, t1] at which it is `at` on the local clock, one per local
+        day (a time the DST change skips or repeats falls as zoneinfo places it)."""
+        zone, at = self.zone, time.fromisoformat(self.at)
+        day = t0.astimezone(zone).date()
+        out = []
+        while (when := datetime.combine(day, at, tzinfo=zone)) <= t1:
+            if when > t0:
+                out.append(when)
+            day += timedelta(days=1)
+        return out
+
+
 class SubscriptionSpec(_Model):
     """What a tenant sends: the JSON of DESIGN section 5."""
 
@@ -228,7 +272,19 @@ class SubscriptionSpec(_Model):
     repeat_interval: str | None = Field(default=None, max_length=32, examples=["PT4H"])
     channel: Target
     quiet_hours: QuietHours | None = None
+    heartbeat: Heartbeat | None = Field(
+        default=None, description='daily "capmon is watching" message, e.g. {"at": "08:00"}')
     status: SubStatus = "active"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _heartbeat_zone(cls, data: Any) -> Any:
+        # The subscriber's zone: a heartbeat without one takes the quiet hours'.
+        if isinstance(data, dict) and isinstance(data.get("heartbeat"), dict):
+            beat, quiet = data["heartbeat"], data.get("quiet_hours")
+            if "timezone" not in beat and isinstance(quiet, dict) and "timezone" in quiet:
+                data = {**data, "heartbeat": {**beat, "timezone": quiet["timezone"]}}
+        return data
 
     @field_validator("repeat_interval")
     @classmethod

@@ -33,6 +33,7 @@ from monitor.config import ImapSettings
 from monitor.envelope import condition_event
 from monitor.errors import BusError, FetchError, ParseError
 from monitor.events import Condition
+from monitor.source_health import HealthBoard
 from monitor.store import Store
 from monitor.store.schema import caiso_mailbox_messages as messages
 from monitor.topics import CAISO, HEALTH
@@ -50,7 +51,8 @@ _MAX_MESSAGE = 2 * 1024 * 1024
 class NoticeMailbox:
     def __init__(self, settings: ImapSettings, store: Store, bus: Bus, clock: Clock,
                  *, book: NoticeBook | None = None, timeout_s: float = 30.0,
-                 stale_after_intervals: int = 3, source_url: str | None = None) -> None:
+                 stale_after_intervals: int = 3, blind_after_s: float = 30.0,
+                 source_url: str | None = None, board: HealthBoard | None = None) -> None:
         self._settings = settings
         self._store = store
         self._bus = bus
@@ -60,9 +62,18 @@ class NoticeMailbox:
         self._source_url = source_url or f"imap://{settings.host}/{settings.mailbox}"
         self._failures = 0
         self.health = SourceHealth(SOURCE, settings.poll_interval_s, stale_after_intervals,
-                                   clock.now())
+                                   clock.now(), blind_after_s=blind_after_s)
+        self._board = board or HealthBoard()
+        self._board.polling([SOURCE])
 
     # -- state across restarts -----------------------------------------------------------------
+
+    def restore_health(self, stored: Condition) -> None:
+        """Take up the mailbox's `source.health` condition left by the previous run."""
+        self.health.restore(stored)
+        if self.health.is_stale:
+            metrics.SOURCE_STALE.labels(SOURCE).set(1)
+            self._board.report(stored)
 
     async def restore(self) -> int:
         """Rebuild the notice lifecycle from the notices already processed; returns how many."""
@@ -113,11 +124,12 @@ class NoticeMailbox:
             resp = await client.login(s.username, s.password.get_secret_value())
         except (OSError, TimeoutError, aioimaplib.AioImapException) as exc:
             await _close(client)
-            raise FetchError(f"IMAP connection failed: {type(exc).__name__}",
-                             reason="connect") from exc
+            raise FetchError(f"cannot reach the mailbox at {s.host}:{s.port} "
+                             f"({type(exc).__name__})", reason="connect") from exc
         if resp.result != "OK":
             await _close(client)
-            raise FetchError("IMAP login refused", reason="auth", retriable=False)
+            raise FetchError(f"the mailbox at {s.host} refused capmon's login", reason="auth",
+                             retriable=False)
         return client
 
     async def _select(self, client: Any) -> int:
@@ -202,6 +214,7 @@ class NoticeMailbox:
             condition, source=f"/capmon/producers/{SOURCE}"))
         metrics.REVISIONS_PUBLISHED.labels(SOURCE, condition.kind.value).inc()
         self.health.published(condition)
+        self._board.report(condition)
 
     async def tick(self) -> None:
         await self._publish(self.book.tick(self._clock.now()))
@@ -233,7 +246,8 @@ class NoticeMailbox:
                 if stale is not None:
                     with contextlib.suppress(BusError):
                         await self._publish_health(stale)
-                delay = min(300.0, 5.0 * 2 ** (self._failures - 1))
+                # Backoff up to the poll interval: a blip never leaves the mailbox unread longer.
+                delay = min(300.0, s.poll_interval_s, 5.0 * 2 ** (self._failures - 1))
                 await self._wait(stop, delay, push=None)
 
     async def _session(self, stop: asyncio.Event) -> None:

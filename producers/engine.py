@@ -10,9 +10,12 @@ the engine turns its result into published revisions:
 - a `complete` result closes every open condition it no longer lists, through
   `Source.disappeared` (a Flex Alert that vanished has ended or was withdrawn);
 - a fetch or parse failure is counted and logged and publishes nothing: no failure is ever
-  read as "nothing is happening". After `stale_after_intervals` intervals without a good
-  poll, an active `source.health:<source>` condition is published; the first good poll after
-  that publishes its `ended` revision.
+  read as "nothing is happening". A source that has had no good poll since start is reported
+  blind by an active `source.health:<source>` condition at its first failure past
+  `blind_after_s`; one that worked, after `stale_after_intervals` of its intervals without a
+  good poll (producers/health.py). The first good poll after that publishes its `ended`
+  revision. Retries back off exponentially up to the source's own interval, so a blip never
+  leaves a 60-second source unpolled for minutes.
 
 All time comes from the injected Clock, so tests drive schedules with a ManualClock.
 """
@@ -35,6 +38,7 @@ from monitor.clock import Clock, sleep_or
 from monitor.envelope import condition_event
 from monitor.errors import BusError, FetchError, ParseError
 from monitor.events import Condition, revision_at
+from monitor.source_health import HealthBoard
 from monitor.topics import HEALTH
 from producers.health import SourceHealth
 from producers.source import Fetcher, PollResult, Response, Schedule, Source
@@ -76,10 +80,13 @@ def backoff_delay(schedule: Schedule, failures: int, retry_after: float | None,
     """Seconds before retrying after `failures` consecutive failures (>= 1).
 
     Exponential with +-10 % jitter (so several producers do not retry in lockstep), capped at
-    `backoff_max_s`; a server's Retry-After is a floor that the cap never shortens.
+    `backoff_max_s` and at the source's own interval (a failing source is retried at least as
+    often as a working one is polled); a server's Retry-After is a floor the cap never
+    shortens.
     """
     base = schedule.backoff_initial_s * 2.0 ** max(0, failures - 1)
-    delay = min(schedule.backoff_max_s, base) * rng.uniform(0.9, 1.1)
+    cap = min(schedule.backoff_max_s, schedule.interval_s)
+    delay = min(cap, base) * rng.uniform(0.9, 1.1)
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
@@ -141,6 +148,8 @@ class Engine:
         clock: Clock,
         *,
         stale_after_intervals: int = 3,
+        blind_after_s: float = 30.0,
+        board: HealthBoard | None = None,
         rng: random.Random | None = None,
     ) -> None:
         names = [s.name for s in sources]
@@ -151,11 +160,14 @@ class Engine:
         self._clock = clock
         self._stale_after = stale_after_intervals
         self._rng = rng or random.Random()
+        self._board = board or HealthBoard()
         now = clock.now()
         self._states = {
-            s.name: _State(source=s, health=SourceHealth(s.name, s.schedule.interval_s,
-                                                         stale_after_intervals, now))
+            s.name: _State(source=s, health=SourceHealth(
+                s.name, s.schedule.interval_s, stale_after_intervals, now,
+                blind_after_s=blind_after_s))
             for s in sources}
+        self._board.polling(self._states)
 
     @property
     def source_names(self) -> tuple[str, ...]:
@@ -167,6 +179,18 @@ class Engine:
 
     def is_stale(self, source_name: str) -> bool:
         return self._states[source_name].health.is_stale
+
+    def restore(self, stored: Mapping[str, Condition]) -> None:
+        """Take up the `source.health` conditions a previous run left (before `run`): a
+        source reported blind stays reported until a good poll ends it."""
+        for name, condition in stored.items():
+            state = self._states.get(name)
+            if state is None:
+                continue
+            state.health.restore(condition)
+            if state.health.is_stale:
+                metrics.SOURCE_STALE.labels(name).set(1)
+                self._board.report(condition)
 
     # -- running -------------------------------------------------------------------------------
 
@@ -233,13 +257,15 @@ class Engine:
             outcome = await self._failed(state, exc.reason, str(exc), retry_after)
         except ParseError as exc:
             metrics.PARSE_ERRORS.labels(source_name, exc.reason).inc()
-            outcome = await self._failed(state, exc.reason, str(exc), None,
+            outcome = await self._failed(state, exc.reason,
+                                         f"its answer could not be read: {exc}", None,
                                          outcome=Outcome.PARSE_ERROR)
         except Exception as exc:  # a bug in a source must not stop the other sources
             log.exception("source_poll_crashed", source=source_name)
             metrics.PARSE_ERRORS.labels(source_name, "internal").inc()
-            outcome = await self._failed(state, "internal", f"{type(exc).__name__}: {exc}",
-                                         None, outcome=Outcome.INTERNAL_ERROR)
+            outcome = await self._failed(state, "internal",
+                                         f"capmon failed to read it ({type(exc).__name__}: "
+                                         f"{exc})", None, outcome=Outcome.INTERNAL_ERROR)
         else:
             outcome = await self._succeeded(state, result, self._clock.now())
         metrics.POLLS.labels(source_name, outcome.value).inc()
@@ -255,6 +281,7 @@ class Engine:
             if (ended := state.health.succeeded(now)) is not None:
                 await self._publish(name, HEALTH, ended)
                 state.health.published(ended)
+                self._board.report(ended)
                 log.info("source_recovered", source=name)
         except BusError as exc:
             # Nothing is marked published that was not; the next poll publishes it again.
@@ -317,11 +344,12 @@ class Engine:
         if state.health.is_stale or stale is not None:
             metrics.SOURCE_STALE.labels(name).set(1)
         if stale is not None:
-            log.warning("source_stale", source=name, reason=reason,
+            log.warning("source_stale", source=name, reason=reason, error=state.last_error,
                         missed_intervals=state.health.missed_intervals(now))
             try:
                 await self._publish(name, HEALTH, stale)
                 state.health.published(stale)
+                self._board.report(stale)
             except BusError as exc:
                 log.error("source_health_publish_failed", source=name, error=str(exc))
         return outcome

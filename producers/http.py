@@ -3,12 +3,15 @@
 It sends a descriptive User-Agent, bounds every request by a timeout and the response body by a
 size cap (read in chunks, aborted as soon as the cap is passed), remembers ETag/Last-Modified per
 URL for conditional requests, and appends CAISO's CDN cache-buster (`_=<unix seconds>`) where a
-source asks for it. Every failure becomes a `FetchError` with a bounded `reason`.
+source asks for it. Every failure becomes a `FetchError` with a bounded `reason` and a message
+in words a person acts on ("cannot resolve www.caiso.com", "www.sce.com refused the
+connection"): that message is what the status page, `/readyz` and `source.health` show.
 """
 
 from __future__ import annotations
 
 import email.utils
+import errno
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,13 +102,15 @@ class HttpFetcher:
                                     headers=_headers(resp), fetched_at=self._clock.now())
                 if resp.status >= 400:
                     snippet = (await _read_capped(resp, 4096))[:_ERROR_SNIPPET]
-                    raise _status_error(resp.status, resp.headers, snippet, self._clock.now())
+                    raise _status_error(target, resp.status, resp.headers, snippet,
+                                        self._clock.now())
                 if resp.status >= 300:
-                    raise FetchError(f"unexpected HTTP {resp.status}", reason="client",
+                    raise FetchError(f"{target.host} answered HTTP {resp.status} (a redirect, "
+                                     "which capmon does not follow)", reason="client",
                                      retriable=False)
                 body = await _read_capped(resp, self._max_bytes)
                 if len(body) > self._max_bytes:
-                    raise FetchError(f"response larger than {self._max_bytes} bytes",
+                    raise FetchError(f"{target.host} sent more than {self._max_bytes} bytes",
                                      reason="too_large", retriable=True)
                 if conditional:
                     self._validators[validator_key] = _Validators(
@@ -115,14 +120,33 @@ class HttpFetcher:
         except FetchError:
             raise
         except TimeoutError as exc:
-            raise FetchError(f"no complete response within {timeout.total} s",
+            raise FetchError(f"{target.host} did not answer within {timeout.total:g} s",
                              reason="timeout") from exc
-        except aiohttp.ClientConnectionError as exc:
-            raise FetchError(f"connection failed: {type(exc).__name__}: {exc}",
-                             reason="connect") from exc
         except aiohttp.ClientError as exc:
-            raise FetchError(f"transport error: {type(exc).__name__}: {exc}",
-                             reason="transport") from exc
+            raise connection_error(target, exc) from exc
+
+
+def connection_error(target: URL, exc: aiohttp.ClientError) -> FetchError:
+    """A transport failure in words: which host, and what went wrong with it."""
+    host = target.host or str(target)
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return FetchError(f"cannot resolve {host}", reason="dns")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return FetchError(f"the TLS connection to {host} failed: {exc}", reason="tls")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        where = f"{host}:{exc.port}" if exc.port else host
+        code = exc.os_error.errno
+        if isinstance(exc.os_error, ConnectionRefusedError) or code == errno.ECONNREFUSED:
+            return FetchError(f"{where} refused the connection", reason="connect")
+        if code in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return FetchError(f"no route to {where}", reason="connect")
+        why = exc.os_error.strerror or type(exc.os_error).__name__
+        return FetchError(f"cannot connect to {where}: {why}", reason="connect")
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return FetchError(f"the connection to {host} broke: {type(exc).__name__}",
+                          reason="connect")
+    return FetchError(f"the answer from {host} was malformed: {type(exc).__name__}",
+                      reason="transport")
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -144,10 +168,10 @@ def _headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
     return {k: v for k, v in resp.headers.items()}
 
 
-def _status_error(status: int, headers: Mapping[str, str], snippet: bytes,
+def _status_error(target: URL, status: int, headers: Mapping[str, str], snippet: bytes,
                   now: datetime) -> FetchError:
     text = snippet.decode("utf-8", "replace").replace("\n", " ").strip()
-    message = f"HTTP {status}" + (f": {text}" if text else "")
+    message = f"{target.host} answered HTTP {status}" + (f": {text}" if text else "")
     if status == 429:
         return FetchError(message, reason="rate_limited",
                           retry_after=parse_retry_after(headers.get("Retry-After"), now))
@@ -160,7 +184,8 @@ def _status_error(status: int, headers: Mapping[str, str], snippet: bytes,
         return FetchError(message, reason="auth")
     if status == 404:
         # A moved URL (CAISO renamed /outlook/SP/ in 2024) is a health failure, never "no data".
-        return FetchError(message, reason="not_found")
+        return FetchError(f"{target.host} has no {target.path} (HTTP 404): the URL may have "
+                          "moved", reason="not_found")
     return FetchError(message, reason="client")
 
 
@@ -180,4 +205,4 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-__all__ = ["HttpFetcher", "parse_retry_after"]
+__all__ = ["HttpFetcher", "connection_error", "parse_retry_after"]

@@ -8,9 +8,9 @@ from consumers.notifiers.base import Delivery, EndpointAction, Notifier, Outcome
 from consumers.notifiers.email import EmailConfig, EmailNotifier
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
 from consumers.notifiers.webhook import WebhookConfig, WebhookNotifier
+from monitor.channels import unconfigured
 from monitor.clock import Clock
 from monitor.config import Settings
-from monitor.errors import ConfigError
 
 log = structlog.get_logger(__name__)
 
@@ -18,24 +18,22 @@ log = structlog.get_logger(__name__)
 def build_notifiers(settings: Settings, clock: Clock) -> dict[str, Notifier]:
     """Every channel the settings make possible, by channel name.
 
-    A channel that isn't configured is left out and logged: its notifications wait on the
-    retry schedule (a configuration fix resumes them) instead of being dropped.
+    A channel that isn't configured (monitor.channels: the API and CLI refuse subscriptions
+    to it) is left out and logged with what to set: notifications for it that exist anyway
+    wait on the retry schedule (a configuration fix resumes them) instead of being dropped.
     """
     notifiers: dict[str, Notifier] = {
         "webhook": WebhookNotifier(WebhookConfig.from_settings(settings), clock)}
-    try:
-        sms = SmsConfig.from_settings(settings)
-        if sms is None:
-            log.warning("channel_not_configured", channel="sms",
-                        missing="twilio.account_sid and twilio.auth_token")
-        else:
-            notifiers["sms"] = SmsNotifier(sms)
-    except ConfigError as exc:
-        log.error("channel_not_configured", channel="sms", error=str(exc))
-    try:
+    why = unconfigured(settings, "sms")
+    sms = SmsConfig.from_settings(settings) if why is None else None
+    if sms is None:
+        log.warning("channel_not_configured", channel="sms", missing=why)
+    else:
+        notifiers["sms"] = SmsNotifier(sms)
+    if (why := unconfigured(settings, "email")) is not None:
+        log.warning("channel_not_configured", channel="email", missing=why)
+    else:
         notifiers["email"] = EmailNotifier(EmailConfig.from_settings(settings), clock)
-    except ConfigError as exc:
-        log.warning("channel_not_configured", channel="email", error=str(exc))
     return notifiers
 
 

@@ -10,6 +10,7 @@ the contact invalid.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
@@ -22,11 +23,14 @@ from pydantic import SecretStr
 
 from consumers.notifiers.base import Delivery, EndpointAction, Outcome
 from consumers.notifiers.sms_text import window_text
-from monitor.clock import Clock
+from monitor.clock import PACIFIC, Clock
+from monitor.condition_text import TEST_TEXT, health_line, heartbeat_line, label
 from monitor.config import Settings
 from monitor.errors import ConfigError
+from monitor.events import Kind
 from monitor.links import detail_url, unsubscribe_token, unsubscribe_url
-from monitor.notifications import Notification, NotificationItem
+from monitor.notifications import Notification, NotificationItem, Transition
+from monitor.source_health import source_label
 
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
                          autoescape=select_autoescape(["html", "html.j2"]),
@@ -66,12 +70,37 @@ class EmailConfig:
                    timeout_s=s.timeout_s)
 
 
+def _value(key: str, v: object) -> str:
+    """An attribute as a reader of the mail reads it: times in Pacific like the rest."""
+    if isinstance(v, datetime):
+        return v.astimezone(PACIFIC).strftime("%a %b %-d %Y, %H:%M %Z")
+    if isinstance(v, date):
+        return v.strftime("%a %b %-d %Y")
+    if key in ("source", "current", "not_current"):
+        names = v if isinstance(v, list | tuple) else [v]
+        return ", ".join(source_label(str(n)) for n in names)
+    if isinstance(v, list | tuple):
+        return ", ".join(map(str, v))
+    return str(v)
+
+
+def _title(item: NotificationItem) -> str:
+    c = item.condition
+    if item.transition == Transition.TEST:
+        return TEST_TEXT
+    if item.transition == Transition.HEARTBEAT:
+        return heartbeat_line(item)
+    if c.kind == Kind.SOURCE_HEALTH:
+        return health_line(item)
+    return f"{label(c)} ({c.id})"
+
+
 def _item_view(item: NotificationItem) -> dict[str, Any]:
     c = item.condition
-    attrs = c.attributes.model_dump(mode="json", exclude_none=True)
-    facts = [(k.replace("_", " ").capitalize(), ", ".join(map(str, v)) if isinstance(v, list)
-              else v) for k, v in attrs.items() if v not in ((), [], "")]
-    return {"transition": item.transition.value, "title": f"{c.kind.value} {c.id}",
+    attrs = c.attributes.model_dump(mode="python", exclude_none=True)
+    facts = [(k.replace("_", " ").capitalize(), _value(k, v)) for k, v in attrs.items()
+             if v not in ((), [], "")]
+    return {"transition": item.transition.value, "title": _title(item),
             "severity": c.severity.value, "status": c.status.value, "window": window_text(c),
             "regions": ", ".join(c.regions), "facts": facts, "source_url": c.source_url}
 

@@ -21,7 +21,8 @@ from monitor.attributes import (
     StatusAttributes,
 )
 from monitor.clock import PACIFIC
-from monitor.events import Condition, Kind, Status
+from monitor.condition_text import TEST_TEXT, health_line, heartbeat_line
+from monitor.events import Condition, Kind
 from monitor.notifications import Notification, NotificationItem, Transition
 
 SEGMENT = 160
@@ -42,7 +43,8 @@ _REGION_SHORT = {"CAISO Grid": "all CAISO", "Northern CA Region": "NorCal",
 
 _VERB = {Transition.ISSUED: "", Transition.UPDATED: "UPDATED", Transition.STARTED: "STARTED",
          Transition.ENDED: "ENDED", Transition.CANCELLED: "CANCELLED",
-         Transition.REMINDER: "REMINDER", Transition.TEST: "TEST"}
+         Transition.REMINDER: "REMINDER", Transition.TEST: "TEST",
+         Transition.HEARTBEAT: ""}
 
 
 def to_gsm7(text: str) -> str:
@@ -188,7 +190,8 @@ def _ra(c: Condition) -> Rendered:
 def _dr(c: Condition) -> Rendered:
     a = c.attributes
     assert isinstance(a, DrEventAttributes)
-    product = f" {a.product[:10]}" if a.product else ""
+    # SDP's product is "SDP": "SCE SDP event", not "SCE SDP SDP event".
+    product = f" {a.product[:10]}" if a.product and a.product != a.program else ""
     head = f"{a.utility} {a.program[:12]}{product} event {window_text(c)}"
     extras = []
     places = a.sublaps or a.blocks or a.locations
@@ -198,26 +201,30 @@ def _dr(c: Condition) -> Rendered:
     return head, extras
 
 
-def _health(c: Condition) -> Rendered:
+def _health(item: NotificationItem) -> Rendered:
+    """capmon's own sight, in the words of every other channel; the verb is in the words."""
+    c = item.condition
     a = c.attributes
     assert isinstance(a, SourceHealthAttributes)
-    # Reasons read "stale: no good parse in 3 intervals": the word before the colon is the gist.
-    state = ("OK again" if c.status in (Status.ENDED, Status.CANCELLED)
-             else _clip(a.reason.split(":", 1)[0], 24))
-    head = f"capmon source {a.source[:24]}: {state}"
-    extras = [f"{a.missed_intervals} missed"] if a.missed_intervals else []
-    return head, extras
+    if item.transition == Transition.TEST:
+        return TEST_TEXT, []
+    if item.transition == Transition.HEARTBEAT:
+        return heartbeat_line(item), []
+    extras = [] if not c.status.is_open or not a.last_error else [_clip(a.last_error, 60)]
+    return health_line(item), extras
 
 
 _RENDERERS: dict[Kind, Callable[[Condition], Rendered]] = {
     Kind.CAISO_EEA: _notice, Kind.CAISO_FLEX_ALERT: _notice, Kind.CAISO_RMO: _notice,
     Kind.CAISO_TRANSMISSION_EMERGENCY: _notice, Kind.CAISO_LEGACY: _notice,
     Kind.CAISO_STATUS: _status, Kind.CAISO_DEMAND: _demand, Kind.CAISO_PEAK_FORECAST: _peak,
-    Kind.CAISO_RA_OUTLOOK: _ra, Kind.SCE_DR_EVENT: _dr, Kind.SOURCE_HEALTH: _health,
+    Kind.CAISO_RA_OUTLOOK: _ra, Kind.SCE_DR_EVENT: _dr,
 }
 
 
 def _item_parts(item: NotificationItem) -> Rendered:
+    if item.condition.kind == Kind.SOURCE_HEALTH:
+        return _health(item)
     head, extras = _RENDERERS[item.condition.kind](item.condition)
     verb = _VERB[item.transition]
     return (f"{verb}: {head}" if verb else head), extras

@@ -1,10 +1,12 @@
 """`/healthz` (the process is alive), `/readyz` (bus, store and sources usable), `/metrics`.
 
-`/readyz` answers 200 or 503 with one entry per check, each saying whether it passed and, if
-not, a bounded `reason` and a human `detail` (which source is stale and since when, which
-error the store raised), so a failing probe in `kubectl describe` or a load balancer log says
-what to fix. Every probe has a deadline: a hung broker makes the check fail, not the request
-hang.
+`/readyz` says `ready`, `degraded` (capmon cannot see one of its sources: which, since when,
+why in words) or `not ready` (bus or store failing), with one entry per check, each saying
+whether it passed and, if not, a bounded `reason` and a human `detail`, so a failing probe in
+`kubectl describe` or a load balancer log says what to fix. Sources are judged by their
+`source.health` conditions, from the store and from this process's producers, so a restart
+does not turn a blind capmon `ready`. Every probe has a deadline: a hung broker makes the
+check fail, not the request hang.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -20,8 +22,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.scrape import SCRAPE
+from monitor.clock import PACIFIC
 from monitor.errors import CapmonError
-from monitor.metrics import LAST_SUCCESS, REGISTRY, SOURCE_STALE
+from monitor.events import Condition
+from monitor.metrics import READY, REGISTRY
+from monitor.runtime import Runtime
+from monitor.source_health import current_health, not_current
 
 routes = web.RouteTableDef()
 PROBE_TIMEOUT_S = 5.0
@@ -42,31 +48,46 @@ async def _probe(name: str, probe: Callable[[], Awaitable[None]]) -> Check:
     return {"ok": True}
 
 
-def _gauge_values(gauge: Any) -> dict[str, float]:
-    return {s.labels["source"]: s.value for m in gauge.collect() for s in m.samples}
-
-
-def sources_check() -> Check:
-    """Stale sources as this process's producers see them (empty in roles without producers)."""
-    last = _gauge_values(LAST_SUCCESS)
-    stale = sorted(src for src, v in _gauge_values(SOURCE_STALE).items() if v >= 1)
-    if not stale:
+def sources_check(health: list[Condition], polled: set[str]) -> Check:
+    """The sources capmon cannot see (one definition: an open `source.health` condition),
+    whichever process polls them. `blocking` says whether this process polls one of them."""
+    blind = not_current(health)
+    if not blind:
         return {"ok": True}
-    details = []
-    for src in stale:
-        when = last.get(src)
-        since = (datetime.fromtimestamp(when, UTC).isoformat() if when else "never")
-        details.append(f"{src} (last good parse: {since})")
-    return {"ok": False, "reason": "stale", "stale": stale,
-            "detail": "stale source(s): " + ", ".join(details)}
+    return {"ok": False, "reason": "stale", "stale": [b.source for b in blind],
+            "blocking": any(b.source in polled for b in blind),
+            "sources": [{"source": b.source, "label": b.label,
+                         "since": b.since.isoformat() if b.since else None,
+                         "reason": b.reason, "why": b.why,
+                         "last_success_at": (b.last_success_at.isoformat()
+                                             if b.last_success_at else None)}
+                        for b in blind],
+            "detail": "capmon cannot see: " + "; ".join(
+                f"{b.label} ({b.source}) since {_when(b.since)}: {b.why}" for b in blind)}
 
 
-async def readiness(request: web.Request) -> dict[str, Any]:
-    rt = request.app[RUNTIME]
-    bus, store = await asyncio.gather(_probe("bus", rt.bus.ping), _probe("store", rt.store.ping))
-    checks = {"bus": bus, "store": store, "sources": sources_check()}
+def _when(t: datetime | None) -> str:
+    return t.astimezone(PACIFIC).strftime("%Y-%m-%d %H:%M %Z") if t else "start"
+
+
+async def readiness(rt: Runtime) -> tuple[dict[str, Any], int]:
+    """The answer and its HTTP status: 503 when the bus or the store fails, or when a source
+    this process polls cannot be seen (a producer that cannot see is not doing its job, and
+    a rollout that broke a parser stops); a process that only reads what others polled says
+    `degraded` with 200, so the status page stays routed while it tells people. The checks
+    also set `capmon_ready`, so Prometheus sees what the probe sees."""
+    bus, store, health = await asyncio.gather(
+        _probe("bus", rt.bus.ping), _probe("store", rt.store.ping),
+        current_health(rt.store, rt.health, PROBE_TIMEOUT_S))
+    sources = sources_check(health, rt.health.polled)
+    checks = {"bus": bus, "store": store, "sources": sources}
     failed = [name for name, c in checks.items() if not c["ok"]]
-    return {"status": "not ready" if failed else "ready", "failed": failed, "checks": checks}
+    broken = [name for name in ("bus", "store") if name in failed]
+    status = "not ready" if broken else "degraded" if failed else "ready"
+    code = 503 if broken or sources.get("blocking") else 200
+    for name, check in checks.items():
+        READY.labels(name).set(1 if check["ok"] else 0)
+    return {"status": status, "failed": failed, "checks": checks}, code
 
 
 @routes.get("/healthz")
@@ -76,8 +97,8 @@ async def healthz(_request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    body = await readiness(request)
-    return web.json_response(body, status=503 if body["failed"] else 200)
+    body, code = await readiness(request.app[RUNTIME])
+    return web.json_response(body, status=code)
 
 
 @routes.get("/metrics")
@@ -86,6 +107,7 @@ async def metrics(request: web.Request) -> web.Response:
     gauges = request.app.get(SCRAPE)
     if gauges is not None:
         await gauges.refresh()
+    await readiness(request.app[RUNTIME])
     return web.Response(body=generate_latest(REGISTRY),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -104,12 +126,13 @@ def setup(app: web.Application) -> None:
         "ok": {"type": "boolean"}, "reason": {"type": "string"}, "detail": {"type": "string"}}}
     ready: dict[str, Any] = {"type": "object", "required": ["status", "failed", "checks"],
                              "properties": {
-                                 "status": {"enum": ["ready", "not ready"]},
+                                 "status": {"enum": ["ready", "degraded", "not ready"]},
                                  "failed": {"type": "array", "items": {"type": "string"}},
                                  "checks": {"type": "object", "additionalProperties": check}}}
     spec.operation("GET", "/healthz", summary="Liveness", tags=("ops",), auth=None,
                    responses={200: status})
-    spec.operation("GET", "/readyz", summary="Readiness: bus, store and sources", tags=("ops",),
+    spec.operation("GET", "/readyz", summary="Readiness: bus, store and sources (what capmon "
+                   "cannot see)", tags=("ops",),
                    auth=None, responses={200: ready, 503: ready})
     spec.operation("GET", "/openapi.json", summary="This document", tags=("ops",), auth=None,
                    responses={200: {"type": "object"}})

@@ -19,6 +19,7 @@ from monitor import ledger
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.status_view import NOTICE_KINDS, StatusView, build_view
 from monitor.events import Condition, Kind
+from monitor.source_health import current_health, enabled_sources
 from monitor.store import conditions
 
 REFRESH_SECONDS = 60
@@ -40,8 +41,7 @@ async def load_view(request: web.Request) -> StatusView:
     now = rt.clock.now()
     async with rt.store.connect() as conn:
         open_now = await conditions.list_conditions(
-            conn, open_only=True, kinds=(*NOTICE_KINDS, Kind.SCE_DR_EVENT, Kind.SOURCE_HEALTH),
-            limit=200)
+            conn, open_only=True, kinds=(*NOTICE_KINDS, Kind.SCE_DR_EVENT), limit=200)
         recent: list[Condition] = []
         for kind in (Kind.CAISO_STATUS, Kind.CAISO_DEMAND):
             recent += await conditions.list_conditions(conn, kinds=(kind,), limit=1)
@@ -52,7 +52,10 @@ async def load_view(request: web.Request) -> StatusView:
         entries = await ledger.list_entries(conn, limit=RECENT_NOTIFICATIONS,
                                             include_tests=False)
         counts = await ledger.count_by_state(conn)
-    return build_view(open_now, recent, entries, counts, now, REFRESH_SECONDS)
+    # The sources' health as /readyz reads it: the store and this process's own producers.
+    health = await current_health(rt.store, rt.health)
+    return build_view([*open_now, *health], recent, entries, counts, now, REFRESH_SECONDS,
+                      sources=enabled_sources(rt.settings))
 
 
 async def status_page(request: web.Request) -> web.Response:

@@ -1,14 +1,18 @@
 """What the status page shows, computed from stored conditions and the ledger (pure functions).
 
 `build_view` takes what the store returned and the runtime's "now" and returns plain, already
-formatted values, so the template only lays them out. A missing or stale value is spelled
-"unknown" or "no data" here, never left for the template to render as normal.
+formatted values, so the template only lays them out. A missing value is spelled "unknown" or
+"no data" here, never left for the template to render as normal. Whether a panel is current
+has one meaning, the one `/readyz` and the API use: none of the sources it is read from has an
+open `source.health` condition (monitor.source_health). A panel whose source capmon cannot
+see says its contents are unknown, never "no events".
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from monitor.attributes import (
@@ -17,13 +21,13 @@ from monitor.attributes import (
     NoticeAttributes,
     PeakForecastAttributes,
     RaOutlookAttributes,
-    SourceHealthAttributes,
     StatusAttributes,
 )
 from monitor.clock import PACIFIC
 from monitor.condition_text import public_summary
 from monitor.events import Condition, Kind, Severity
 from monitor.ledger import LedgerEntry
+from monitor.source_health import MAILBOX, Blind, not_current, source_label
 
 UNKNOWN = "unknown"
 EN_DASH = "\u2013"
@@ -32,10 +36,12 @@ NO_DATA = "no data"
 NOTICE_KINDS = (Kind.CAISO_EEA, Kind.CAISO_RMO, Kind.CAISO_FLEX_ALERT,
                 Kind.CAISO_TRANSMISSION_EMERGENCY, Kind.CAISO_LEGACY)
 PEAK_AREAS = ("CA ISO-TAC", "SCE-TAC")
-# How old an observation may be before the page calls it stale. Today's Outlook updates every
-# 5 minutes; forecasts and the RA outlook once a day.
-LIVE_MAX_AGE = timedelta(minutes=15)
-DAILY_MAX_AGE = timedelta(hours=36)
+# The sources each panel is read from.
+PANEL_SOURCES: dict[str, tuple[str, ...]] = {
+    "grid": ("caiso-stats",), "demand": ("caiso-demand", "caiso-stats"),
+    "peaks": ("caiso-oasis",), "notices": (MAILBOX, "caiso-flex"), "dr": ("sce-dr",),
+    "ra": ("caiso-ra-outlook",),
+}
 # Below this minimum margin a day is labelled "tight" (a display hint, not an alert threshold:
 # thresholds belong to subscriptions).
 TIGHT_MARGIN_MW = 2000.0
@@ -54,8 +60,11 @@ def fmt_time(t: datetime | None, *, with_day: bool = True) -> str:
     if t.tzinfo is None:  # SQLite hands timestamps back naive; the store writes them in UTC
         t = t.replace(tzinfo=UTC)
     local = t.astimezone(PACIFIC)
-    text = local.strftime("%a %b %-d, %H:%M" if with_day else "%H:%M")
+    text = local.strftime(f"{DAY}, %H:%M" if with_day else "%H:%M")
     return f"{text} {local.tzname()}"
+
+
+DAY = "%a %b %-d %Y"
 
 
 def fmt_mw(value: float | None) -> str:
@@ -76,13 +85,36 @@ def fmt_window(start: datetime | None, end: datetime | None) -> str:
 @dataclass(frozen=True)
 class Freshness:
     as_of: str
-    stale: bool
+    # Why what the panel shows may be out of date, or "" while its sources are current.
+    unknown: str = ""
 
 
-def freshness(observed: datetime | None, now: datetime, max_age: timedelta) -> Freshness:
-    if observed is None:
-        return Freshness(NO_DATA, True)
-    return Freshness(fmt_time(observed), now - observed > max_age)
+def freshness(observed: datetime | None) -> Freshness:
+    return Freshness(NO_DATA if observed is None else fmt_time(observed))
+
+
+def blind_sentence(blind: Sequence[Blind]) -> str:
+    """"capmon cannot see SCE DR events since Tue Sep 6 2022, 09:47 PDT (cannot resolve
+    www.sce.com)", for each source in `blind`; "" when there is none."""
+    return "; ".join(f"capmon cannot see {b.label} since {fmt_time(b.since)} ({b.why})"
+                     for b in blind)
+
+
+@dataclass(frozen=True)
+class BlindRow:
+    label: str
+    source: str
+    since: str
+    why: str
+    last_good: str
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    label: str
+    source: str
+    state: str  # "current", "cannot see"
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -147,16 +179,21 @@ class StatusView:
     grid: GridStatus
     demand: Demand
     peaks: tuple[PeakRow, ...]
+    peaks_unknown: str
     margins: tuple[MarginRow, ...]
     margin_fresh: Freshness
     notices: tuple[EventRow, ...]
+    notices_unknown: str
+    notices_note: str
     dr_events: tuple[EventRow, ...]
-    stale_sources: tuple[EventRow, ...]
+    dr_unknown: str
+    blind: tuple[BlindRow, ...]
+    blind_summary: str
+    sources: tuple[SourceRow, ...]
     notifications: tuple[NotificationRow, ...]
     delivery_counts: tuple[tuple[str, int], ...]
     delivery_health: str
     refresh_seconds: int = 60
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _latest(conditions: Sequence[Condition], kind: Kind) -> Condition | None:
@@ -166,7 +203,7 @@ def _latest(conditions: Sequence[Condition], kind: Kind) -> Condition | None:
 
 def grid_status(status: Condition | None, now: datetime) -> GridStatus:
     if status is None or not isinstance(status.attributes, StatusAttributes):
-        return GridStatus(UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, freshness(None, now, LIVE_MAX_AGE))
+        return GridStatus(UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, freshness(None))
     a = status.attributes
     state = UNKNOWN
     if a.current_reserve_mw is not None and a.required_reserve_mw is not None:
@@ -174,7 +211,7 @@ def grid_status(status: Condition | None, now: datetime) -> GridStatus:
                  else "BELOW requirement")
     labels = ", ".join(a.grid_status) if a.grid_status else UNKNOWN
     return GridStatus(labels, fmt_mw(a.current_reserve_mw), fmt_mw(a.required_reserve_mw), state,
-                      freshness(a.as_of or status.observed_at, now, LIVE_MAX_AGE))
+                      freshness(a.as_of or status.observed_at))
 
 
 def demand(status: Condition | None, demand_c: Condition | None, now: datetime) -> Demand:
@@ -196,7 +233,7 @@ def demand(status: Condition | None, demand_c: Condition | None, now: datetime) 
                  else f"{fmt_mw(peak)} at {fmt_time(peak_at, with_day=False)}")
     observed = [c.observed_at for c in (status, demand_c) if c is not None]
     return Demand(fmt_mw(current), fmt_mw(forecast), percent, peak_text,
-                  freshness(max(observed, default=None), now, LIVE_MAX_AGE))
+                  freshness(max(observed, default=None)))
 
 
 def tomorrow_peaks(conditions: Sequence[Condition], status: Condition | None,
@@ -213,7 +250,7 @@ def tomorrow_peaks(conditions: Sequence[Condition], status: Condition | None,
         rank = (_RUN_RANK.get(a.market_run, 0), c.observed_at)
         if held is None or rank > (_RUN_RANK.get(held[0].market_run, 0), held[1].observed_at):
             best[a.area] = (a, c)
-    day = tomorrow.strftime("%a %b %-d")
+    day = tomorrow.strftime(DAY)
     rows = []
     for area in PEAK_AREAS:
         if area in best:
@@ -244,7 +281,7 @@ def ra_margins(conditions: Sequence[Condition], today: date,
         if held is None or c.observed_at > held[1].observed_at:
             latest[a.operating_day] = (a, c)
     if not latest:
-        return (), freshness(None, now, DAILY_MAX_AGE)
+        return (), freshness(None)
     lowest = min(a.min_margin_mw for a, _ in latest.values())
     rows = []
     for day in sorted(latest):
@@ -253,10 +290,10 @@ def ra_margins(conditions: Sequence[Condition], today: date,
                  "tight" if a.min_margin_mw < TIGHT_MARGIN_MW else "")
         if a.min_margin_mw == lowest:
             label = f"{label}, lowest of the week" if label else "lowest of the week"
-        rows.append(MarginRow(day.strftime("%a %b %-d"), fmt_mw(a.min_margin_mw),
+        rows.append(MarginRow(day.strftime(DAY), fmt_mw(a.min_margin_mw),
                               fmt_time(a.min_margin_interval_end, with_day=False), label))
     newest = max(c.observed_at for _, c in latest.values())
-    return tuple(rows), freshness(newest, now, DAILY_MAX_AGE)
+    return tuple(rows), freshness(newest)
 
 
 def notice_row(c: Condition) -> EventRow:
@@ -278,7 +315,8 @@ def dr_row(c: Condition) -> EventRow:
     a = c.attributes
     name, where, ref = "DR event", UNKNOWN, ""
     if isinstance(a, DrEventAttributes):
-        name = f"{a.utility} {a.program}" + (f" ({a.product})" if a.product else "")
+        product = a.product if a.product and a.product != a.program else None
+        name = f"{a.utility} {a.program}" + (f" ({product})" if product else "")
         places = a.sublaps or a.locations or a.blocks or c.regions
         where = ", ".join(places) if places else (a.location_type or UNKNOWN)
         ref = f"event {a.event_key}" if a.event_key else ""
@@ -286,13 +324,28 @@ def dr_row(c: Condition) -> EventRow:
                     fmt_window(c.window.start, c.window.end), where, ref)
 
 
-def health_row(c: Condition) -> EventRow:
-    a = c.attributes
-    if isinstance(a, SourceHealthAttributes):
-        detail = f"{a.reason}; last good data {fmt_time(a.last_success_at)}"
-        return EventRow(c.severity.value.upper(), a.source, "stale", fmt_time(c.window.start),
-                        detail, f"{a.missed_intervals} missed polls")
-    return EventRow(c.severity.value.upper(), c.id, "stale", fmt_time(c.window.start), UNKNOWN, "")
+def blind_row(b: Blind) -> BlindRow:
+    return BlindRow(b.label, b.source, fmt_time(b.since), b.why,
+                    fmt_time(b.last_success_at) if b.last_success_at else "not since start")
+
+
+def source_rows(sources: Sequence[str], blind: Sequence[Blind]) -> tuple[SourceRow, ...]:
+    """Every source capmon watches, and any it does not watch but has reported."""
+    by_source = {b.source: b for b in blind}
+    names = list(sources) + [b.source for b in blind if b.source not in sources]
+    rows = []
+    for name in names:
+        b = by_source.get(name)
+        if b is None:
+            rows.append(SourceRow(source_label(name), name, "current", ""))
+        else:
+            rows.append(SourceRow(b.label, name, "cannot see",
+                                  f"since {fmt_time(b.since)}: {b.why}"))
+    return tuple(rows)
+
+
+def panel_unknown(panel: str, blind: Sequence[Blind]) -> str:
+    return blind_sentence([b for b in blind if b.source in PANEL_SOURCES[panel]])
 
 
 def _by_severity(rows: Sequence[Condition]) -> list[Condition]:
@@ -322,32 +375,54 @@ def delivery_health(counts: Mapping[str, int]) -> str:
 
 def build_view(open_conditions: Sequence[Condition], recent: Sequence[Condition],
                entries: Sequence[LedgerEntry], counts: Mapping[str, int],
-               now: datetime, refresh_seconds: int = 60) -> StatusView:
-    """`open_conditions`: scheduled/active ones; `recent`: the latest of the numeric kinds."""
+               now: datetime, refresh_seconds: int = 60,
+               sources: Sequence[str] = ()) -> StatusView:
+    """`open_conditions`: scheduled/active ones (with the `source.health` conditions as
+    /readyz sees them); `recent`: the latest of the numeric kinds; `sources`: the sources
+    capmon is configured to watch."""
     today = now.astimezone(PACIFIC).date()
     status = _latest(recent, Kind.CAISO_STATUS)
     notices = _by_severity([c for c in open_conditions if c.kind in NOTICE_KINDS])
     dr = _by_severity([c for c in open_conditions if c.kind == Kind.SCE_DR_EVENT])
-    stale = _by_severity([c for c in open_conditions if c.kind == Kind.SOURCE_HEALTH])
+    blind = not_current(open_conditions)
     margins, margin_fresh = ra_margins(recent, today, now)
+    grid = grid_status(status, now)
+    demand_view = demand(status, _latest(recent, Kind.CAISO_DEMAND), now)
     alerting = notices + dr
     if alerting:
         top = alerting[0]
         headline_severity = top.severity.value.upper()
         headline = f"{len(alerting)} active or scheduled: highest {notice_row(top).name}" if (
             top.kind != Kind.SCE_DR_EVENT) else f"{len(alerting)} active or scheduled"
+    elif blind:
+        headline_severity = UNKNOWN.upper()
+        headline = (f"capmon cannot see {len(blind)} of its sources: the grid's state is "
+                    "not known")
     elif status is None:
         headline_severity, headline = UNKNOWN.upper(), "Grid status unknown: no data yet"
     else:
         headline_severity = Severity.INFO.value.upper()
         headline = "No active or scheduled notices or DR events"
+    watched = len(set(sources) | {b.source for b in blind})
+    notes = "" if not sources or MAILBOX in sources else (
+        "CAISO sends its EEA, RMO and Transmission Emergency notices only by email, and no "
+        "mailbox is configured (imap.host): only Flex Alerts are seen here.")
     return StatusView(
         now=fmt_time(now), headline=headline, headline_severity=headline_severity,
-        grid=grid_status(status, now), demand=demand(status, _latest(recent, Kind.CAISO_DEMAND),
-                                                     now),
-        peaks=tomorrow_peaks(recent, status, today), margins=margins, margin_fresh=margin_fresh,
-        notices=tuple(notice_row(c) for c in notices), dr_events=tuple(dr_row(c) for c in dr),
-        stale_sources=tuple(health_row(c) for c in stale),
+        grid=dataclasses.replace(grid, fresh=dataclasses.replace(
+            grid.fresh, unknown=panel_unknown("grid", blind))),
+        demand=dataclasses.replace(demand_view, fresh=dataclasses.replace(
+            demand_view.fresh, unknown=panel_unknown("demand", blind))),
+        peaks=tomorrow_peaks(recent, status, today), peaks_unknown=panel_unknown("peaks", blind),
+        margins=margins,
+        margin_fresh=dataclasses.replace(margin_fresh, unknown=panel_unknown("ra", blind)),
+        notices=tuple(notice_row(c) for c in notices),
+        notices_unknown=panel_unknown("notices", blind), notices_note=notes,
+        dr_events=tuple(dr_row(c) for c in dr), dr_unknown=panel_unknown("dr", blind),
+        blind=tuple(blind_row(b) for b in blind),
+        blind_summary=(f"capmon cannot see {len(blind)} of {watched} sources" if blind
+                       else ""),
+        sources=source_rows(sources, blind),
         notifications=tuple(notification_row(e) for e in entries),
         delivery_counts=tuple(sorted(counts.items())), delivery_health=delivery_health(counts),
         refresh_seconds=refresh_seconds,

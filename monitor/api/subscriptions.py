@@ -37,6 +37,7 @@ from monitor.api.common import (
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem, parse_body
 from monitor.attributes import SourceHealthAttributes
+from monitor.channels import unconfigured
 from monitor.events import Condition, Kind, Severity, Status
 from monitor.netguard import UnsafeUrlError, check_url
 from monitor.notifications import (
@@ -101,6 +102,11 @@ async def _check_opt_out(conn: AsyncConnection, spec: SubscriptionSpec) -> None:
 
 
 async def _check_channel(request: web.Request, spec: SubscriptionSpec) -> None:
+    why = unconfigured(request.app[RUNTIME].settings, spec.channel.type)
+    if why is not None:
+        # Accepted, it would never be sent: every notification would retry forever.
+        raise Problem(422, "Channel not configured", why,
+                      [{"loc": ["channel", "type"], "msg": why, "reason": "not_configured"}])
     if isinstance(spec.channel, WebhookTarget):
         settings = request.app[RUNTIME].settings.webhook
         try:

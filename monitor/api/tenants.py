@@ -1,16 +1,19 @@
 """`/v1/tenants`: the operator manages tenants (CCAs) and their API keys with the admin key.
 
 A key is shown once, when the tenant is created or its key rotated; the store keeps only its
-hash. Revoking takes effect on the very next request (keys are looked up per request).
+hash. Revoking takes effect on the very next request (keys are looked up per request). A new
+tenant's admin contact is subscribed to capmon's own health unless `health_alerts` is false
+(monitor.admin_health).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator
 from sqlalchemy.exc import IntegrityError
 
+from monitor.admin_health import subscribe_admin
 from monitor.api.auth import require_admin
 from monitor.api.common import (
     PageQuery,
@@ -36,6 +39,10 @@ class TenantCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
     admin_contact: str | None = Field(default=None, max_length=320,
                                       description="email of the tenant's administrator")
+    health_alerts: StrictBool = Field(
+        default=True, description="subscribe admin_contact by email to capmon's own health "
+                                  "(source.health: what capmon cannot see, and when it sees "
+                                  "again)")
 
     @field_validator("admin_contact")
     @classmethod
@@ -56,8 +63,15 @@ class TenantOut(BaseModel):
     created_at: AwareDatetime
 
 
+class HealthSubscription(BaseModel):
+    id: str | None = Field(description="the admin contact's source.health subscription, if "
+                                       "one was made")
+    detail: str
+
+
 class TenantCreated(TenantOut):
     api_key: str = Field(description="shown once; store it now")
+    health_subscription: HealthSubscription
 
 
 class KeyRotated(BaseModel):
@@ -86,13 +100,18 @@ def _out(t: Tenant) -> TenantOut:
 async def create_tenant(request: web.Request) -> web.Response:
     require_admin(request)
     body = await parse_body(request, TenantCreate)
+    rt = request.app[RUNTIME]
     try:
-        async with request.app[RUNTIME].store.begin() as conn:
+        async with rt.store.begin() as conn:
             tenant, key = await tenant_store.create_tenant(conn, body.name, body.admin_contact,
                                                            now_of(request))
+            health = await subscribe_admin(conn, rt.settings, tenant.id, body.admin_contact,
+                                           now_of(request), wanted=body.health_alerts)
     except IntegrityError:
         raise Problem(409, "Tenant exists", f"a tenant named {body.name!r} exists") from None
-    out = TenantCreated(**_out(tenant).model_dump(), api_key=key)
+    out = TenantCreated(**_out(tenant).model_dump(), api_key=key,
+                        health_subscription=HealthSubscription(id=health.subscription_id,
+                                                               detail=health.detail))
     return web.json_response(out.model_dump(mode="json"), status=201)
 
 

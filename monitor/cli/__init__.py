@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from monitor.errors import CapmonError
 
@@ -33,10 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="capmon", description="Capacity alerts for CCAs: SCE DR events and CAISO notices."
     )
     parser.add_argument("--config", metavar="FILE", help="TOML config file (see README)")
+    parser.add_argument("--version", action="version", version=f"capmon {capmon_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
+
+
+def capmon_version() -> str:
+    try:
+        return version("capmon")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "0+unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,11 +54,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()
     except CapmonError as exc:
         print(f"capmon: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`capmon parse ... | head`): stop quietly, as `cat` would.
+        # Python would still flush stdout at exit and fail again, so point it at devnull.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return code
 
 

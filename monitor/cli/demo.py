@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.logging import configure_logging
+
+if TYPE_CHECKING:
+    from monitor.demo.run import DemoResult
 
 
 def _speed(value: str) -> float | None:
@@ -47,14 +51,36 @@ def register(sub: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from monitor.demo.run import DemoOptions, run_demo
-
     configure_logging("error", "auto")
-    result = asyncio.run(run_demo(DemoOptions(
-        scenario=args.scenario, out=args.out, speed=args.speed,
-        subscriptions=args.subscriptions, kafka=args.kafka, quiet=args.quiet)))
+    signals: list[signal.Signals] = []
+    result = asyncio.run(_replay(args, signals))
     s = result.summary
-    print(f"capmon demo: {s['deliveries']} deliveries, {s['signatures_failed']} bad "
+    stopped = f"interrupted at {s['end']}: " if s["interrupted"] else ""
+    print(f"capmon demo: {stopped}{s['deliveries']} deliveries, {s['signatures_failed']} bad "
           f"signatures, {s['duplicates']} duplicates in {s['wall_seconds']} s; "
           f"wrote {args.out}/deliveries.jsonl, subscriptions.json, summary.json")
+    if signals:  # the shell's convention for "ended by this signal"
+        return 128 + signals[0].value
     return 0 if s["signatures_failed"] == 0 and s["duplicates"] == 0 else 1
+
+
+async def _replay(args: argparse.Namespace, signals: list[signal.Signals]) -> DemoResult:
+    from monitor.demo.run import DemoOptions, run_demo
+
+    interrupt = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def stop(sig: signal.Signals) -> None:
+        signals.append(sig)
+        interrupt.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        return await run_demo(DemoOptions(
+            scenario=args.scenario, out=args.out, speed=args.speed,
+            subscriptions=args.subscriptions, kafka=args.kafka, quiet=args.quiet,
+            interrupt=interrupt))
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -17,8 +17,22 @@ def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
     return settings
 
 
+def _listen_flags(p: Any) -> None:
+    p.add_argument("--host", help="address the API listens on (default api.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port of the API (default api.port, 8080); the "
+                                            "links in SMS and email follow it unless "
+                                            "api.public_url is set")
+
+
+def _listen(args: argparse.Namespace) -> dict[str, Any]:
+    """--host/--port as settings overrides, under the environment's other api settings."""
+    api = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    return {"api": api} if api else {}
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run every role in one process (embedded bus by default)")
+    _listen_flags(p)
     p.set_defaults(func=_run_all)
     for name, helptext in (
         ("produce", "poll the sources and publish conditions"),
@@ -28,8 +42,7 @@ def register(sub: Any) -> None:
     ):
         p = sub.add_parser(name, help=helptext)
         if name == "api":
-            p.add_argument("--host")
-            p.add_argument("--port", type=int)
+            _listen_flags(p)
         else:
             p.add_argument("--ops-port", type=int, metavar="PORT",
                            help="port of /healthz, /readyz and /metrics (default api.ops_port)")
@@ -37,20 +50,16 @@ def register(sub: Any) -> None:
 
 
 def _run_all(args: argparse.Namespace) -> int:
-    return asyncio.run(run_roles(settings_from(args), list(SERVING_ROLES), required=False))
+    settings = settings_from(args, **_listen(args))
+    return asyncio.run(run_roles(settings, list(SERVING_ROLES), required=False))
 
 
 def _run_one(args: argparse.Namespace) -> int:
-    overrides: dict[str, Any] = {}
-    settings = settings_from(args)
-    if args.role == "api" and (args.host or args.port is not None):
-        api = settings.api.model_copy(update={
-            k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None})
-        overrides["api"] = api
-        settings = settings.model_copy(update=overrides)
-    if args.role != "api" and args.ops_port is not None:
-        settings = settings.model_copy(update={
-            "api": settings.api.model_copy(update={"ops_port": args.ops_port})})
+    if args.role == "api":
+        settings = settings_from(args, **_listen(args))
+    else:
+        ops = {} if args.ops_port is None else {"api": {"ops_port": args.ops_port}}
+        settings = settings_from(args, **ops)
     return asyncio.run(run_roles(settings, role_names(args.role, settings), required=True))
 
 

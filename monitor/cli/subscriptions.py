@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from monitor.channels import unconfigured
 from monitor.cli.roles import settings_from
 from monitor.cli.tenants import with_store
 from monitor.clock import SystemClock
@@ -44,7 +45,10 @@ def register(sub: Any) -> None:
     target.add_argument("--sms", metavar="E164")
     target.add_argument("--email", metavar="ADDRESS")
     add.add_argument("--quiet-hours", metavar="HH:MM-HH:MM")
-    add.add_argument("--timezone", default="America/Los_Angeles")
+    add.add_argument("--heartbeat", metavar="HH:MM",
+                     help='a daily "capmon is watching" at this local time')
+    add.add_argument("--timezone", default="America/Los_Angeles",
+                     help="of --quiet-hours and --heartbeat (default: %(default)s)")
     add.add_argument("--json", action="store_true")
     add.set_defaults(func=_add)
     ls = ssub.add_parser("list", help="list subscriptions")
@@ -82,6 +86,8 @@ def _spec_from_flags(args: argparse.Namespace) -> dict[str, Any]:
     if args.quiet_hours:
         start, _, end = args.quiet_hours.partition("-")
         spec["quiet_hours"] = {"timezone": args.timezone, "start": start, "end": end}
+    if args.heartbeat:
+        spec["heartbeat"] = {"at": args.heartbeat, "timezone": args.timezone}
     return spec
 
 
@@ -101,7 +107,9 @@ def _create(args: argparse.Namespace, raw: list[Any]) -> int:
 
     async def go(store: Store) -> list[dict[str, Any]]:
         for i, spec in enumerate(specs):
-            if isinstance(spec.channel, WebhookTarget):
+            if (why := unconfigured(settings, spec.channel.type)) is not None:
+                problems.append(f"#{i + 1} channel: {why}")
+            elif isinstance(spec.channel, WebhookTarget):
                 try:
                     await check_url(spec.channel.url, settings.webhook)
                 except UnsafeUrlError as exc:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
+from monitor.admin_health import AdminHealth, subscribe_admin
 from monitor.cli.roles import settings_from
 from monitor.clock import SystemClock
 from monitor.errors import ConfigError
@@ -25,8 +26,12 @@ def register(sub: Any) -> None:
     tsub = p.add_subparsers(dest="tenants_command", required=True)
     add = tsub.add_parser("add", help="create a tenant; prints its API key once")
     add.add_argument("name")
-    add.add_argument("--admin-contact", metavar="EMAIL")
-    add.add_argument("--json", action="store_true", help='print {"id", "api_key"}')
+    add.add_argument("--admin-contact", metavar="EMAIL",
+                     help="also subscribed by email to capmon's own health")
+    add.add_argument("--no-health-alerts", action="store_true",
+                     help="do not subscribe the admin contact to capmon's health")
+    add.add_argument("--json", action="store_true",
+                     help='print {"id", "api_key", "health_subscription"}')
     add.set_defaults(func=_add)
     ls = tsub.add_parser("list", help="list tenants")
     ls.add_argument("--json", action="store_true")
@@ -62,21 +67,28 @@ def _add(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise ConfigError("; ".join(e["msg"] for e in exc.errors())) from None
 
-    async def go(store: Store) -> tuple[str, str]:
+    settings = settings_from(args)
+
+    async def go(store: Store) -> tuple[str, str, AdminHealth]:
+        now = SystemClock().now()
         async with store.begin() as conn:
             tenant, key = await tenant_store.create_tenant(conn, body.name, body.admin_contact,
-                                                           SystemClock().now())
-        return tenant.id, key
+                                                           now)
+            health = await subscribe_admin(conn, settings, tenant.id, body.admin_contact, now,
+                                           wanted=not args.no_health_alerts)
+        return tenant.id, key, health
 
     try:
-        tenant_id, key = with_store(args, go)
+        tenant_id, key, health = with_store(args, go)
     except IntegrityError:
         print(f"capmon tenants add: a tenant named {args.name!r} exists", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"id": tenant_id, "api_key": key}))
+        print(json.dumps({"id": tenant_id, "api_key": key, "health_subscription": {
+            "id": health.subscription_id, "detail": health.detail}}))
     else:
-        print(f"tenant {tenant_id}\napi key {key}\n(the key is shown once: store it now)")
+        print(f"tenant {tenant_id}\napi key {key}\n(the key is shown once: store it now)\n"
+              f"capmon health: {health.detail}")
     return 0
 
 

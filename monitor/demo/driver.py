@@ -131,8 +131,10 @@ class TimeDriver:
         self.stats.steps += 1
         return True
 
-    async def run_until(self, end: datetime) -> None:
-        while await self.step(end):
+    async def run_until(self, end: datetime, stop: asyncio.Event | None = None) -> None:
+        """Step to `end`, or until `stop` is set (a replay interrupted by a signal ends at
+        the present, settled)."""
+        while not (stop is not None and stop.is_set()) and await self.step(end):
             pass
         await self.settle()
 

@@ -50,7 +50,11 @@ from monitor.topics import TOPIC_SPECS
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "2022-09-heatwave"
+# Installed from a wheel the scenario is package data beside this module; in a checkout it is
+# the repository's scenarios/ (pyproject.toml maps one onto the other).
+_PACKAGED = Path(__file__).resolve().with_name("scenarios") / "2022-09-heatwave"
+DEFAULT_SCENARIO = _PACKAGED if _PACKAGED.is_dir() else (
+    Path(__file__).resolve().parents[2] / "scenarios" / "2022-09-heatwave")
 # Poll cadence of the demo (seconds); see the module docstring.
 DEMO_INTERVALS = {"caiso-stats": 7200.0, "caiso-flex": 900.0, "sce-dr": 900.0,
                   "caiso-oasis": 3600.0, "caiso-demand": 43200.0, "caiso-ra-outlook": 43200.0}
@@ -66,6 +70,8 @@ class DemoOptions:
     kafka: str | None = None
     quiet: bool = False
     until: datetime | None = None  # stop early (tests of a slice of the scenario)
+    # Set (by SIGINT/SIGTERM) to end the replay at the present, with its summary.
+    interrupt: asyncio.Event | None = None
 
 
 @dataclass
@@ -83,10 +89,17 @@ def _bound_socket() -> socket.socket:
     return sock
 
 
+OUTPUTS = ("deliveries.jsonl", "subscriptions.json", "summary.json")
+
+
 def _fresh_db(out: Path) -> str:
+    """A new store, and nothing left of the previous run beside it: an interrupted run's
+    files must never be read as this one's."""
     db = out / "capmon-demo.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
+    for name in OUTPUTS:
+        (out / name).unlink(missing_ok=True)
     return f"sqlite+aiosqlite:///{db}"
 
 
@@ -179,7 +192,8 @@ async def run_demo(opts: DemoOptions, printer: TimelinePrinter | None = None) ->
         driver = TimeDriver(clock, bus, busy=sms.in_flight, speed=opts.speed)
         try:
             await driver.calibrate()
-            await driver.run_until(end)
+            await driver.run_until(end, opts.interrupt)
+            end = min(end, clock.now())
         finally:
             stop.set()
             # Roles drain on stop; a sleeper left on the scenario clock must not hold them.
@@ -249,6 +263,7 @@ async def _summary(store: Store, scenario: str, start: datetime, end: datetime,
         "scenario": scenario,
         "start": start.isoformat(),
         "end": end.isoformat(),
+        "interrupted": opts.interrupt is not None and opts.interrupt.is_set(),
         "bus": bus.name,
         "speed": "max" if opts.speed is None else opts.speed,
         "wall_seconds": round(wall_s, 2),

@@ -38,9 +38,17 @@ async def fake_lookup(host: str) -> Sequence[str]:
     return ["93.184.216.35"]
 
 
-def make_runtime(store: Store, clock: ManualClock, **webhook: Any) -> Runtime:
+# Every channel configured (the Twilio account is a stand-in's: nothing here sends SMS).
+CHANNELS: dict[str, Any] = {
+    "api": {"link_secret": "link-secret-for-tests-0123456789"},
+    "twilio": {"account_sid": "AC" + "0" * 32, "auth_token": "twilio-token-for-tests",
+               "from_number": "+15005550006"}}
+
+
+def make_runtime(store: Store, clock: ManualClock, *, channels: bool = True,
+                 **webhook: Any) -> Runtime:
     settings = Settings(admin=AdminSettings(key=SecretStr(ADMIN_KEY)),
-                        webhook=WebhookSettings(**webhook))
+                        webhook=WebhookSettings(**webhook), **(CHANNELS if channels else {}))
     return Runtime(settings=settings, clock=clock, bus=MemoryBus(), store=store)
 
 

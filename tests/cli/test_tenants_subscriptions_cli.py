@@ -41,6 +41,11 @@ def _store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("CAPMON_STORE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("CAPMON_WEBHOOK_ALLOW_HOSTS", '["127.0.0.1"]')
     monkeypatch.setenv("CAPMON_LOG_LEVEL", "warning")
+    # Every channel configured; the tests of a missing one unset these.
+    monkeypatch.setenv("CAPMON_API_LINK_SECRET", "link-secret-for-tests-0123456789")
+    monkeypatch.setenv("CAPMON_TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("CAPMON_TWILIO_AUTH_TOKEN", "twilio-token-for-tests")
+    monkeypatch.setenv("CAPMON_TWILIO_FROM_NUMBER", "+15005550006")
     yield
     # The CLI points structlog at the captured stderr, which pytest closes after the test.
     structlog.reset_defaults()
@@ -57,7 +62,10 @@ def test_tenants_and_subscriptions(capsys: pytest.CaptureFixture[str], tmp_path:
                        "--admin-contact", "ops@cpa.example", "--json")
     assert code == 0
     tenant = json.loads(out.strip().splitlines()[-1])
-    assert set(tenant) == {"id", "api_key"} and tenant["api_key"].startswith("cm_")
+    assert set(tenant) == {"id", "api_key", "health_subscription"}
+    assert tenant["api_key"].startswith("cm_")
+    health = tenant["health_subscription"]
+    assert health["id"] and health["detail"].startswith("ops@cpa.example is told by email")
 
     code, out, _ = run(capsys, "tenants", "list", "--json")
     listed = json.loads(out.strip().splitlines()[-1])
@@ -83,7 +91,11 @@ def test_tenants_and_subscriptions(capsys: pytest.CaptureFixture[str], tmp_path:
 
     code, out, _ = run(capsys, "subscriptions", "list", "--tenant", tenant["id"], "--json")
     subs = {s["name"]: s for s in json.loads(out.strip().splitlines()[-1])}
-    assert set(subs) == {"CPA scheduling desk", "on-call phone", "flex email"}
+    assert set(subs) == {"CPA scheduling desk", "on-call phone", "flex email",
+                         "capmon health (admin contact)"}
+    admin = subs["capmon health (admin contact)"]
+    assert admin["id"] == health["id"] and admin["match"]["kinds"] == ["source.health"]
+    assert admin["channel"] == {"type": "email", "address": "ops@cpa.example"}
     assert subs["on-call phone"]["channel"]["phone"] == "+14155550100"
     assert subs["CPA scheduling desk"]["match"]["thresholds"][0]["clear_below"] == 22500
     assert subs["flex email"]["quiet_hours"]["start"] == "22:00"
@@ -92,7 +104,10 @@ def test_tenants_and_subscriptions(capsys: pytest.CaptureFixture[str], tmp_path:
     code, out, _ = run(capsys, "subscriptions", "rm", subs["flex email"]["id"])
     assert code == 0
     code, out, _ = run(capsys, "subscriptions", "list", "--json")
-    assert len(json.loads(out.strip().splitlines()[-1])) == 2
+    assert len(json.loads(out.strip().splitlines()[-1])) == 3
+    code, out, _ = run(capsys, "tenants", "add", "Opted out", "--admin-contact",
+                       "it@optout.example", "--no-health-alerts")
+    assert code == 0 and "capmon health: the tenant opted out" in out
 
 
 def test_import_is_all_or_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -144,3 +159,30 @@ def test_an_opted_out_phone_is_refused(capsys: pytest.CaptureFixture[str],
     assert ("+14155550100 opted out (sms STOP); "
             "the recipient can opt in again by texting START") in err
     assert "nothing was written" in err
+
+
+def test_a_heartbeat_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "tenants", "add", "DCE", "--json")
+    tenant = json.loads(out.strip().splitlines()[-1])["id"]
+    code, _, err = run(capsys, "subscriptions", "add", "--tenant", tenant, "--name", "watch",
+                       "--kind", "source.health", "--webhook", "http://127.0.0.1:9000/h",
+                       "--heartbeat", "07:30", "--timezone", "America/Phoenix")
+    assert code == 0, err
+    code, out, _ = run(capsys, "subscriptions", "list", "--json")
+    [sub] = json.loads(out)
+    assert sub["heartbeat"] == {"at": "07:30", "timezone": "America/Phoenix"}
+    code, _, err = run(capsys, "subscriptions", "add", "--tenant", tenant, "--name", "bad",
+                       "--webhook", "http://127.0.0.1:9000/h", "--heartbeat", "7.30")
+    assert code == 1 and "heartbeat.at: Value error, must be HH:MM" in err
+
+
+def test_an_unconfigured_channel_is_refused(capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = run(capsys, "tenants", "add", "SJCE", "--json")
+    tenant = json.loads(out.strip().splitlines()[-1])["id"]
+    monkeypatch.delenv("CAPMON_TWILIO_AUTH_TOKEN")
+    code, _, err = run(capsys, "subscriptions", "add", "--tenant", tenant, "--name", "phone",
+                       "--sms", "+14155550100")
+    assert code == 1
+    assert ("#1 channel: the SMS channel is not configured: set CAPMON_TWILIO_AUTH_TOKEN"
+            in err) and "nothing was written" in err

@@ -10,17 +10,20 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
+from consumers.notifiers.email import build_message
 from monitor import ledger
 from monitor.api.app import create_app
+from monitor.attributes import NoticeAttributes, SourceHealthAttributes
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import ApiSettings, Settings
+from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.links import unsubscribe_token
 from monitor.runtime import Runtime
 from monitor.store import Store
 from monitor.store.schema import subscriptions
 from tests.deliver.conftest import LINK_SECRET, PUBLIC_URL, email_notifier, make_deliverer
-from tests.deliver.helpers import add_subscription, add_tenant, dr_event, notification
+from tests.deliver.helpers import add_subscription, add_tenant, dr_event, eea3, notification
 from tests.deliver.receivers import SmtpCapture
 
 
@@ -143,3 +146,31 @@ async def test_forged_unsubscribe_tokens_are_refused(
     assert r.status == 404
     assert (await status_of(store, sub_id))[0] == "active"
     assert (await status_of(store, other))[0] == "active"
+
+
+def test_mail_speaks_pacific_time_and_says_what_capmon_cannot_see(clock: ManualClock) -> None:
+    config = email_notifier(clock, 25).config
+    rmo = eea3().model_copy(update={"attributes": NoticeAttributes(
+        notice_no="202202630", issued_at=datetime(2022, 8, 29, 18, 35, tzinfo=UTC))})
+    plain = build_message(notification("t", "s", "email", "desk@cca.example", condition=rmo),
+                          "desk@cca.example", config, clock).get_body(("plain",))
+    assert plain is not None
+    text = plain.get_content()
+    assert "Issued at: Mon Aug 29 2022, 11:35 PDT" in text  # not 2022-08-29T18:35:00Z
+    assert "18:35" not in text
+
+    since = datetime(2022, 9, 6, 16, 47, tzinfo=UTC)
+    blind = Condition(
+        id="source.health:sce-dr", kind=Kind.SOURCE_HEALTH, severity=Severity.WARNING,
+        status=Status.ACTIVE, window=Window(start=since),
+        attributes=SourceHealthAttributes(source="sce-dr", reason="dns",
+                                          last_error="cannot resolve www.sce.openadr.com"),
+        revision=1, observed_at=since)
+    mail = build_message(notification("t", "s", "email", "desk@cca.example", condition=blind),
+                         "desk@cca.example", config, clock)
+    body = mail.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "* ISSUED: capmon cannot see SCE DR events since 09/06 09:47 PT" in text
+    assert "Last error: cannot resolve www.sce.openadr.com" in text
+    assert "Source: SCE DR events" in text

@@ -188,3 +188,36 @@ def test_non_gsm_characters_are_replaced_not_sent() -> None:
     assert to_gsm7("Don\u2019t \u201cpanic\u201d \u2013 95\u00b0F \U0001f525") == \
         "Don't \"panic\" - 95 degF ?"
     assert is_single_segment(to_gsm7("\u20ac[x]{y}~^|\\"))
+
+
+SEEN = datetime(2022, 9, 6, 16, 47, tzinfo=UTC)
+BLIND = Condition(
+    id="source.health:caiso-notices", kind=Kind.SOURCE_HEALTH, severity=Severity.WARNING,
+    status=Status.ACTIVE, window=Window(start=SEEN),
+    attributes=SourceHealthAttributes(source="caiso-notices", reason="dns",
+                                      last_error="cannot resolve imap.cpa.example"),
+    revision=1, observed_at=SEEN)
+
+
+def test_capmon_says_what_it_cannot_see_and_when_it_sees_again() -> None:
+    assert render_sms(notify(BLIND), LINK) == (
+        "capmon cannot see CAISO notices since 09/06 09:47 PT, cannot resolve "
+        f"imap.cpa.example {LINK}")
+    again = BLIND.model_copy(update={
+        "status": Status.ENDED, "window": Window(start=SEEN, end=datetime(2022, 9, 6, 17, 12,
+                                                                         tzinfo=UTC))})
+    assert render_sms(notify(again, transition=Transition.ENDED), LINK) == (
+        f"capmon sees CAISO notices again (blind 09/06 09:47-10:12 PT) {LINK}")
+    assert render_sms(notify(BLIND, transition=Transition.REMINDER), LINK).startswith(
+        "capmon still cannot see CAISO notices since 09/06 09:47 PT")
+
+
+def test_an_sdp_event_names_its_program_once() -> None:
+    sdp = Condition(
+        id="sce.dr:sdp-1", kind=Kind.SCE_DR_EVENT, severity=Severity.WARNING,
+        status=Status.ACTIVE, window=Window(start=datetime(2022, 9, 6, 23, tzinfo=UTC),
+                                            end=datetime(2022, 9, 7, 3, tzinfo=UTC)),
+        attributes=DrEventAttributes(utility="SCE", program="SDP", product="SDP"),
+        revision=1, observed_at=OBS)
+    assert render_sms(notify(sdp, transition=Transition.UPDATED), LINK) == (
+        f"UPDATED: SCE SDP event 9/6 16:00-20:00 PT {LINK}")

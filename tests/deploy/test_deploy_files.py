@@ -195,6 +195,23 @@ def test_a_deployment_per_role_with_probes_and_resources(
         assert all(labels[k] == v for k, v in dep["spec"]["selector"]["matchLabels"].items())
 
 
+def test_one_image_name_everywhere(manifests: dict[str, dict[str, Any]],
+                                   compose: dict[str, Any]) -> None:
+    """The image `make image` builds is the one compose runs and the manifests name; the
+    kustomization points that name at the operator's registry."""
+    version = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert version is not None
+    image = f"capmon:{version.group(1)}"
+    assert "IMAGE ?= capmon:$(VERSION)" in (ROOT / "Makefile").read_text()
+    assert compose["services"]["api"]["image"] == image
+    for name, doc in manifests.items():
+        if doc["kind"] in ("Deployment", "Job"):
+            assert pod_container(doc)["image"] == image, name
+    kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
+    [rename] = kustomization["images"]
+    assert rename["name"] == "capmon" and rename["newTag"] == version.group(1)
+
+
 def test_secrets_are_references_never_values(manifests: dict[str, dict[str, Any]]) -> None:
     assert not [n for n in manifests if n.startswith("Secret/")]
     for name, doc in manifests.items():
@@ -206,6 +223,8 @@ def test_secrets_are_references_never_values(manifests: dict[str, dict[str, Any]
             assert var["valueFrom"]["secretKeyRef"]["name"] == "capmon-secrets"
         names = {v["name"] for v in env}
         assert {"CAPMON_STORE_URL", "CAPMON_ADMIN_KEY", "CAPMON_TWILIO_AUTH_TOKEN"} <= names
+        if doc["kind"] == "Deployment":  # without it the email channel cannot start
+            assert "CAPMON_API_LINK_SECRET" in names
 
 
 def test_service_pdb_and_jobs(manifests: dict[str, dict[str, Any]]) -> None:

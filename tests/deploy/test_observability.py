@@ -46,7 +46,7 @@ def promtool(*args: str) -> str:
 
 
 def test_rules_are_valid() -> None:
-    assert "SUCCESS: 15 rules found" in promtool("check", "rules", "rules.yml")
+    assert "SUCCESS: 19 rules found" in promtool("check", "rules", "rules.yml")
 
 
 def test_rules_unit_tests_pass() -> None:
@@ -70,7 +70,8 @@ def test_every_alert_has_a_firing_unit_test() -> None:
     # Poison records and open circuits are single-threshold rules checked by promtool only.
     assert alerts - fired <= {"CapmonPoisonRecords", "CapmonCircuitOpen"}
     assert {"CapmonSourceStale", "CapmonParseErrorsRising", "CapmonDeliveryFailureRatioHigh",
-            "CapmonDeadLetters", "CapmonConsumerLagHigh", "CapmonEndToEndLatencyHigh"} <= fired
+            "CapmonDeadLetters", "CapmonConsumerLagHigh", "CapmonEndToEndLatencyHigh",
+            "CapmonAbsent", "CapmonNotReady", "CapmonCannotSee", "CapmonWatchdog"} <= fired
 
 
 def test_rules_query_only_metrics_that_exist() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import aioimaplib
@@ -167,7 +167,12 @@ async def test_unreachable_mailbox_turns_stale_then_recovers(dovecot: Dovecot,  
     [health] = await drain(bus, HEALTH, timeout=0.01)
     assert health.id == "source.health:caiso-notices" and health.status is Status.ACTIVE
     assert health.attributes.reason == "connect"  # type: ignore[attr-defined]
-    assert health.observed_at >= datetime(2022, 9, 6, 17, 33, tzinfo=PT)  # 3 x 60 s later
+    assert health.attributes.last_error == (  # type: ignore[attr-defined]
+        f"cannot reach the mailbox at 127.0.0.1:{dead_port} (ConnectionRefusedError)")
+    # Never reached since start: blind after the 30 s grace, not after 3 x 60 s intervals.
+    started = datetime(2022, 9, 6, 17, 30, tzinfo=PT)
+    assert started + timedelta(seconds=30) <= health.observed_at
+    assert health.observed_at < started + timedelta(seconds=60)
 
     # The same mailbox object reaches the real server: the health condition ends.
     box._settings = settings(dovecot)

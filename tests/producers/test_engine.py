@@ -8,27 +8,33 @@ Retry-After and 429, staleness -> source.health and recovery, minimum spacing.
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import json
 import random
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
 from aiohttp.test_utils import TestServer
+from yarl import URL
 
 from monitor import metrics
 from monitor.attributes import NoticeAttributes, SourceHealthAttributes
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.envelope import condition_from_event
-from monitor.errors import ParseError
+from monitor.errors import FetchError, ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
+from monitor.source_health import HealthBoard
 from monitor.topics import CAISO, HEALTH
 from producers.engine import Engine, Outcome, backoff_delay, next_slot
 from producers.health import health_id
-from producers.http import HttpFetcher, parse_retry_after
+from producers.http import HttpFetcher, connection_error, parse_retry_after
 from producers.source import Fetcher, PollResult, Schedule
 from tests.producers.fake_caiso import FakeCaiso, Reply
 
@@ -211,26 +217,63 @@ async def run_until(engine: Engine, fake: FakeCaiso, requests: int) -> None:
         await asyncio.wait_for(task, 10)
 
 
-async def test_backoff_grows_exponentially_then_stale_health_then_recovery(  # type: ignore[no-untyped-def]
+async def test_a_source_never_seen_is_blind_after_the_grace_not_after_intervals(  # type: ignore[no-untyped-def]
         caiso, fetcher) -> None:
     clock = ManualClock(START, auto_advance=True)
     fake, server = caiso
     fake.clock = clock
-    fake.script(PATH, *[Reply(status=503, body=b"down")] * 8,
+    fake.script(PATH, *[Reply(status=503, body=b"down")] * 4,
+                Reply(body=alerts((6, "2022-09-06T21:00:00-07:00"))))
+    fetcher._clock = clock
+    bus = MemoryBus()
+    board = HealthBoard()
+    # A 15-minute source: three missed intervals would be 45 minutes of silence.
+    source = AlertsSource(str(server.make_url(PATH)),
+                          schedule=Schedule(interval_s=900, backoff_initial_s=5))
+    engine = Engine([source], fetcher, bus, clock, stale_after_intervals=3, blind_after_s=30,
+                    board=board, rng=random.Random(7))
+    await run_until(engine, fake, requests=5)
+
+    times = [r.at for r in fake.requests]
+    # 5, 10, then the retry is pulled in to the end of the 30 s grace.
+    assert abs((times[3] - START).total_seconds() - 30) < 1
+    health = await drain(bus, HEALTH)
+    assert [h.status for h in health] == [Status.ACTIVE, Status.ENDED]
+    blind, seen = health
+    assert isinstance(blind.attributes, SourceHealthAttributes)
+    assert blind.observed_at - START < timedelta(seconds=31)
+    assert blind.window.start == START  # blind since start
+    assert blind.attributes.reason == "server"
+    assert blind.attributes.last_error == "127.0.0.1 answered HTTP 503: down"
+    assert blind.attributes.last_success_at is None
+    assert seen.window.end is not None and seen.revision > blind.revision
+    # The process's board saw both, so /readyz need not wait for decide to record them.
+    assert board.latest[health_id("test-alerts")] == seen
+    assert board.polled == {"test-alerts"}
+
+
+async def test_a_source_that_worked_goes_stale_on_its_cadence_with_backoff_capped(  # type: ignore[no-untyped-def]
+        caiso, fetcher) -> None:
+    clock = ManualClock(START, auto_advance=True)
+    fake, server = caiso
+    fake.clock = clock
+    fake.script(PATH, Reply(body=alerts()), *[Reply(status=503, body=b"down")] * 9,
                 Reply(body=alerts((6, "2022-09-06T21:00:00-07:00"))))
     fetcher._clock = clock
     bus = MemoryBus()
     source = AlertsSource(str(server.make_url(PATH)))
     engine = engine_for(source, fetcher, bus, clock, stale_after=3)
-    await run_until(engine, fake, requests=10)
+    await run_until(engine, fake, requests=11)
 
     times = [r.at for r in fake.requests]
-    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
-    # 5, 10, 20, 40, 80 (+-10 %), then clamped so staleness is declared on time at 180 s.
-    for gap, expected in zip(gaps[:5], [5, 10, 20, 40, 80], strict=True):
+    worked = times[0]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times[1:])]
+    # 5, 10, 20, 40, then capped near the 60 s interval (never the old ~330 s).
+    for gap, expected in zip(gaps[:4], [5, 10, 20, 40], strict=True):
         assert expected * 0.9 <= gap <= expected * 1.1
-    stale_at = START + timedelta(seconds=180)
-    assert any(abs((t - stale_at).total_seconds()) < 6 for t in times)
+    assert all(gap <= 66 for gap in gaps)
+    stale_at = worked + timedelta(seconds=180)
+    assert any(abs((t - stale_at).total_seconds()) < 1 for t in times)
 
     health = await drain(bus, HEALTH)
     assert [h.status for h in health] == [Status.ACTIVE, Status.ENDED]
@@ -238,10 +281,61 @@ async def test_backoff_grows_exponentially_then_stale_health_then_recovery(  # t
     assert active.id == health_id("test-alerts") and active.kind is Kind.SOURCE_HEALTH
     assert isinstance(active.attributes, SourceHealthAttributes)
     assert active.attributes.reason == "server" and active.attributes.missed_intervals >= 3
-    assert active.observed_at >= stale_at
+    assert active.attributes.last_success_at == worked
+    assert active.observed_at >= stale_at and active.window.start == worked
     assert ended.revision > active.revision and ended.window.end is not None
     assert [c.id for c in await drain(bus, CAISO)] == ["caiso.flex:6"]
     assert not engine.is_stale("test-alerts")
+
+
+async def test_a_restart_keeps_a_stored_blindness_until_a_good_poll_ends_it(  # type: ignore[no-untyped-def]
+        caiso, fetcher, manual) -> None:
+    fake, server = caiso
+    fake.script(PATH, Reply(status=503, body=b"down"), Reply(status=503, body=b"down"),
+                Reply(body=alerts()))
+    stored = Condition(
+        id=health_id("test-alerts"), kind=Kind.SOURCE_HEALTH, severity=Severity.WARNING,
+        status=Status.ACTIVE, window=Window(start=START - timedelta(hours=2)),
+        attributes=SourceHealthAttributes(source="test-alerts", reason="server",
+                                          last_error="127.0.0.1 answered HTTP 503: down"),
+        revision=5, observed_at=START - timedelta(hours=2))
+    bus = MemoryBus()
+    board = HealthBoard()
+    engine = Engine([AlertsSource(str(server.make_url(PATH)))], fetcher, bus, manual,
+                    board=board, rng=random.Random(7))
+    engine.restore({"test-alerts": stored, "another-source": stored})
+    assert engine.is_stale("test-alerts") and board.latest[stored.id] == stored
+    assert metrics.SOURCE_STALE.labels("test-alerts")._value.get() == 1
+
+    # Still failing, for the same reason: nothing new to say (no "updated" after a restart).
+    assert await engine.poll_once("test-alerts") is Outcome.FETCH_ERROR
+    manual.advance(60)
+    assert await engine.poll_once("test-alerts") is Outcome.FETCH_ERROR
+    assert await drain(bus, HEALTH) == []
+    manual.advance(60)
+    assert await engine.poll_once("test-alerts") is Outcome.OK
+    (ended,) = await drain(bus, HEALTH)
+    assert ended.status is Status.ENDED and ended.window.start == stored.window.start
+    assert ended.revision > stored.revision
+    assert metrics.SOURCE_STALE.labels("test-alerts")._value.get() == 0
+
+
+async def test_failures_are_told_in_words(fetcher) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as s:  # a port nothing listens on: the connection is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(FetchError) as refused:
+        await fetcher.get(f"http://127.0.0.1:{port}/outlook/stats.txt")
+    assert refused.value.reason == "connect"
+    assert str(refused.value) == f"127.0.0.1:{port} refused the connection"
+
+    key = ConnectionKey("www.caiso.com", 443, True, True, None, None, None)
+    dns = aiohttp.ClientConnectorDNSError(key, OSError(socket.EAI_NONAME, "Name unknown"))
+    unresolved = connection_error(URL("https://www.caiso.com/outlook/stats.txt"), dns)
+    assert (unresolved.reason, str(unresolved)) == ("dns", "cannot resolve www.caiso.com")
+    unreachable = aiohttp.ClientConnectorError(key, OSError(errno.ENETUNREACH, "unreachable"))
+    assert str(connection_error(URL("https://www.sce.com/"), unreachable)) == (
+        "no route to www.sce.com:443")
 
 
 async def test_429_retry_after_is_honoured_and_bare_429_waits_min_spacing(  # type: ignore[no-untyped-def]
@@ -295,11 +389,13 @@ def test_next_slot_is_aligned_after_the_mark_with_jitter() -> None:
         2026, 3, 11, 10, 6, tzinfo=UTC)
 
 
-def test_backoff_is_capped_but_retry_after_is_a_floor() -> None:
-    schedule = Schedule(interval_s=60, backoff_initial_s=5, backoff_max_s=300)
+def test_backoff_is_capped_at_the_interval_but_retry_after_is_a_floor() -> None:
     rng = random.Random(3)
-    assert 270 <= backoff_delay(schedule, 20, None, rng) <= 330
-    assert backoff_delay(schedule, 1, 900, rng) == 900
+    minute = Schedule(interval_s=60, backoff_initial_s=5, backoff_max_s=300)
+    assert 54 <= backoff_delay(minute, 20, None, rng) <= 66
+    hourly = Schedule(interval_s=3600, backoff_initial_s=5, backoff_max_s=300)
+    assert 270 <= backoff_delay(hourly, 20, None, rng) <= 330
+    assert backoff_delay(minute, 1, 900, rng) == 900
 
 
 def test_retry_after_header_forms() -> None:

@@ -100,10 +100,11 @@ def heatwave_conditions() -> list[Condition]:
             "program": "BIP", "product": "BIP-30", "interruptible": True,
             "event_key": "bip-20220906", "sublaps": ["SCEC", "SCLD"]},
             severity=Severity.EMERGENCY, start=pt(6, 16), end=None, regions=("SCE-TAC",)),
-        cond("source.health:caiso_oasis", Kind.SOURCE_HEALTH, {
-            "source": "caiso_oasis", "reason": "fetch", "missed_intervals": 4,
-            "last_success_at": pt(6, 9, 12)}, severity=Severity.WARNING, start=pt(6, 16, 40),
-            regions=()),
+        cond("source.health:caiso-oasis", Kind.SOURCE_HEALTH, {
+            "source": "caiso-oasis", "reason": "server", "missed_intervals": 4,
+            "last_success_at": pt(6, 9, 12),
+            "last_error": "oasis.caiso.com answered HTTP 503"}, severity=Severity.WARNING,
+            start=pt(6, 9, 12), regions=()),
     ]
 
 

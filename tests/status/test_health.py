@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,25 +11,33 @@ from aiohttp.test_utils import TestClient
 
 from monitor.api import health
 from monitor.api.ops import create_ops_app
+from monitor.attributes import SourceHealthAttributes
 from monitor.bus import Bus, MemoryBus
 from monitor.cli.roles import role_names
 from monitor.config import ApiSettings, Settings
-from monitor.metrics import LAST_SUCCESS, SOURCE_STALE
+from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.runtime import Runtime
-from monitor.store import Store
+from monitor.store import Store, conditions
 from tests.status.conftest import ClientFactory
+from tests.status.heatwave import NOW
+
+
+def blind(source: str, since: datetime, why: str, *, status: Status = Status.ACTIVE,
+          revision: int = 1) -> Condition:
+    return Condition(
+        id=f"source.health:{source}", kind=Kind.SOURCE_HEALTH, severity=Severity.WARNING,
+        status=status, window=Window(start=since),
+        attributes=SourceHealthAttributes(source=source, reason="dns", last_error=why),
+        revision=revision, observed_at=since)
 
 
 @pytest.fixture
-def stale_oasis() -> Iterator[str]:
-    SOURCE_STALE.labels(source="caiso_oasis").set(1)
-    SOURCE_STALE.labels(source="caiso_outlook").set(0)
-    LAST_SUCCESS.labels(source="caiso_oasis").set(1662480720)  # 2022-09-06 16:12 UTC
-    try:
-        yield "caiso_oasis"
-    finally:
-        for gauge in (SOURCE_STALE, LAST_SUCCESS):
-            gauge.clear()
+def stale_oasis(runtime: Runtime) -> str:
+    """This process polls OASIS and just reported it blind."""
+    runtime.health.polling(["caiso-oasis", "caiso-stats"])
+    runtime.health.report(blind("caiso-oasis", datetime(2022, 9, 6, 16, 12, tzinfo=UTC),
+                                "cannot resolve oasis.caiso.com"))
+    return "caiso-oasis"
 
 
 async def test_healthz_is_alive(client: TestClient[Any, Any]) -> None:
@@ -51,24 +59,51 @@ async def test_ready_on_a_working_bus_and_store(aiohttp_client: ClientFactory, b
                                "sources": {"ok": True}}}
 
 
-async def test_stale_source_is_named_with_its_last_success(
+async def test_a_blind_source_this_process_polls_is_named_with_since_and_why(
         client: TestClient[Any, Any], stale_oasis: str) -> None:
     resp = await client.get("/readyz")
     body = await resp.json()
     assert resp.status == 503
-    assert body["status"] == "not ready" and body["failed"] == ["sources"]
+    assert body["status"] == "degraded" and body["failed"] == ["sources"]
     sources = body["checks"]["sources"]
-    assert sources["reason"] == "stale" and sources["stale"] == ["caiso_oasis"]
-    assert "caiso_oasis (last good parse: 2022-09-06T16:12:00+00:00)" in sources["detail"]
-    assert "caiso_outlook" not in sources["detail"]
+    assert sources["reason"] == "stale" and sources["stale"] == ["caiso-oasis"]
+    assert sources["sources"] == [{
+        "source": "caiso-oasis", "label": "CAISO OASIS forecasts",
+        "since": "2022-09-06T16:12:00+00:00", "reason": "dns",
+        "why": "cannot resolve oasis.caiso.com", "last_success_at": None}]
+    assert sources["detail"] == ("capmon cannot see: CAISO OASIS forecasts (caiso-oasis) since "
+                                 "2022-09-06 09:12 PDT: cannot resolve oasis.caiso.com")
     assert body["checks"]["bus"] == {"ok": True}
+
+
+async def test_after_a_restart_the_stored_blindness_keeps_it_degraded(
+        client: TestClient[Any, Any], runtime: Runtime) -> None:
+    """A fresh process (an empty board) reads what the previous run left in the store; an
+    api-only process stays routable (200) while it says so."""
+    async with runtime.store.begin() as conn:
+        await conditions.record(conn, blind("sce-dr", datetime(2022, 9, 6, 16, 47, tzinfo=UTC),
+                                            "cannot resolve www.sce.com"), NOW)
+        await conditions.record(conn, blind("caiso-flex", datetime(2022, 9, 6, 10, tzinfo=UTC),
+                                            "no route to x", status=Status.ENDED), NOW)
+    resp = await client.get("/readyz")
+    body = await resp.json()
+    assert resp.status == 200 and body["status"] == "degraded"
+    assert body["checks"]["sources"]["stale"] == ["sce-dr"]
+    # Once this process polls SCE itself, the same blindness makes it not routable.
+    runtime.health.polling(["sce-dr"])
+    assert (await client.get("/readyz")).status == 503
+    # A newer revision from this process's own producer wins over the store's.
+    runtime.health.report(blind("sce-dr", datetime(2022, 9, 6, 16, 47, tzinfo=UTC), "x",
+                                status=Status.ENDED, revision=2))
+    resp = await client.get("/readyz")
+    assert resp.status == 200 and (await resp.json())["status"] == "ready"
 
 
 async def test_closed_bus_fails_readiness_with_its_reason(
         client: TestClient[Any, Any], runtime: Runtime) -> None:
     await runtime.bus.close()
     body = await (resp := await client.get("/readyz")).json()
-    assert resp.status == 503 and body["failed"] == ["bus"]
+    assert resp.status == 503 and body["failed"] == ["bus"] and body["status"] == "not ready"
     assert body["checks"]["bus"] == {"ok": False, "reason": "closed",
                                      "detail": "embedded bus is closed"}
 
@@ -117,7 +152,9 @@ async def test_ops_server_serves_only_health_routes(
     ready = await client.get("/readyz")
     assert ready.status == 503 and (await ready.json())["failed"] == ["sources"]
     metrics = await (await client.get("/metrics")).text()
-    assert 'capmon_source_stale{source="caiso_oasis"} 1.0' in metrics
+    # Prometheus sees what the probe sees: capmon_ready is computed on each scrape.
+    assert 'capmon_ready{check="sources"} 0.0' in metrics
+    assert 'capmon_ready{check="store"} 1.0' in metrics
     assert (await client.get("/")).status == 404
     assert (await client.get("/v1/conditions")).status == 404
 

@@ -40,7 +40,9 @@ async def test_status_page_during_the_eea3_from_the_demo_store(
     store = Store(f"sqlite+aiosqlite:///{out / 'capmon-demo.db'}")
     bus = MemoryBus()
     await bus.start()
-    rt = Runtime(settings=Settings(), clock=ManualClock(AT), bus=bus, store=store)
+    # As the demo configures capmon: CAISO's notices come from its mail drop.
+    settings = Settings(sources={"notice_feed_url": "http://127.0.0.1:1/replay/notices"})
+    rt = Runtime(settings=settings, clock=ManualClock(AT), bus=bus, store=store)
     try:
         server = await aiohttp_server(create_app(rt))
         page = await open_page(browser, server, DESKTOP)
@@ -55,6 +57,9 @@ async def test_status_page_during_the_eea3_from_the_demo_store(
         assert "EEA 3" in recent
         health = await page.get_by_role("region", name="Delivery health").inner_text()
         assert "healthy: no failed or dead deliveries" in health
+        sources = await page.get_by_role("region", name="Data sources").inner_text()
+        assert "CAISO notices" in sources and "CANNOT SEE" not in sources
+        assert await page.get_by_role("alert").count() == 0
         await page.screenshot(path=str(shots_dir(tmp_path) / "status-page-demo.png"),
                               full_page=True)
     finally:

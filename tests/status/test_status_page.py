@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from monitor.clock import ManualClock
-from monitor.events import Condition
+from monitor.events import Condition, Kind, Severity
 from monitor.store import Store, conditions
 from tests import ledger_states
 from tests.status import heatwave as hw
@@ -52,11 +52,11 @@ async def test_heatwave_evening_reads_at_a_glance(client: TestClient[Any, Any],
     assert "50,118 MW" in demand and "51,276 MW" in demand
     assert "98% of forecast peak" in demand
     assert "52,061 MW at 16:57 PDT" in demand
-    assert "STALE" not in demand
+    assert "Not current" not in demand
 
     peaks = section(doc, "h-peak")
     # DAM replaces the earlier 2DA vintage; the day after tomorrow is not "tomorrow".
-    assert "CA ISO-TAC 51,180 MW hour ending 18 DAM, made Tue Sep 6, 09:10 PDT" in peaks
+    assert "CA ISO-TAC 51,180 MW hour ending 18 DAM, made Tue Sep 6 2022, 09:10 PDT" in peaks
     assert "50,950" not in peaks and "46,000" not in peaks
     assert "SCE-TAC 24,410 MW" in peaks
 
@@ -65,21 +65,61 @@ async def test_heatwave_evening_reads_at_a_glance(client: TestClient[Any, Any],
     assert "880 MW 19:05 PDT tight" in ra
     # Today and the six days after it: neither yesterday nor day 8.
     assert len(doc.css('section[aria-labelledby="h-ra"] tbody tr')) == 7
-    assert "Tue Sep 6" in ra and "Mon Sep 12" in ra and "9,999" not in ra and "8,888" not in ra
+    assert "Tue Sep 6 2022" in ra and "Mon Sep 12 2022" in ra
+    assert "9,999" not in ra and "8,888" not in ra
 
     notices = section(doc, "h-notices")
     assert notices.index("CRITICAL") < notices.index("WARNING") < notices.index("ADVISORY")
-    assert ("EEA 3 (step 1) active Tue Sep 6, 17:17 PDT \u2013 20:00 PDT CAISO Grid "
+    assert ("EEA 3 (step 1) active Tue Sep 6 2022, 17:17 PDT \u2013 20:00 PDT CAISO Grid "
             "notice 202202696") in notices
-    assert "EEA Watch scheduled Wed Sep 7, 16:00 PDT" in notices
+    assert "EEA Watch scheduled Wed Sep 7 2022, 16:00 PDT" in notices
     assert "Transmission Emergency" in notices and "Flex Alert" in notices
     assert "202202645" not in notices  # ended on 8/31
 
     dr = section(doc, "h-dr")
-    assert "EMERGENCY SCE BIP (BIP-30) active Tue Sep 6, 16:00 PDT \u2013 end TBD SCEC, SCLD" in dr
+    assert ("EMERGENCY SCE BIP (BIP-30) active Tue Sep 6 2022, 16:00 PDT \u2013 end TBD SCEC, "
+            "SCLD") in dr
+    assert "Unknown" not in dr
 
+    # One meaning of "not current": OASIS's open source.health condition, everywhere.
+    banner = " ".join(doc.css_first('header [role="alert"]').text(separator=" ").split())
+    assert banner.startswith("capmon cannot see 1 of 6 sources")
+    assert ("CAISO OASIS forecasts since Tue Sep 6 2022, 09:12 PDT: oasis.caiso.com answered "
+            "HTTP 503") in banner
+    assert "Not current: capmon cannot see CAISO OASIS forecasts since" in peaks
     sources = section(doc, "h-sources")
-    assert "STALE caiso_oasis" in sources and "fetch" in sources and "4 missed polls" in sources
+    assert "CAISO OASIS forecasts (caiso-oasis) CANNOT SEE since Tue Sep 6 2022" in sources
+    assert "SCE DR events (sce-dr) current" in sources
+    assert "CAISO notices" not in sources  # no mailbox configured: not watched
+    assert "only Flex Alerts are seen here" in notices
+
+
+async def test_a_blind_capmon_says_unknown_never_no_events(client: TestClient[Any, Any],
+                                                          store: Store) -> None:
+    """Started with no route to CAISO or SCE: no data, every source blind since start."""
+    since = hw.NOW - timedelta(minutes=2)
+    await record(store, [hw.cond(f"source.health:{name}", Kind.SOURCE_HEALTH, {
+        "source": name, "reason": "dns", "last_error": f"cannot resolve {host}"},
+        severity=Severity.WARNING, start=since, regions=())
+        for name, host in (("caiso-stats", "www.caiso.com"), ("caiso-flex", "wwwmobile.caiso.com"),
+                           ("sce-dr", "www.sce.openadr.com"))])
+    doc = await page(client)
+    assert doc.css_first("header .headline .badge").text() == "UNKNOWN"
+    headline = " ".join(doc.css_first("header .headline").text().split())
+    assert "capmon cannot see 3 of its sources" in headline
+    banner = " ".join(doc.css_first('header [role="alert"]').text(separator=" ").split())
+    assert "SCE DR events since Tue Sep 6 2022, 17:28 PDT: cannot resolve www.sce.openadr.com" \
+        in banner
+    assert "(last good data: not since start)" in banner
+    dr = section(doc, "h-dr")
+    assert "No active or scheduled" not in dr
+    assert ("Unknown: capmon cannot see SCE DR events since Tue Sep 6 2022, 17:28 PDT (cannot "
+            "resolve www.sce.openadr.com), so there may be events it has not seen.") in dr
+    notices = section(doc, "h-notices")
+    assert "No active or scheduled" not in notices and "CAISO Flex Alerts" in notices
+    grid = section(doc, "h-grid")
+    assert "As of no data" in grid and "Not current: capmon cannot see CAISO Today's" in grid
+    assert "STALE" not in (doc.html or "")
 
 
 async def test_empty_store_is_unknown_never_normal(client: TestClient[Any, Any]) -> None:
@@ -89,7 +129,7 @@ async def test_empty_store_is_unknown_never_normal(client: TestClient[Any, Any])
     assert "Grid status unknown: no data yet" in text
     grid = section(doc, "h-grid")
     assert "Status unknown" in grid and "Operating reserve unknown" in grid
-    assert "As of no data (STALE" in grid
+    assert "As of no data" in grid and "Not current" not in grid
     assert "Current demand unknown" in section(doc, "h-demand")
     assert section(doc, "h-peak").count("no data") == 2
     assert "No data" in section(doc, "h-ra")
@@ -97,14 +137,21 @@ async def test_empty_store_is_unknown_never_normal(client: TestClient[Any, Any])
     assert "Normal" not in text and "healthy" not in text
 
 
-async def test_old_status_is_marked_stale(client: TestClient[Any, Any], store: Store,
-                                          status_clock: ManualClock) -> None:
+async def test_data_is_judged_by_its_source_not_by_its_age(
+        client: TestClient[Any, Any], store: Store, status_clock: ManualClock) -> None:
+    """An old value is shown with its time; it is "not current" only when its source is
+    reported so (the demo polls stats.txt every 2 hours: that is not a blindness)."""
     await record(store, [hw.status(grid_status=["Normal"])])
-    status_clock.advance(timedelta(minutes=14).total_seconds())
-    assert "STALE" not in section(await page(client), "h-grid")
-    status_clock.advance(timedelta(minutes=2).total_seconds())
+    status_clock.advance(timedelta(hours=2).total_seconds())
     grid = section(await page(client), "h-grid")
-    assert "Normal" in grid and "STALE" in grid
+    assert "Normal" in grid and "As of Tue Sep 6 2022, 17:30 PDT" in grid
+    assert "Not current" not in grid
+    await record(store, [hw.cond("source.health:caiso-stats", Kind.SOURCE_HEALTH, {
+        "source": "caiso-stats", "reason": "timeout",
+        "last_error": "www.caiso.com did not answer within 20 s"},
+        severity=Severity.WARNING, start=hw.NOW, regions=())])
+    grid = section(await page(client), "h-grid")
+    assert "Normal" in grid and "Not current: capmon cannot see CAISO Today's Outlook" in grid
 
 
 async def test_newer_revision_replaces_older(client: TestClient[Any, Any], store: Store) -> None:
@@ -129,7 +176,7 @@ async def test_notifications_and_delivery_health_without_recipients(
     assert recent.count("CRITICAL sms") == 4 and "dead" in recent
     # What the notification was about, from its condition (not its tenant-written summary).
     assert "CAISO EEA 3 issued 09/06 17:17-20:00 PT" in recent
-    assert "Tue Sep 6, 17:30 PDT" in recent
+    assert "Tue Sep 6 2022, 17:30 PDT" in recent
     health = section(doc, "h-delivery")
     assert "ATTENTION: 1 dead-lettered" in health
     assert "delivered 2" in health and "failed 1" in health
@@ -155,6 +202,6 @@ async def test_page_structure_is_accessible(client: TestClient[Any, Any], store:
     # Every severity badge carries its word: colour is never the only signal.
     for badge in doc.css(".badge"):
         assert badge.text().strip() in {"CRITICAL", "EMERGENCY", "WARNING", "WATCH",
-                                        "ADVISORY", "INFO", "UNKNOWN", "STALE"}
+                                        "ADVISORY", "INFO", "UNKNOWN", "CANNOT SEE"}
     for table in doc.css("table"):
         assert table.css("th[scope]"), "tables have header cells"

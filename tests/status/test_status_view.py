@@ -28,7 +28,7 @@ def test_demand_falls_back_on_stats_when_demand_csv_is_missing() -> None:
     assert d.peak_so_far == "52,061 MW at 16:57 PDT"
     none = sv.demand(None, None, hw.NOW)
     assert none.current == none.forecast_peak == none.percent_of_peak == "unknown"
-    assert none.fresh.stale and none.fresh.as_of == "no data"
+    assert none.fresh.as_of == "no data" and none.fresh.unknown == ""
 
 
 def test_tomorrow_falls_back_on_todays_outlook_for_the_system_only() -> None:
@@ -53,11 +53,11 @@ def test_ra_margin_labels_are_words() -> None:
     rows, fresh = sv.ra_margins([hw.margin(date(2022, 9, 6), 1999),
                                  hw.margin(date(2022, 9, 7), 2500)], date(2022, 9, 6), hw.NOW)
     assert [r.label for r in rows] == ["tight, lowest of the week", ""]
-    assert not fresh.stale
-    stale_rows, stale = sv.ra_margins([hw.margin(date(2022, 9, 6), 3000,
-                                                 observed_at=hw.NOW - timedelta(hours=40))],
-                                      date(2022, 9, 6), hw.NOW)
-    assert stale.stale and stale_rows[0].label == "lowest of the week"
+    assert fresh.as_of == "Tue Sep 6 2022, 17:30 PDT"
+    old_rows, old = sv.ra_margins([hw.margin(date(2022, 9, 6), 3000,
+                                             observed_at=hw.NOW - timedelta(hours=40))],
+                                  date(2022, 9, 6), hw.NOW)
+    assert old.as_of == "Mon Sep 5 2022, 01:30 PDT" and old_rows[0].label == "lowest of the week"
 
 
 def test_legacy_and_watch_names() -> None:
@@ -78,9 +78,9 @@ def test_delivery_health_words() -> None:
 
 
 def test_times_are_pacific_with_their_zone() -> None:
-    assert sv.fmt_time(hw.pt(6, 17, 17)) == "Tue Sep 6, 17:17 PDT"
-    assert sv.fmt_time(hw.pt(6, 17, 17).replace(tzinfo=None)) == "Tue Sep 6, 10:17 PDT"
+    assert sv.fmt_time(hw.pt(6, 17, 17)) == "Tue Sep 6 2022, 17:17 PDT"
+    assert sv.fmt_time(hw.pt(6, 17, 17).replace(tzinfo=None)) == "Tue Sep 6 2022, 10:17 PDT"
     jan = hw.pt(6, 12).replace(month=1)
     assert sv.fmt_time(jan).endswith("PST")
     assert sv.fmt_window(hw.pt(5, 23), hw.pt(6, 1)) == (
-        "Mon Sep 5, 23:00 PDT \u2013 Tue Sep 6, 01:00 PDT")
+        "Mon Sep 5 2022, 23:00 PDT \u2013 Tue Sep 6 2022, 01:00 PDT")
