@@ -22,12 +22,13 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from consumers import state
+from consumers.heartbeat import next_heartbeat
 from consumers.index import SubscriptionIndex
 from consumers.rules import derive, reminder_period, superseded_ids
 from consumers.stages import Context, Grouping, Stage, run_pipeline
 from consumers.stages import group as groups
 from consumers.stages.admit import admit
-from consumers.stages.match import match, remind
+from consumers.stages.match import beat, match, remind
 from consumers.stages.mute import mute
 from consumers.stages.thresholds import thresholds
 from monitor.bus import Bus
@@ -41,6 +42,7 @@ from monitor.events import Condition, Kind, Severity
 from monitor.metrics import DECIDE_DURATION
 from monitor.notifications import Notification, notification_event
 from monitor.runtime import Runtime
+from monitor.source_health import MAILBOX, SOURCE_LABELS, enabled_sources
 from monitor.store import Store
 from monitor.store import conditions as condition_store
 from monitor.store import subscriptions as sub_store
@@ -67,16 +69,19 @@ class DecideConfig:
     condition_topics: tuple[str, ...] = CONDITION_TOPICS
     notifications_topic: str = NOTIFICATIONS
     group: str = GROUP
+    # The sources capmon watches, for heartbeats (every one by default).
+    sources: tuple[str, ...] = tuple(n for n in SOURCE_LABELS if n != MAILBOX)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DecideConfig:
         d = settings.decide
         return cls(group_wait_s=d.group_wait_s, group_interval_s=d.group_interval_s,
-                   refresh_s=d.refresh_s, max_tick_s=d.max_tick_s)
+                   refresh_s=d.refresh_s, max_tick_s=d.max_tick_s,
+                   sources=enabled_sources(settings))
 
 
-PIPELINE: tuple[Stage, ...] = (match, thresholds, remind, mute, groups.dedup, groups.group,
-                                admit)
+PIPELINE: tuple[Stage, ...] = (match, thresholds, remind, beat, mute, groups.dedup,
+                                groups.group, admit)
 
 
 class Decider:
@@ -92,6 +97,8 @@ class Decider:
         self._local = -1
         self._refreshed_at = -1e18
         self.nudge = asyncio.Event()
+        # When the last tick ran (heartbeats due since then go out on the next).
+        self._ticked_at: datetime | None = None
         # The consumer and the ticker share one decider: their work on views, items and
         # batches is serialized, so a batch is never closed by both at once.
         self._lock = asyncio.Lock()
@@ -189,8 +196,10 @@ class Decider:
             active = tuple((v, c) for v, c in current if v.status == "active")
             ctx = Context(now=now, conn=conn, index=self.index, grouping=self.grouping,
                           changes=tuple(changes), active=active,
-                          inhibitors=tuple(c for _, c in active if c.kind == Kind.CAISO_EEA))
+                          inhibitors=tuple(c for _, c in active if c.kind == Kind.CAISO_EEA),
+                          since=self._ticked_at or now, sources=self.config.sources)
             await self._run(ctx)
+        self._ticked_at = now
         return ctx.outbox
 
     async def next_wakeup(self, now: datetime) -> datetime | None:
@@ -202,6 +211,9 @@ class Decider:
                 times.append(due)
             pairs = await state.open_views(conn)
         repeats = self.index.repeat_intervals()
+        beat_at = next_heartbeat(((s.id, hb) for s, hb in self.index.heartbeats()), now)
+        if beat_at is not None:
+            times.append(beat_at)
         for view, c in pairs:
             if view.status == "scheduled" and c.window.start is not None:
                 times.append(c.window.start)

@@ -1,6 +1,6 @@
 """Decide's pipeline, one signature for every stage, like Alertmanager's `notify.Stage`:
 
-    match -> thresholds -> remind -> mute -> dedup -> group -> admit
+    match -> thresholds -> remind -> beat -> mute -> dedup -> group -> admit
 
 A stage takes the frozen `Context` (the time, taken once; the store transaction; the
 subscription index; what changed) and the candidates so far, and returns the candidates for
@@ -65,6 +65,10 @@ class Context:
     active: tuple[tuple[View, Condition], ...] = ()
     # Conditions in effect now that may inhibit others (active EEA notices).
     inhibitors: tuple[Condition, ...] = ()
+    # On a tick, the previous tick's time: heartbeats due in (since, now] go out.
+    since: datetime | None = None
+    # The sources capmon watches (a heartbeat counts those current).
+    sources: tuple[str, ...] = ()
     # Filled by `admit`: notifications admitted to the ledger, to publish after commit.
     outbox: list[Notification] = dataclasses.field(default_factory=list)
 

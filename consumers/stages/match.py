@@ -1,12 +1,16 @@
-"""The stages that make candidates: what changed against the subscription index, and the
-reminders that time alone makes due."""
+"""The stages that make candidates: what changed against the subscription index, the
+reminders that time alone makes due, and the daily heartbeats."""
 
 from __future__ import annotations
 
+from consumers.heartbeat import heartbeats_due
 from consumers.rules import reminder_period
 from consumers.stages import Candidate, Context
+from monitor.events import Kind, Severity
 from monitor.metrics import TRANSITIONS
 from monitor.notifications import NotificationItem, Transition, notification_key
+from monitor.source_health import HEALTH_PREFIX
+from monitor.store import conditions as condition_store
 
 
 async def match(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
@@ -40,4 +44,25 @@ async def remind(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
             item = NotificationItem(transition=Transition.REMINDER, condition=c, facts=facts)
             key = notification_key(sub.id, c.id, Transition.REMINDER, facts)
             out.append(Candidate(sub=sub, key=key, severity=c.severity, item=item))
+    return out
+
+
+async def beat(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
+    """On a tick, each heartbeat whose local time came since the last tick, saying how many
+    of the watched sources are current (from the `source.health` conditions in the store).
+    Missed while decide was down, a heartbeat is not sent late: its silence is the message."""
+    if ctx.since is None:
+        return cands
+    subs = ctx.index.heartbeats()
+    if not subs:
+        return cands
+    found = await condition_store.list_conditions(ctx.conn, kinds=(Kind.SOURCE_HEALTH,),
+                                                  limit=500)
+    health = [c for c in found if c.id.startswith(HEALTH_PREFIX)]
+    out = list(cands)
+    for due in heartbeats_due(((s.id, hb) for s, hb in subs), ctx.since, ctx.now, health,
+                              ctx.sources):
+        sub = ctx.index.get(due.subscription_id)
+        if sub is not None:
+            out.append(Candidate(sub=sub, key=due.key, severity=Severity.INFO, item=due.item))
     return out

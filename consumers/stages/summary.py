@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from monitor.attributes import NoticeAttributes
-from monitor.condition_text import VERB, label, window
+from monitor.attributes import NoticeAttributes, SourceHealthAttributes
+from monitor.condition_text import VERB, health_line, heartbeat_line, label, window
 from monitor.notifications import NotificationItem, Transition
 
 SMS_LIMIT = 160
@@ -13,6 +13,10 @@ SMS_LIMIT = 160
 
 def item_line(item: NotificationItem) -> str:
     c = item.condition
+    if item.transition == Transition.HEARTBEAT:
+        return heartbeat_line(item)
+    if isinstance(c.attributes, SourceHealthAttributes):
+        return health_line(item)
     text = f"{label(c)} {VERB[item.transition]}"
     threshold = item.facts.get("threshold")
     if isinstance(threshold, dict):
