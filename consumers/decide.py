@@ -3,7 +3,7 @@
 For each revision, in one store transaction: record it (latest + history), derive its
 transitions against the stored view, and run the pipeline (consumers/stages):
 
-    match -> thresholds -> remind -> mute -> dedup -> group -> admit
+    match -> thresholds -> remind -> beat -> mute -> dedup -> group -> admit
 
 which ends with the due notifications admitted to the ledger. After commit they are
 published to `capmon.notifications.v1`. A ticker does what the clock alone changes: windows

@@ -21,7 +21,9 @@ INHIBITABLE = frozenset({Kind.CAISO_EEA, Kind.CAISO_FLEX_ALERT, Kind.CAISO_RMO})
 
 def quiet_hours(cand: Candidate, ctx: Context) -> str | None:
     quiet = cand.sub.quiet
-    if quiet is None or cand.item.transition == Transition.TEST:
+    # A test and a heartbeat come when the subscriber asked for them; a heartbeat held back
+    # would read as capmon being down.
+    if quiet is None or cand.item.transition in (Transition.TEST, Transition.HEARTBEAT):
         return None
     if cand.severity >= quiet.bypass_severity:
         return None

@@ -272,6 +272,9 @@ async def queue_test(request: web.Request) -> web.Response:
                       f"a test is sent only to an active subscription; this one is "
                       f"{sub.status} ({sub.status_reason or 'no reason'})")
     rt = request.app[RUNTIME]
+    why = unconfigured(rt.settings, sub.spec.channel.type)
+    if why is not None:  # made before its channel's settings were removed: it cannot be sent
+        raise Problem(409, "Channel not configured", why)
     n = test_notification(sub, now_of(request))
     async with rt.store.begin() as conn:
         await ledger.admit(conn, [n], n.decided_at)

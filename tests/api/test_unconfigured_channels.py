@@ -47,3 +47,28 @@ async def test_email_and_sms_need_their_settings(store: Store, clock: ManualCloc
         assert [s["channel"]["type"] for s in listed["items"]] == ["webhook"]
     finally:
         await rt.bus.close()
+
+
+async def test_a_test_of_a_subscription_whose_channel_settings_went_away_is_refused(
+        store: Store, clock: ManualClock, aiohttp_client: Any) -> None:
+    configured = make_runtime(store, clock)
+    await configured.bus.start()
+    client: TestClient[Any, Any] = await aiohttp_client(make_app(configured))
+    _tid, key = await new_tenant(client, "DCE")
+    email = {"name": "inbox", "channel": {"type": "email", "address": "ops@dce.example"}}
+    resp = await client.post("/v1/subscriptions", json=email, headers=bearer(key))
+    assert resp.status == 201
+    sub = await resp.json()
+    await configured.bus.close()
+    # The same store, restarted without api.link_secret.
+    bare = make_runtime(store, clock, channels=False)
+    await bare.bus.start()
+    try:
+        client = await aiohttp_client(make_app(bare))
+        resp = await client.post(f"/v1/subscriptions/{sub['id']}/test", headers=bearer(key))
+        assert resp.status == 409
+        body = await resp.json()
+        assert body["title"] == "Channel not configured"
+        assert "CAPMON_API_LINK_SECRET" in body["detail"]
+    finally:
+        await bare.bus.close()
