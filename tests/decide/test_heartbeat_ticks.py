@@ -68,8 +68,9 @@ async def test_one_heartbeat_a_day_at_the_subscribers_time(store: Store) -> None
     assert await reader.get(timeout=0.05) is None
     clock.set(datetime(2022, 9, 8, 8, 0, 30, tzinfo=PACIFIC).astimezone(UTC))
     await restarted.tick()
-    assert (nxt := await reader.get(timeout=0.5)) is not None
+    nxt = await reader.get(timeout=0.5)
+    assert nxt is not None
     await reader.ack(nxt)
     async with store.connect() as conn:
-        beats = [e for e in await ledger.list_entries(conn, subscription_id=sub)]
+        beats = await ledger.list_entries(conn, subscription_id=sub)
     assert len(beats) == 2
