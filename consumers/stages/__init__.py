@@ -36,9 +36,6 @@ class Candidate:
     # Set by `group`: when its batch leaves.
     due_at: datetime | None = None
 
-    def but(self, **changes: object) -> Candidate:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
-
 
 @dataclass(frozen=True)
 class Grouping:

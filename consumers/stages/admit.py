@@ -78,7 +78,7 @@ async def _close_due(ctx: Context, cands: list[Candidate]) -> None:
                 severities.append(decided[key].severity)
             else:
                 severity, item = earlier[key]
-                items.append(groups.parse_item(item))
+                items.append(NotificationItem.model_validate(item))
                 severities.append(Severity(severity))
         outgoing.append(build(sub, batch.key, items, severities, ctx.now))
         sent.append(batch)

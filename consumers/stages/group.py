@@ -12,6 +12,7 @@ under `batch_key`) | suppressed (muted, or its subscription went inactive while 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.stages import Candidate, Context, Grouping
-from monitor.notifications import NotificationItem, group_key
+from monitor.notifications import group_key
 from monitor.store.schema import decide_items
 from monitor.store.subscriptions import aware
 
@@ -67,7 +68,8 @@ async def group(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
                                    .where(_I.subscription_id.in_(chunk), _I.state == "pending",
                                           _I.due_at > soon)
                                    .values(due_at=soon))
-    out = [c if c.muted is not None else c.but(due_at=dues[c.sub.id]) for c in cands]
+    out = [c if c.muted is not None else dataclasses.replace(c, due_at=dues[c.sub.id])
+           for c in cands]
     await ctx.conn.execute(decide_items.insert(), [_item_row(c, now) for c in out])
     return out
 
@@ -147,10 +149,6 @@ async def items_of(conn: AsyncConnection, keys: list[str]) -> dict[str, tuple[st
                                   .where(_I.item_key.in_(chunk)))
         out.update((r[0], (r[1]["severity"], r[1]["item"])) for r in rows)
     return out
-
-
-def parse_item(payload: Any) -> NotificationItem:
-    return NotificationItem.model_validate(payload)
 
 
 async def close(conn: AsyncConnection, batches: list[Batch], state: str, now: datetime) -> None:

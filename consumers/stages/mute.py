@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from consumers.regions import coverage
@@ -63,5 +64,5 @@ async def mute(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
     out = []
     for cand in cands:
         reason = mute_reason(cand, ctx)
-        out.append(cand if reason is None else cand.but(muted=reason))
+        out.append(cand if reason is None else dataclasses.replace(cand, muted=reason))
     return out
