@@ -42,7 +42,7 @@ from monitor.events import Condition, Kind, Severity
 from monitor.metrics import DECIDE_DURATION
 from monitor.notifications import Notification, notification_event
 from monitor.runtime import Runtime
-from monitor.source_health import MAILBOX, SOURCE_LABELS, enabled_sources
+from monitor.source_health import POLLED_SOURCES, enabled_sources
 from monitor.store import Store
 from monitor.store import conditions as condition_store
 from monitor.store import subscriptions as sub_store
@@ -70,7 +70,7 @@ class DecideConfig:
     notifications_topic: str = NOTIFICATIONS
     group: str = GROUP
     # The sources capmon watches, for heartbeats (every one by default).
-    sources: tuple[str, ...] = tuple(n for n in SOURCE_LABELS if n != MAILBOX)
+    sources: tuple[str, ...] = POLLED_SOURCES
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DecideConfig:

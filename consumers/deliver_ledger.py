@@ -110,8 +110,7 @@ class DeliverLedger:
         fresh = [r.notification for r in reqs if r.admit]
         if fresh:
             await ledger.admit(conn, fresh, now, handoff=False)
-        got = await ledger.claim(conn, [r.notification for r in reqs], now, now + self.lease,
-                                 admit_first=False)
+        got = await ledger.claim(conn, [r.notification for r in reqs], now, now + self.lease)
         eps = await endpoint_store.get_endpoints(
             conn, {r.notification.subscription_id for r in reqs if r.notification.key in got},
             now)

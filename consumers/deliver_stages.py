@@ -2,9 +2,10 @@
 
 Each stage takes the frozen `Attempt` context and returns it (possibly enriched with
 `dataclasses.replace`) or None, which ends the pipeline because the notification is already
-settled, scheduled or in someone else's hands. Every ledger change goes through the `Ledger`
-writer's group commit: a stage waits until its change is committed, so whatever point a crash
-hits, the store says what happens next, and a burst of sends costs a few transactions.
+settled, scheduled or in someone else's hands. Every ledger change goes through the
+`DeliverLedger`'s group commit: a stage waits until its change is committed, so whatever
+point a crash hits, the store says what happens next, and a burst of sends costs a few
+transactions.
 """
 
 from __future__ import annotations
@@ -205,9 +206,12 @@ def record(d: Deps) -> Stage:
         if not o.ok and counts:
             d.healthy.discard(ep.subscription_id)
         fresh_health = o.ok and ep.subscription_id not in d.healthy
+        sms_sent = o.ok and o.provider_id is not None and a.channel == "sms"
+        failed = not o.ok and counts
+        effects = (_effects(d, a, verdict, number, sms_sent=sms_sent, failed=failed)
+                   if sms_sent or failed or o.action != EndpointAction.NONE else None)
         after = await d.ledger.settle(Settlement(
-            verdict, healthy=ep.subscription_id if fresh_health else None,
-            effects=_effects(d, a, verdict, number) if _has_effects(a, o, counts) else None))
+            verdict, healthy=ep.subscription_id if fresh_health else None, effects=effects))
         if o.ok:
             d.healthy.add(ep.subscription_id)
         DELIVERIES.labels(channel=a.channel, outcome=label).inc()
@@ -227,24 +231,21 @@ def record(d: Deps) -> Stage:
     return stage
 
 
-def _has_effects(a: Attempt, o: Outcome, counts: bool) -> bool:
-    sms_sent = o.ok and o.provider_id is not None and a.channel == "sms"
-    return sms_sent or (not o.ok and counts) or o.action != EndpointAction.NONE
-
-
-def _effects(d: Deps, a: Attempt, verdict: Verdict, number: int) -> Effects:
-    """The endpoint's side of an attempt, run inside the settlement's transaction."""
+def _effects(d: Deps, a: Attempt, verdict: Verdict, number: int, *, sms_sent: bool,
+             failed: bool) -> Effects:
+    """The endpoint's side of an attempt, run inside the settlement's transaction: the SMS's
+    provider id (`sms_sent`), the endpoint's run of failures (`failed`), and disabling it."""
     o, ep = a.outcome, a.endpoint
     assert o is not None and ep is not None
 
     async def effects(conn: AsyncConnection) -> After:
         state, error, disabled_for = verdict.state, verdict.error, None
-        if o.ok and o.provider_id is not None:
+        if sms_sent:
             sms_failure = await _track_sms(d, conn, a.key, number, o, verdict.at)
             if sms_failure is not None:
                 state = State.DEAD if sms_failure.dead else State.FAILED
                 error = sms_failure.error
-        elif not o.ok and o.retriable and o.reason != "config":
+        elif failed:
             since = await endpoint_store.record_failure(conn, ep.subscription_id, verdict.at,
                                                         error)
             if verdict.at - since >= timedelta(seconds=d.settings.disable_after_s):

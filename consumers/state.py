@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.rules import OPEN, SUPERSEDED, View
 from monitor.events import Condition
+from monitor.store.engine import in_chunks
 from monitor.store.schema import conditions, decide_thresholds, decide_views
 from monitor.store.subscriptions import aware
 
@@ -80,12 +81,11 @@ async def get_armings(conn: AsyncConnection, condition_id: str,
     """Every threshold's arming on this condition for these subscriptions, by (subscription,
     threshold): one query per 500 subscriptions."""
     t = decide_thresholds.c
-    ids = list(dict.fromkeys(sub_ids))
     out: dict[tuple[str, str], Arming] = {}
-    for i in range(0, len(ids), 500):
+    for chunk in in_chunks(sub_ids):
         rows = await conn.execute(sa.select(t.subscription_id, t.threshold, t.armed, t.episode)
                                   .where(t.condition_id == condition_id,
-                                         t.subscription_id.in_(ids[i:i + 500])))
+                                         t.subscription_id.in_(chunk)))
         out.update(((r[0], r[1]), Arming(bool(r[2]), int(r[3]))) for r in rows)
     return out
 

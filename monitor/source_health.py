@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from monitor.attributes import SourceHealthAttributes
 from monitor.config import Settings
 from monitor.events import Condition, Kind
@@ -36,6 +38,10 @@ SOURCE_LABELS: dict[str, str] = {
 }
 
 
+# The sources the engine polls (the mailbox is read only when one is configured).
+POLLED_SOURCES = tuple(n for n in SOURCE_LABELS if n != MAILBOX)
+
+
 def source_label(source: str) -> str:
     return SOURCE_LABELS.get(source, source)
 
@@ -44,7 +50,7 @@ def enabled_sources(settings: Settings) -> tuple[str, ...]:
     """The sources the settings have capmon watch: `sources.enabled` (empty: all polled
     sources), and CAISO's notices when a mailbox or a notice feed is configured."""
     wanted = set(settings.sources.enabled)
-    names = [n for n in SOURCE_LABELS if n != MAILBOX and (not wanted or n in wanted)]
+    names = [n for n in POLLED_SOURCES if not wanted or n in wanted]
     reads_mail = bool(settings.imap.host or settings.sources.notice_feed_url)
     if reads_mail and (not wanted or MAILBOX in wanted):
         names.append(MAILBOX)
@@ -105,12 +111,15 @@ def not_current(conditions: Iterable[Condition]) -> list[Blind]:
     return sorted(out, key=lambda b: b.label)
 
 
-async def stored_health(store: Store) -> list[Condition]:
+async def health_conditions(conn: AsyncConnection) -> list[Condition]:
     """Every `source.health` condition in the store, whatever its status."""
-    async with store.connect() as conn:
-        found = await condition_store.list_conditions(conn, kinds=(Kind.SOURCE_HEALTH,),
-                                                      limit=500)
+    found = await condition_store.list_conditions(conn, kinds=(Kind.SOURCE_HEALTH,), limit=500)
     return [c for c in found if c.id.startswith(HEALTH_PREFIX)]
+
+
+async def stored_health(store: Store) -> list[Condition]:
+    async with store.connect() as conn:
+        return await health_conditions(conn)
 
 
 async def current_health(store: Store, board: HealthBoard,

@@ -21,7 +21,7 @@ async def put(conn: AsyncConnection, n: Notification, state: str, now: datetime,
     assert await ledger.admit(conn, [n], now) == {n.key}
     if target == State.PENDING:
         return
-    claims = await ledger.claim(conn, [n], now, now + timedelta(seconds=60), admit_first=False)
+    claims = await ledger.claim(conn, [n], now, now + timedelta(seconds=60))
     assert set(claims) == {n.key}
     if target == State.SENDING:
         return

@@ -1,10 +1,11 @@
 """The last stage: admit to the ledger, in the transaction that logged the items.
 
 Muted candidates enter the ledger as `suppressed` with their reason. Every batch whose time
-has come is admitted as `pending`, due now, and its items are marked sent, all in the
-revision's (or tick's) own transaction: the ledger is the outbox. Decide publishes the
-admitted notifications only after that commit; if the publish is lost (a crash, the broker
-down), deliver's scheduler finds them due in the ledger and sends them anyway. Nothing is
+has come is admitted as `pending` and its items are marked sent, all in the revision's (or
+tick's) own transaction: the ledger is the outbox. Decide publishes the admitted
+notifications only after that commit; deliver's bus consumer claims them at once, and if the
+publish is lost (a crash, the broker down) deliver's scheduler finds them due in the ledger
+after the handoff (`monitor.ledger.HANDOFF`) and sends them anyway. Nothing is
 ever published that is not admitted, so nothing needs publishing twice.
 """
 

@@ -23,11 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.stages import Candidate, Context, Grouping
 from monitor.notifications import group_key
+from monitor.store.engine import in_chunks
 from monitor.store.schema import decide_items
 from monitor.store.subscriptions import aware
 
 _I = decide_items.c
-_CHUNK = 500
 # Batches closed by a version of decide that published before admitting; they are admitted
 # like pending ones that are due.
 _LEGACY_BATCHED = "batched"
@@ -37,11 +37,9 @@ async def dedup(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
     """Drop candidates whose key decide has already handled, and repeats within this run."""
     if not cands:
         return cands
-    keys = list(dict.fromkeys(c.key for c in cands))
     seen: set[str] = set()
-    for i in range(0, len(keys), _CHUNK):
-        rows = await ctx.conn.execute(sa.select(_I.item_key)
-                                      .where(_I.item_key.in_(keys[i:i + _CHUNK])))
+    for chunk in in_chunks(c.key for c in cands):
+        rows = await ctx.conn.execute(sa.select(_I.item_key).where(_I.item_key.in_(chunk)))
         seen.update(r[0] for r in rows)
     out = []
     for cand in cands:
@@ -63,7 +61,7 @@ async def group(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
     if urgent:
         soon = now + g.wait
         dues.update((sid, soon) for sid in urgent)
-        for chunk in _chunks(sorted(urgent)):
+        for chunk in in_chunks(sorted(urgent)):
             await ctx.conn.execute(decide_items.update()
                                    .where(_I.subscription_id.in_(chunk), _I.state == "pending",
                                           _I.due_at > soon)
@@ -88,7 +86,7 @@ async def _due_times(conn: AsyncConnection, sub_ids: Iterable[str], now: datetim
     """`due_at` for many subscribers at once (two grouped queries per 500)."""
     ids = sorted(set(sub_ids))
     out = {sid: now + g.wait for sid in ids}
-    for chunk in _chunks(ids):
+    for chunk in in_chunks(ids):
         last = await conn.execute(
             sa.select(_I.subscription_id, sa.func.max(_I.flushed_at))
             .where(_I.subscription_id.in_(chunk), _I.state.in_((_LEGACY_BATCHED, "sent")))
@@ -104,11 +102,6 @@ async def _due_times(conn: AsyncConnection, sub_ids: Iterable[str], now: datetim
             if due is not None:
                 out[sid] = aware(due)  # join the open batch
     return out
-
-
-def _chunks(items: list[str]) -> Iterable[list[str]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i:i + _CHUNK]
 
 
 @dataclass(frozen=True)
@@ -144,7 +137,7 @@ async def due_batches(conn: AsyncConnection, now: datetime) -> list[Batch]:
 async def items_of(conn: AsyncConnection, keys: list[str]) -> dict[str, tuple[str, Any]]:
     """(severity, item JSON) of items logged earlier (those not decided in this run)."""
     out: dict[str, tuple[str, Any]] = {}
-    for chunk in _chunks(keys):
+    for chunk in in_chunks(keys):
         rows = await conn.execute(sa.select(_I.item_key, _I.payload)
                                   .where(_I.item_key.in_(chunk)))
         out.update((r[0], (r[1]["severity"], r[1]["item"])) for r in rows)

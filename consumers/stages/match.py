@@ -6,11 +6,10 @@ from __future__ import annotations
 from consumers.heartbeat import heartbeats_due
 from consumers.rules import reminder_period
 from consumers.stages import Candidate, Context
-from monitor.events import Kind, Severity
+from monitor.events import Severity
 from monitor.metrics import TRANSITIONS
 from monitor.notifications import NotificationItem, Transition, notification_key
-from monitor.source_health import HEALTH_PREFIX
-from monitor.store import conditions as condition_store
+from monitor.source_health import health_conditions
 
 
 async def match(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
@@ -56,9 +55,7 @@ async def beat(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
     subs = ctx.index.heartbeats()
     if not subs:
         return cands
-    found = await condition_store.list_conditions(ctx.conn, kinds=(Kind.SOURCE_HEALTH,),
-                                                  limit=500)
-    health = [c for c in found if c.id.startswith(HEALTH_PREFIX)]
+    health = await health_conditions(ctx.conn)
     out = list(cands)
     for due in heartbeats_due(((s.id, hb) for s, hb in subs), ctx.since, ctx.now, health,
                               ctx.sources):

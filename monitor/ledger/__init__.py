@@ -26,7 +26,6 @@ from monitor.ledger.queries import (
     count_by_state,
     due,
     get,
-    known,
     list_entries,
     next_due_at,
 )
@@ -36,6 +35,6 @@ __all__ = [
     "CLAIMABLE", "HANDOFF", "REPLAYABLE", "SETTLED", "AttemptRecord", "Claim", "LedgerEntry",
     "SmsUpdate",
     "State", "Verdict", "admit", "attempts_for", "by_prefix", "claim", "count_by_channel_state",
-    "count_by_state", "due", "get", "known", "list_entries", "next_due_at", "record_sms_status",
+    "count_by_state", "due", "get", "list_entries", "next_due_at", "record_sms_status",
     "reopen", "settle", "suppress", "undeliver",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,6 @@ _N = notifications.c
 _COLS = (_N.key, _N.tenant_id, _N.subscription_id, _N.channel, _N.state, _N.attempt_count,
          _N.next_attempt_at, _N.last_error, _N.created_at, _N.updated_at, _N.delivered_at,
          _N.payload, _N.attempt_base)
-_CHUNK = 500
 
 
 def _entry(row: Any) -> LedgerEntry:
@@ -32,16 +31,6 @@ async def get(conn: AsyncConnection, key: str, tenant_id: str | None = None) -> 
         q = q.where(_N.tenant_id == tenant_id)
     row = (await conn.execute(q)).first()
     return None if row is None else _entry(row)
-
-
-async def known(conn: AsyncConnection, keys: Iterable[str]) -> set[str]:
-    """The keys among `keys` that the ledger has."""
-    wanted = list(dict.fromkeys(keys))
-    found: set[str] = set()
-    for i in range(0, len(wanted), _CHUNK):
-        rows = await conn.execute(sa.select(_N.key).where(_N.key.in_(wanted[i:i + _CHUNK])))
-        found.update(r[0] for r in rows)
-    return found
 
 
 async def by_prefix(conn: AsyncConnection, prefix: str) -> Notification | None:

@@ -55,18 +55,15 @@ async def suppress(conn: AsyncConnection, muted: Iterable[tuple[Notification, st
 
 
 async def claim(conn: AsyncConnection, ns: Sequence[Notification], now: datetime,
-                lease_until: datetime, *, admit_first: bool) -> dict[str, Claim]:
+                lease_until: datetime) -> dict[str, Claim]:
     """Take the keys that are due (pending/failed whose time came, or sending whose lease
     expired because its sender died) under a lease; the rest are not ours to send now.
 
-    `admit_first` admits unknown keys first (a record from the bus that decide or the API did
-    not admit), so two statements in all. A lease that expires is the only way one key is
-    sent twice, under the same idempotency key.
+    A lease that expires is the only way one key is sent twice, under the same idempotency
+    key.
     """
     if not ns:
         return {}
-    if admit_first:
-        await admit(conn, ns, now, handoff=False)
     keys = list(dict.fromkeys(n.key for n in ns))
     # Due, or fresh: never attempted nor deferred (a record in hand is a key's first send).
     fresh = sa.and_(_N.attempt_count == 0, _N.last_error.is_(None))

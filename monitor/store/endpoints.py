@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from monitor.store.engine import insert_ignore
+from monitor.store.engine import in_chunks, insert_ignore
 from monitor.store.schema import endpoint_health, opt_outs, subscriptions
 
 ACTIVE = "active"
@@ -69,11 +69,10 @@ async def get_endpoint(conn: AsyncConnection, subscription_id: str,
 async def get_endpoints(conn: AsyncConnection, subscription_ids: Iterable[str],
                         now: datetime) -> dict[str, Endpoint]:
     """The endpoints of these subscriptions (one query per 500); deleted ones are absent."""
-    ids = list(dict.fromkeys(subscription_ids))
     out: dict[str, Endpoint] = {}
-    for i in range(0, len(ids), 500):
+    for chunk in in_chunks(subscription_ids):
         rows = await conn.execute(sa.select(*_ENDPOINT_COLS)
-                                  .where(subscriptions.c.id.in_(ids[i:i + 500])))
+                                  .where(subscriptions.c.id.in_(chunk)))
         out.update((r.id, _endpoint(r, now)) for r in rows)
     return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,14 @@ def _current(conn: sa.Connection) -> set[str]:
     from alembic.runtime.migration import MigrationContext
 
     return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def in_chunks(values: Iterable[str], size: int = 500) -> Iterator[list[str]]:
+    """`values` without repeats, in lists short enough for one `IN (...)` each (SQLite and
+    asyncpg both cap a statement's parameters)."""
+    unique = list(dict.fromkeys(values))
+    for i in range(0, len(unique), size):
+        yield unique[i:i + size]
 
 
 def insert_ignore(conn: AsyncConnection, table: sa.Table,

@@ -115,9 +115,9 @@ async def test_ledger_admits_a_key_once_and_claims_atomically(store: Store) -> N
         assert await ledger.admit(conn, [n], T0) == {n.key}
         assert await ledger.admit(conn, [n], T0) == set()
     async with store.begin() as conn:
-        assert set(await ledger.claim(conn, [n], T0, lease, admit_first=False)) == {n.key}
+        assert set(await ledger.claim(conn, [n], T0, lease)) == {n.key}
         # already sending, under a live lease
-        assert await ledger.claim(conn, [n], T0, lease, admit_first=False) == {}
+        assert await ledger.claim(conn, [n], T0, lease) == {}
         await ledger.settle(conn, [ledger.Verdict.retry(
             n.key, T0, ledger.AttemptRecord(1, T0, "email", "retry", status_code=451,
                                             latency_s=0.2),
@@ -129,8 +129,8 @@ async def test_ledger_admits_a_key_once_and_claims_atomically(store: Store) -> N
         assert due[0].notification() == n
     later = T0 + timedelta(seconds=5)
     async with store.begin() as conn:
-        [claimed] = (await ledger.claim(conn, [n], later, later + timedelta(seconds=60),
-                                        admit_first=True)).values()
+        [claimed] = (await ledger.claim(conn, [n], later,
+                                        later + timedelta(seconds=60))).values()
         assert claimed.attempt_count == 1
         await ledger.settle(conn, [ledger.Verdict.delivered(
             n.key, later, ledger.AttemptRecord(2, later, "email", "delivered",
@@ -149,12 +149,11 @@ async def test_ledger_claims_a_crashed_senders_key_only_after_its_lease(store: S
     n = notification("l" * 40)
     lease = T0 + timedelta(seconds=60)
     async with store.begin() as conn:
-        assert set(await ledger.claim(conn, [n], T0, lease, admit_first=True)) == {n.key}
+        await ledger.admit(conn, [n], T0, handoff=False)
+        assert set(await ledger.claim(conn, [n], T0, lease)) == {n.key}
     async with store.begin() as conn:
-        assert await ledger.claim(conn, [n], lease - timedelta(seconds=1), lease,
-                                  admit_first=True) == {}
-        [again] = (await ledger.claim(conn, [n], lease, lease + timedelta(seconds=60),
-                                      admit_first=True)).values()
+        assert await ledger.claim(conn, [n], lease - timedelta(seconds=1), lease) == {}
+        [again] = (await ledger.claim(conn, [n], lease, lease + timedelta(seconds=60))).values()
         assert again.attempt_count == 0
 
 
