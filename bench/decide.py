@@ -143,7 +143,8 @@ async def bench_throughput(bus: Bus, n_revisions: int, n_subs: int,
 
         stop = asyncio.Event()
         task = asyncio.create_task(consume(bus, config.condition_topics, config.group,
-                                           handler, stop, clock, poll_timeout_s=0.05))
+                                           handler, stop, clock, dead_letters=f"{topic}.dlq",
+                                           poll_timeout_s=0.05))
         t0 = time.perf_counter()
         await bus.publish_many(topic, [(c.id, condition_event(c, "/bench")) for c in revisions])
         await asyncio.wait_for(done.wait(), timeout=600)

@@ -13,13 +13,11 @@ that start or end, reminders every repeat interval, batches whose group wait is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from consumers import state
 from consumers.heartbeat import next_heartbeat
@@ -37,7 +35,7 @@ from monitor.bus.runner import consume
 from monitor.clock import Clock, sleep_or
 from monitor.config import Settings
 from monitor.envelope import condition_from_event
-from monitor.errors import BusError, CapmonError, StoreError
+from monitor.errors import BusError, CapmonError
 from monitor.events import Condition, Kind, Severity
 from monitor.metrics import DECIDE_DURATION
 from monitor.notifications import Notification, notification_event
@@ -46,7 +44,8 @@ from monitor.source_health import POLLED_SOURCES, enabled_sources
 from monitor.store import Store
 from monitor.store import conditions as condition_store
 from monitor.store import subscriptions as sub_store
-from monitor.topics import CONDITION_TOPICS, NOTIFICATIONS
+from monitor.supervision import supervise
+from monitor.topics import CONDITION_TOPICS, CONDITIONS_DLQ, NOTIFICATIONS
 
 log = structlog.get_logger(__name__)
 GROUP = "capmon-decide"
@@ -69,6 +68,8 @@ class DecideConfig:
     condition_topics: tuple[str, ...] = CONDITION_TOPICS
     notifications_topic: str = NOTIFICATIONS
     group: str = GROUP
+    # Where revisions go that cannot be decoded or keep failing (monitor/bus/runner.py).
+    dead_letters: str = CONDITIONS_DLQ
     # The sources capmon watches, for heartbeats (every one by default).
     sources: tuple[str, ...] = POLLED_SOURCES
 
@@ -123,7 +124,7 @@ class Decider:
         """Decide on one revision; safe to call again with the same revision (idempotent)."""
         async with self._lock:
             started = self.clock.monotonic()
-            outbox = await self._store_errors(self._decide(c), f"deciding {c.id}")
+            outbox = await self._decide(c)
             await self._publish(outbox)
             DECIDE_DURATION.observe(max(0.0, self.clock.monotonic() - started))
 
@@ -150,14 +151,6 @@ class Decider:
         if any(c.due_at is not None and c.due_at > ctx.now for c in cands):
             self.nudge.set()  # a batch leaves later: the ticker recomputes its sleep
 
-    async def _store_errors(self, work: Awaitable[list[Notification]],
-                            what: str) -> list[Notification]:
-        try:
-            return await work
-        except SQLAlchemyError as exc:
-            raise StoreError(f"store failed while {what}: {type(exc).__name__}",
-                             retriable=True) from exc
-
     async def _publish(self, outbox: list[Notification]) -> None:
         """Hand committed notifications to deliver. A failure loses nothing: they are due in
         the ledger, where deliver's scheduler finds them."""
@@ -178,7 +171,7 @@ class Decider:
     async def tick(self) -> None:
         """Apply what time alone changes: window starts/ends, reminders, due batches."""
         async with self._lock:
-            outbox = await self._store_errors(self._tick(), "ticking")
+            outbox = await self._tick()
             await self._publish(outbox)
 
     async def _tick(self) -> list[Notification]:
@@ -239,7 +232,7 @@ class Decider:
                 await self.tick()
                 now = self.clock.now()
                 wake = await self.next_wakeup(before)
-            except (StoreError, BusError, SQLAlchemyError) as exc:
+            except CapmonError as exc:
                 log.warning("decide_tick_failed", error=f"{type(exc).__name__}: {exc}")
                 wake = None
                 now = self.clock.now()
@@ -266,14 +259,17 @@ async def run(rt: Runtime, stop: asyncio.Event, config: DecideConfig | None = No
     decider = Decider(rt.store, rt.bus, rt.clock,
                       config or DecideConfig.from_settings(rt.settings))
     await decider.refresh_index(force=True)
-    ticker = asyncio.create_task(decider.run_ticker(stop))
+    ticker = asyncio.create_task(supervise("decide.ticker", lambda: decider.run_ticker(stop),
+                                           stop, rt.clock, rt.tasks))
 
     async def handler(message: Message) -> None:
         await decider.handle(decode(message))
 
+    cfg = decider.config
     try:
-        await consume(rt.bus, decider.config.condition_topics, decider.config.group, handler,
-                      stop, rt.clock)
+        await supervise("decide.consumer", lambda: consume(
+            rt.bus, cfg.condition_topics, cfg.group, handler, stop, rt.clock,
+            dead_letters=cfg.dead_letters), stop, rt.clock, rt.tasks)
     finally:
         stop.set()
         await ticker

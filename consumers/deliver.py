@@ -39,10 +39,11 @@ from monitor import ledger
 from monitor.bus import Message
 from monitor.bus.runner import consume
 from monitor.clock import sleep_or
-from monitor.errors import BusError, StoreError
+from monitor.errors import BusError
 from monitor.metrics import DLQ_SIZE, RETRY_QUEUE
 from monitor.notifications import Notification, notification_from_event
 from monitor.runtime import Runtime
+from monitor.supervision import supervise
 
 log = structlog.get_logger(__name__)
 
@@ -87,16 +88,7 @@ class Deliverer:
 
     async def _run(self, attempt: Attempt) -> Attempt | None:
         """Run the stages; the settled attempt, or None when a stage stopped it early."""
-        try:
-            return await run_stages(self.stages, attempt)
-        except (OSError, ConnectionError) as exc:
-            raise StoreError(f"store unavailable: {type(exc).__name__}", reason="store",
-                             retriable=True) from exc
-        except Exception as exc:
-            if _is_db_error(exc):
-                raise StoreError(f"store error: {type(exc).__name__}", reason="store",
-                                 retriable=True) from exc
-            raise
+        return await run_stages(self.stages, attempt)
 
     async def run_due(self) -> int:
         """One scheduler pass: attempt everything due now; returns how many were started."""
@@ -128,12 +120,6 @@ class Deliverer:
         for channel in ("webhook", "sms", "email"):
             RETRY_QUEUE.labels(channel=channel).set(counts.get((channel, "failed"), 0))
         DLQ_SIZE.set(sum(v for (_c, s), v in counts.items() if s == "dead"))
-
-
-def _is_db_error(exc: BaseException) -> bool:
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
-    return isinstance(exc, OperationalError | DBAPIError) and not isinstance(exc.orig, ValueError)
 
 
 async def scheduler_loop(deliverer: Deliverer, stop: asyncio.Event) -> None:
@@ -182,10 +168,12 @@ async def run(rt: Runtime, stop: asyncio.Event,
     s = rt.settings.deliver
     log.info("deliver_started", channels=sorted(deps.notifiers), topic=s.topic, group=s.group,
              concurrency=s.concurrency)
-    scheduler = asyncio.create_task(scheduler_loop(deliverer, stop))
+    scheduler = asyncio.create_task(supervise(
+        "deliver.scheduler", lambda: scheduler_loop(deliverer, stop), stop, rt.clock, rt.tasks))
     try:
-        await consume(rt.bus, [s.topic], s.group, deliverer.handle, stop, rt.clock,
-                      concurrency=s.concurrency)
+        await supervise("deliver.consumer", lambda: consume(
+            rt.bus, [s.topic], s.group, deliverer.handle, stop, rt.clock,
+            dead_letters=s.dlq_topic, concurrency=s.concurrency), stop, rt.clock, rt.tasks)
     finally:
         stop.set()
         await asyncio.gather(scheduler, return_exceptions=True)

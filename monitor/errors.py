@@ -63,5 +63,11 @@ class StoreError(CapmonError):
     default_reason = "store"
 
 
+class StoreConflict(StoreError):
+    """A write the database refused (a unique or foreign key constraint)."""
+
+    default_reason = "conflict"
+
+
 class DeliveryError(CapmonError):
     default_reason = "delivery"

@@ -1,4 +1,6 @@
-"""structlog configuration: JSON lines (a human renderer on a TTY), with secrets redacted.
+"""structlog configuration: JSON lines (a human renderer on a TTY), with secrets redacted;
+the standard library's records (aiokafka, aiohttp, asyncio) rendered the same way and
+rate-limited.
 
 Secrets are removed twice: by key name (`password`, `token`, `secret`, `authorization`,
 `api_key`...) and by value, for every secret registered with `register_secret` (config
@@ -11,7 +13,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -61,12 +64,64 @@ def redact_secrets(
     return event_dict
 
 
+class RateLimit(logging.Filter):
+    """At most `burst` records per logger and message template in `window_s`; the rest are
+    dropped and counted, and the count rides on the next record let through (`suppressed`).
+    A client library retrying a dead broker otherwise logs the same line a thousand times a
+    second."""
+
+    def __init__(self, burst: int = 5, window_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.burst, self.window_s, self._clock = burst, window_s, clock
+        self._seen: dict[tuple[str, str], tuple[float, int, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, str(record.msg))
+        now = self._clock()
+        start, count, dropped = self._seen.get(key, (now, 0, 0))
+        if now - start >= self.window_s:
+            start, count = now, 0
+        if count >= self.burst:
+            self._seen[key] = (start, count, dropped + 1)
+            return False
+        self._seen[key] = (start, count + 1, 0)
+        if dropped:
+            record.suppressed = dropped
+        return True
+
+
+_stdlib_handler: logging.Handler | None = None
+
+
+def _route_stdlib(level: int, renderer: Any, stream: Any) -> None:
+    """Libraries log through the standard library (aiokafka, aiohttp, asyncio): their
+    records become the same one-JSON-object lines, secrets redacted, rate-limited."""
+    global _stdlib_handler
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name,
+                           structlog.processors.TimeStamper(fmt="iso", utc=True),
+                           structlog.stdlib.ExtraAdder(allow=["suppressed"])],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, redact_secrets, renderer]))
+    handler.addFilter(RateLimit())
+    root = logging.getLogger()
+    if _stdlib_handler is not None:
+        root.removeHandler(_stdlib_handler)
+    root.addHandler(handler)
+    # Libraries' info lines (every connection, every rebalance step) are theirs to debug.
+    root.setLevel(max(level, logging.WARNING))
+    _stdlib_handler = handler
+
+
 def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
     stream = stream or sys.stderr
     human = fmt == "console" or (fmt == "auto" and hasattr(stream, "isatty") and stream.isatty())
     renderer: Any = structlog.processors.JSONRenderer()
     if human:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
+    _route_stdlib(logging.getLevelNamesMapping()[level.upper()], renderer, stream)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

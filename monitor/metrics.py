@@ -68,9 +68,17 @@ BUS_PUBLISHED = Counter("capmon_bus_published_total", "Records published.", ["to
                         registry=REGISTRY)
 BUS_CONSUMED = Counter("capmon_bus_consumed_total", "Records handled and acknowledged.",
                        ["topic", "group"], registry=REGISTRY)
-BUS_POISON = Counter("capmon_bus_poison_records_total",
-                     "Records that could not be decoded or handled and were skipped.",
-                     ["topic", "group"], registry=REGISTRY)
+BUS_DEAD_LETTERS = Counter("capmon_bus_dead_letters_total",
+                           "Records that could not be decoded or handled, moved to a dead "
+                           "letter topic (by the topic they came from).",
+                           ["topic", "group"], registry=REGISTRY)
+TASK_FAILURES = Counter("capmon_task_failures_total",
+                        "Long-lived tasks of a role (consumers, tickers, schedulers, pollers) "
+                        "that died or returned early and were restarted.", ["task"],
+                        registry=REGISTRY)
+BUS_RETRIES = Counter("capmon_bus_handler_retries_total",
+                      "Handler failures retried (store or bus unavailable, or a record failing "
+                      "before it is dead-lettered).", ["topic", "group"], registry=REGISTRY)
 CONSUMER_LAG = Gauge("capmon_bus_consumer_lag_records", "Records not yet consumed.",
                      ["topic", "group"], registry=REGISTRY)
 

@@ -22,6 +22,7 @@ from monitor.config import Settings
 from monitor.logging import register_secret
 from monitor.source_health import HealthBoard
 from monitor.store import Store
+from monitor.supervision import TaskBoard
 from monitor.topics import TOPIC_SPECS
 
 log = structlog.get_logger(__name__)
@@ -35,6 +36,8 @@ class Runtime:
     store: Store
     # What this process's producers see of their sources (the api role reads it).
     health: HealthBoard = field(default_factory=HealthBoard)
+    # This process's supervised tasks that died lately (/readyz reads it).
+    tasks: TaskBoard = field(default_factory=TaskBoard)
 
 
 RoleFn = Callable[[Runtime, asyncio.Event], Awaitable[None]]
@@ -118,9 +121,14 @@ async def run_roles(settings: Settings, names: Sequence[str], *, required: bool)
         await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
         for task, name in tasks.items():
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                log.error("role_failed", role=name, error=repr(task.exception()))
-                code = 1
+            if not task.done() or stop.is_set():
+                continue
+            # A role ends only when told to: one that raised or returned on its own left
+            # its work undone, so the process says so and exits non-zero for a restart.
+            error = None if task.cancelled() else task.exception()
+            log.error("role_failed", role=name,
+                      error=repr(error) if error else "returned before stop")
+            code = 1
         stop.set()
         # Roles drain in-flight work after stop; give them a bounded time.
         _, pending = await asyncio.wait(tasks, timeout=30)

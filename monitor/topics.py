@@ -9,6 +9,8 @@ SCE = "capmon.sce.v1"
 HEALTH = "capmon.health.v1"
 NOTIFICATIONS = "capmon.notifications.v1"
 DLQ = "capmon.notifications.dlq.v1"
+# Condition records decide gave up on (monitor/bus/dead_letters.py), replayable.
+CONDITIONS_DLQ = "capmon.conditions.dlq.v1"
 
 CONDITION_TOPICS: tuple[str, ...] = (CAISO, SCE, HEALTH)
 
@@ -33,4 +35,5 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     # keyed by subscription id for per-subscriber order.
     TopicSpec(NOTIFICATIONS, partitions=12, retention_ms=7 * _DAY_MS, cleanup_policy="delete"),
     TopicSpec(DLQ, partitions=3, retention_ms=90 * _DAY_MS, cleanup_policy="delete"),
+    TopicSpec(CONDITIONS_DLQ, partitions=3, retention_ms=90 * _DAY_MS, cleanup_policy="delete"),
 )

@@ -23,6 +23,7 @@ All time comes from the injected Clock, so tests drive schedules with a ManualCl
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,7 @@ from monitor.envelope import condition_event
 from monitor.errors import BusError, FetchError, ParseError
 from monitor.events import Condition, revision_at
 from monitor.source_health import HealthBoard
+from monitor.supervision import TaskBoard, supervise
 from monitor.topics import HEALTH
 from producers.health import SourceHealth
 from producers.source import Fetcher, PollResult, Response, Schedule, Source
@@ -150,6 +152,7 @@ class Engine:
         stale_after_intervals: int = 3,
         blind_after_s: float = 30.0,
         board: HealthBoard | None = None,
+        tasks: TaskBoard | None = None,
         rng: random.Random | None = None,
     ) -> None:
         names = [s.name for s in sources]
@@ -161,6 +164,7 @@ class Engine:
         self._stale_after = stale_after_intervals
         self._rng = rng or random.Random()
         self._board = board or HealthBoard()
+        self._tasks = tasks or TaskBoard()
         now = clock.now()
         self._states = {
             s.name: _State(source=s, health=SourceHealth(
@@ -197,7 +201,12 @@ class Engine:
     async def run(self, stop: asyncio.Event) -> None:
         """Poll every source on its schedule until `stop` is set; in-flight polls finish."""
         log.info("engine_started", sources=list(self._states))
-        await asyncio.gather(*(self._loop(st, stop) for st in self._states.values()))
+        # Each source's loop is supervised on its own: one that dies is restarted, the
+        # others poll on.
+        await asyncio.gather(*(
+            supervise(f"produce.{name}", functools.partial(self._loop, st, stop), stop,
+                      self._clock, self._tasks)
+            for name, st in self._states.items()))
         log.info("engine_stopped")
 
     async def _loop(self, state: _State, stop: asyncio.Event) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
 
+from monitor.errors import StoreError
 from monitor.events import Condition
 from monitor.runtime import Runtime
+from monitor.supervision import supervise
 from producers.caiso_mailbox import SOURCE as MAILBOX_SOURCE
 from producers.caiso_mailbox import NoticeMailbox
 from producers.catalog import build_sources
@@ -30,7 +32,8 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
                            max_response_bytes=settings.max_response_bytes) as fetcher:
         engine = Engine(sources, fetcher, rt.bus, rt.clock,
                         stale_after_intervals=settings.stale_after_intervals,
-                        blind_after_s=settings.blind_after_s, board=rt.health)
+                        blind_after_s=settings.blind_after_s, board=rt.health,
+                        tasks=rt.tasks)
         engine.restore(await _previous_health(rt, engine.source_names))
         tasks = [engine.run(stop)]
         enabled = set(settings.enabled)
@@ -42,7 +45,8 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
             previous = await _previous_health(rt, [MAILBOX_SOURCE])
             if MAILBOX_SOURCE in previous:
                 mailbox.restore_health(previous[MAILBOX_SOURCE])
-            tasks.append(mailbox.run(stop))
+            tasks.append(supervise("produce.mailbox", functools.partial(mailbox.run, stop),
+                                   stop, rt.clock, rt.tasks))
         elif not settings.notice_feed_url:
             log.info("notice_mailbox_not_configured")
         if settings.notice_feed_url and (not enabled or MAILBOX_SOURCE in enabled):
@@ -50,14 +54,15 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
                                      source_url=settings.notice_feed_url)
             feed = NoticeFeed(settings.notice_feed_url, feed_box, fetcher, rt.clock,
                               interval_s=rt.settings.imap.poll_interval_s)
-            tasks.append(feed.run(stop))
+            tasks.append(supervise("produce.notice_feed", functools.partial(feed.run, stop),
+                                   stop, rt.clock, rt.tasks))
         await asyncio.gather(*tasks)
 
 
 async def _previous_health(rt: Runtime, sources: Sequence[str]) -> dict[str, Condition]:
     try:
         return await stored_health(rt.store, sources)
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         # The store is the previous run's memory only; polling goes on without it.
         log.warning("source_health_not_restored", error=type(exc).__name__)
         return {}

@@ -1,9 +1,10 @@
 """`/healthz` (the process is alive), `/readyz` (bus, store and sources usable), `/metrics`.
 
 `/readyz` says `ready`, `degraded` (capmon cannot see one of its sources: which, since when,
-why in words) or `not ready` (bus or store failing), with one entry per check, each saying
-whether it passed and, if not, a bounded `reason` and a human `detail`, so a failing probe in
-`kubectl describe` or a load balancer log says what to fix. Sources are judged by their
+why in words) or `not ready` (bus or store failing, or a task of this process died lately),
+with one entry per check, each saying whether it passed and, if not, a bounded `reason` and
+a human `detail`, so a failing probe in `kubectl describe` or a load balancer log says what
+to fix. Sources are judged by their
 `source.health` conditions, from the store and from this process's producers, so a restart
 does not turn a blind capmon `ready`. Every probe has a deadline: a hung broker makes the
 check fail, not the request hang.
@@ -66,12 +67,23 @@ def sources_check(health: list[Condition], polled: set[str]) -> Check:
                 f"{b.label} ({b.source}) since {_when(b.since)}: {b.why}" for b in blind)}
 
 
+def tasks_check(rt: Runtime) -> Check:
+    """Supervised tasks of this process that died lately (and are being restarted)."""
+    recent = rt.tasks.recent(rt.clock.monotonic())
+    if not recent:
+        return {"ok": True}
+    return {"ok": False, "reason": "task_failed", "tasks": [f.task for f in recent],
+            "detail": "; ".join(f"{f.task} failed ({f.error}), restarted {f.restarts} time(s)"
+                                for f in recent)}
+
+
 def _when(t: datetime | None) -> str:
     return t.astimezone(PACIFIC).strftime("%Y-%m-%d %H:%M %Z") if t else "start"
 
 
 async def readiness(rt: Runtime) -> tuple[dict[str, Any], int]:
-    """The answer and its HTTP status: 503 when the bus or the store fails, or when a source
+    """The answer and its HTTP status: 503 when the bus or the store fails, a supervised task
+    died in the last minute (monitor/supervision.py), or when a source
     this process polls cannot be seen (a producer that cannot see is not doing its job, and
     a rollout that broke a parser stops); a process that only reads what others polled says
     `degraded` with 200, so the status page stays routed while it tells people. The checks
@@ -80,9 +92,9 @@ async def readiness(rt: Runtime) -> tuple[dict[str, Any], int]:
         _probe("bus", rt.bus.ping), _probe("store", rt.store.ping),
         current_health(rt.store, rt.health, PROBE_TIMEOUT_S))
     sources = sources_check(health, rt.health.polled)
-    checks = {"bus": bus, "store": store, "sources": sources}
+    checks = {"bus": bus, "store": store, "tasks": tasks_check(rt), "sources": sources}
     failed = [name for name, c in checks.items() if not c["ok"]]
-    broken = [name for name in ("bus", "store") if name in failed]
+    broken = [name for name in ("bus", "store", "tasks") if name in failed]
     status = "not ready" if broken else "degraded" if failed else "ready"
     code = 503 if broken or sources.get("blocking") else 200
     for name, check in checks.items():

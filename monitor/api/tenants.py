@@ -11,7 +11,6 @@ from __future__ import annotations
 from aiohttp import web
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator
-from sqlalchemy.exc import IntegrityError
 
 from monitor.admin_health import subscribe_admin
 from monitor.api.auth import require_admin
@@ -26,6 +25,7 @@ from monitor.api.common import (
 )
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem, parse_body
+from monitor.errors import StoreConflict
 from monitor.store import tenants as tenant_store
 from monitor.store.subscriptions import aware
 from monitor.store.tenants import Tenant
@@ -107,7 +107,7 @@ async def create_tenant(request: web.Request) -> web.Response:
                                                            now_of(request))
             health = await subscribe_admin(conn, rt.settings, tenant.id, body.admin_contact,
                                            now_of(request), wanted=body.health_alerts)
-    except IntegrityError:
+    except StoreConflict:
         raise Problem(409, "Tenant exists", f"a tenant named {body.name!r} exists") from None
     out = TenantCreated(**_out(tenant).model_dump(), api_key=key,
                         health_subscription=HealthSubscription(id=health.subscription_id,

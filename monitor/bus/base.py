@@ -86,6 +86,14 @@ class Bus(Protocol):
         """Publish several records, pipelined; returns once all are accepted."""
         ...
 
+    async def publish_records(self, topic: str, records: Sequence[Record]) -> None:
+        """Publish records as they are (dead letters keep the bytes that could not be read)."""
+        ...
+
+    async def read_topic(self, topic: str) -> list[Message]:
+        """Every record the topic holds now, outside any group (for inspecting dead letters)."""
+        ...
+
     def subscribe(self, topics: Sequence[str], group: str) -> Subscription: ...
 
     async def ping(self) -> None:

@@ -118,17 +118,40 @@ class KafkaBus:
         await self.publish_many(topic, [(key, event)])
 
     async def publish_many(self, topic: str, items: Sequence[tuple[str, BaseCloudEvent]]) -> None:
+        await self.publish_records(topic, [to_record(event, key) for key, event in items])
+
+    async def publish_records(self, topic: str, records: Sequence[Record]) -> None:
         producer = self._require_producer()
         try:
-            futures = []
-            for key, event in items:
-                rec = to_record(event, key)
-                futures.append(await producer.send(
-                    topic, value=rec.value, key=key.encode("utf-8"), headers=list(rec.headers)))
+            futures = [await producer.send(topic, value=rec.value, key=rec.key.encode("utf-8"),
+                                           headers=list(rec.headers)) for rec in records]
             await asyncio.gather(*futures)
         except KafkaError as exc:
             raise BusError(f"publish to {topic} failed: {exc}", reason="publish",
                            retriable=getattr(exc, "retriable", False)) from exc
+
+    async def read_topic(self, topic: str) -> list[Message]:
+        consumer = AIOKafkaConsumer(**client_options(self.settings), enable_auto_commit=False)
+        try:
+            await consumer.start()
+            parts = await self._require_producer().partitions_for(topic)
+            tps = [TopicPartition(topic, p) for p in sorted(parts)]
+            if not tps:
+                return []
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            out: list[Message] = []
+            for tp in tps:
+                while await consumer.position(tp) < ends[tp]:
+                    batch = await consumer.getmany(tp, timeout_ms=1000)
+                    out.extend(_message(r) for r in batch.get(tp, []))
+            return out
+        except KafkaError as exc:
+            raise BusError(f"reading {topic} failed: {exc}", reason="consume",
+                           retriable=True) from exc
+        finally:
+            await consumer.stop()
 
     def subscribe(self, topics: Sequence[str], group: str) -> KafkaSubscription:
         return KafkaSubscription(self.settings, tuple(topics), group)
@@ -210,13 +233,8 @@ class KafkaSubscription:
             if remaining <= 0:
                 return None
             batches = await self._consumer.getmany(timeout_ms=int(remaining * 1000))
-            for tp, records in batches.items():
-                for r in records:
-                    headers = tuple((k, v) for k, v in (r.headers or ()))
-                    key = r.key.decode("utf-8") if r.key is not None else ""
-                    rec = Record(key=key, value=r.value or b"", headers=headers)
-                    self._buffer.append(Message(tp.topic, tp.partition, r.offset, rec,
-                                                self._generation))
+            for records in batches.values():
+                self._buffer.extend(_message(r, self._generation) for r in records)
         msg = self._buffer.popleft()
         self._trackers.setdefault(msg.tp, AckTracker()).hand_out(msg.offset)
         return msg
@@ -275,3 +293,10 @@ class KafkaSubscription:
             msg = await self.get()
             if msg is not None:
                 yield msg
+
+
+def _message(r: Any, generation: int = 0) -> Message:
+    # A key that is not UTF-8 must reach the handler (and the dead letters), not stop the loop.
+    key = r.key.decode("utf-8", "replace") if r.key else ""
+    record = Record(key=key, value=r.value or b"", headers=tuple(r.headers or ()))
+    return Message(r.topic, r.partition, r.offset, record, generation)

@@ -72,20 +72,28 @@ class MemoryBus:
         return len(self._log(topic))
 
     async def publish(self, topic: str, key: str, event: BaseCloudEvent) -> None:
+        # Encode exactly as Kafka would carry it, so the wire form is exercised here too.
+        await self.publish_records(topic, [to_record(event, key)])
+
+    async def publish_many(self, topic: str, items: Sequence[tuple[str, BaseCloudEvent]]) -> None:
+        for key, event in items:
+            await self.publish(topic, key, event)
+
+    async def publish_records(self, topic: str, records: Sequence[Record]) -> None:
         if self._closed:
             raise BusError("embedded bus is closed", reason="closed", retriable=True)
         log = self._log(topic)
-        # Encode exactly as Kafka would carry it, so the wire form is exercised here too.
-        log[partition_for(key, len(log))].append(to_record(event, key))
+        for rec in records:
+            log[partition_for(rec.key, len(log))].append(rec)
         for group in self._groups.values():
             for member in group.members:
                 if topic in member.topics:
                     member.wake()
         await asyncio.sleep(0)
 
-    async def publish_many(self, topic: str, items: Sequence[tuple[str, BaseCloudEvent]]) -> None:
-        for key, event in items:
-            await self.publish(topic, key, event)
+    async def read_topic(self, topic: str) -> list[Message]:
+        return [Message(topic, p, off, rec)
+                for p, part in enumerate(self._log(topic)) for off, rec in enumerate(part)]
 
     def subscribe(self, topics: Sequence[str], group: str) -> MemorySubscription:
         grp = self._groups.setdefault(group, _Group(group))

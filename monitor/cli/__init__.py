@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "monitor.cli.roles",
     "monitor.cli.parse",
     "monitor.cli.topics",
+    "monitor.cli.dlq",
     "monitor.cli.db",
     "monitor.cli.config_cmd",
     "monitor.cli.healthcheck",

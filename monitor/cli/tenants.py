@@ -9,12 +9,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import IntegrityError
-
 from monitor.admin_health import AdminHealth, subscribe_admin
 from monitor.cli.roles import settings_from
 from monitor.clock import SystemClock
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, StoreConflict
 from monitor.store import Store
 from monitor.store import tenants as tenant_store
 
@@ -80,7 +78,7 @@ def _add(args: argparse.Namespace) -> int:
 
     try:
         tenant_id, key, health = with_store(args, go)
-    except IntegrityError:
+    except StoreConflict:
         print(f"capmon tenants add: a tenant named {args.name!r} exists", file=sys.stderr)
         return 1
     if args.json:

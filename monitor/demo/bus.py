@@ -18,6 +18,7 @@ from typing import Any
 from cloudevents.core.base import BaseCloudEvent
 
 from monitor.bus.base import Bus, Message, Subscription
+from monitor.envelope import Record
 from monitor.topics import TopicSpec
 
 
@@ -62,6 +63,14 @@ class ObservedBus:
                            items: Sequence[tuple[str, BaseCloudEvent]]) -> None:
         await self.inner.publish_many(self.physical(topic), items)
         self.published[topic] += len(items)
+
+    async def publish_records(self, topic: str, records: Sequence[Record]) -> None:
+        await self.inner.publish_records(self.physical(topic), records)
+        self.published[topic] += len(records)
+
+    async def read_topic(self, topic: str) -> list[Message]:
+        return [dataclasses.replace(m, topic=topic)
+                for m in await self.inner.read_topic(self.physical(topic))]
 
     def subscribe(self, topics: Sequence[str], group: str) -> Subscription:
         self.groups.setdefault(group, set()).update(topics)

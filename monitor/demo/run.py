@@ -254,7 +254,7 @@ async def _summary(store: Store, scenario: str, start: datetime, end: datetime,
                    subs: list[subscribers.DemoSubscription], wall_s: float) -> dict[str, Any]:
     async with store.connect() as conn:
         states = await ledger.count_by_state(conn)
-        kinds = dict((await conn.execute(
+        kinds: dict[str, int] = dict((await conn.execute(
             sa.select(conditions_table.c.kind, sa.func.count())
             .group_by(conditions_table.c.kind))).all())
     per_sub = Counter(d["subscription_id"] for d in deliveries)

@@ -8,15 +8,17 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from monitor.errors import StoreError
+from monitor.errors import StoreConflict, StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -44,22 +46,27 @@ class Store:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
-    def begin(self) -> Any:
-        """A transaction: `async with store.begin() as conn: ...`."""
-        if self.is_sqlite:
-            return self._serialized()
-        return self.engine.begin()
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction: `async with store.begin() as conn: ...`. Whatever the database or
+        its driver raises out of it arrives as a `StoreError` (see `store_errors`)."""
+        with store_errors():
+            if self.is_sqlite:
+                # SQLite has one writer. Two of this process's transactions racing for it
+                # would meet in SQLite's busy handler, which sleeps and polls (tens of ms a
+                # time under load); queueing them here instead hands the lock over at once.
+                async with self._writer, self.engine.begin() as conn:
+                    yield conn
+            else:
+                async with self.engine.begin() as conn:
+                    yield conn
 
     @contextlib.asynccontextmanager
-    async def _serialized(self) -> AsyncIterator[AsyncConnection]:
-        # SQLite has one writer. Two of this process's transactions racing for it would meet
-        # in SQLite's busy handler, which sleeps and polls (tens of ms a time under load);
-        # queueing them here instead hands the lock over at once.
-        async with self._writer, self.engine.begin() as conn:
-            yield conn
-
-    def connect(self) -> Any:
-        return self.engine.connect()
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads, errors translated as `begin`'s."""
+        with store_errors():
+            async with self.engine.connect() as conn:
+                yield conn
 
     async def upgrade(self, target: str = "heads") -> None:
         """Apply migrations up to `target` (every head by default)."""
@@ -75,14 +82,32 @@ class Store:
         return await self.current_revisions() != heads
 
     async def ping(self) -> None:
-        try:
-            async with self.engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
-        except Exception as exc:  # any driver error means "not ready"
-            raise StoreError(f"store unreachable: {type(exc).__name__}", reason="connect") from exc
+        async with self.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """The one place database failures become capmon's: a refused or dropped connection,
+    an exhausted pool, a locked SQLite file or a server restarting are `StoreError`s a retry
+    may cure (`retriable`); a constraint that refuses a row is a `StoreConflict`, which
+    retrying the same write cannot cure. A refused new connection reaches us as a bare
+    `OSError` from the driver, not as a SQLAlchemy error, hence both."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise StoreConflict(f"store refused the write: {_first_line(exc.orig or exc)}",
+                            reason="conflict") from exc
+    except (SQLAlchemyError, OSError, asyncpg.PostgresError) as exc:
+        raise StoreError(f"store unavailable: {type(exc).__name__}: {_first_line(exc)}",
+                         reason="unavailable", retriable=True) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0][:200]
 
 
 def _current(conn: sa.Connection) -> set[str]:

@@ -116,7 +116,7 @@ class Run:
 
         self.task = asyncio.create_task(consume(
             self.bus, self.config.condition_topics, self.config.group, handler, self.stop,
-            self.clock, poll_timeout_s=0.05))
+            self.clock, dead_letters=f"{self.config.group}.dlq", poll_timeout_s=0.05))
 
     async def kill(self) -> None:
         self.crashes += 1

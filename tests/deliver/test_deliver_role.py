@@ -1,5 +1,5 @@
 """The `deliver` role as `capmon run` starts it: consume the notifications topic on the
-embedded bus, deliver, skip a poison record without blocking, and stop cleanly."""
+embedded bus, deliver, dead-letter a poison record without blocking, and stop cleanly."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from monitor import ledger
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import DeliverSettings, Settings, WebhookSettings
-from monitor.metrics import BUS_CONSUMED, BUS_POISON
+from monitor.metrics import BUS_CONSUMED, BUS_DEAD_LETTERS
 from monitor.notifications import notification_event
 from monitor.runtime import ROLES, Runtime, load_role
 from monitor.store import Store
@@ -22,7 +22,7 @@ from tests.deliver.receivers import WebhookReceiver
 TOPIC = "capmon.notifications.v1"
 
 
-async def test_role_consumes_delivers_skips_poison_and_drains(
+async def test_role_consumes_delivers_dead_letters_poison_and_drains(
         store: Store, memory_bus: MemoryBus, receiver: WebhookReceiver,
         wall_clock: ManualClock) -> None:
     assert ROLES["deliver"] == "consumers.deliver:run" and load_role("deliver") is run
@@ -41,7 +41,7 @@ async def test_role_consumes_delivers_skips_poison_and_drains(
     settings = Settings(webhook=WebhookSettings(allow_hosts=("127.0.0.1",), allow_http=True),
                         deliver=DeliverSettings(group="deliver-role-test"))
     rt = Runtime(settings=settings, clock=wall_clock, bus=memory_bus, store=store)
-    poisoned = BUS_POISON.labels(topic=TOPIC, group="deliver-role-test")._value.get()
+    poisoned = BUS_DEAD_LETTERS.labels(topic=TOPIC, group="deliver-role-test")._value.get()
     consumed = BUS_CONSUMED.labels(topic=TOPIC, group="deliver-role-test")
 
     async def all_acknowledged() -> None:
@@ -56,6 +56,7 @@ async def test_role_consumes_delivers_skips_poison_and_drains(
     await asyncio.wait_for(task, 20)
 
     assert sorted(r.webhook_id for r in receiver.received) == sorted(n.key for n in ns)
-    assert BUS_POISON.labels(topic=TOPIC, group="deliver-role-test")._value.get() == poisoned + 1
+    dead = BUS_DEAD_LETTERS.labels(topic=TOPIC, group="deliver-role-test")._value.get()
+    assert dead == poisoned + 1
     async with store.connect() as conn:
         assert await ledger.count_by_state(conn) == {"delivered": 20}

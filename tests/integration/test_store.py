@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from monitor import ledger
+from monitor.errors import StoreConflict
 from monitor.events import Condition, Kind
 from monitor.notifications import EmailChannel, Notification, NotificationItem, Transition
 from monitor.store import Store, conditions, tenants
@@ -95,7 +96,7 @@ async def test_tenant_keys_are_hashed_and_revocable(store: Store) -> None:
 async def test_tenant_names_are_unique(store: Store) -> None:
     async with store.begin() as conn:
         await tenants.create_tenant(conn, "Desert Community Energy", None, T0)
-    with pytest.raises(sa.exc.IntegrityError):
+    with pytest.raises(StoreConflict):
         async with store.begin() as conn:
             await tenants.create_tenant(conn, "Desert Community Energy", None, T0)
 

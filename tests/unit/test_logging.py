@@ -50,3 +50,30 @@ def test_exceptions_are_scrubbed_too() -> None:
         structlog.get_logger("t").exception("boom")
     assert "hunter2-very-secret" not in stream.getvalue()
     assert "login failed with **********" in stream.getvalue()
+
+
+def test_library_records_are_json_lines_rate_limited_with_a_count() -> None:
+    import logging
+
+    from monitor.logging import RateLimit
+
+    stream = io.StringIO()
+    configure_logging("info", "json", stream)
+    register_secret("sasl-password-123")
+    lib = logging.getLogger("aiokafka.client")
+    for _ in range(1200):  # a dead broker, retried in a tight loop
+        lib.error("Unable connect to node with id %s: %s", 1, "refused sasl-password-123")
+    logging.getLogger("aiokafka.conn").info("connected")  # a library's info is its own
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(lines) == 5, "at most 5 of one message a minute"
+    first = lines[0]
+    assert first["event"] == "Unable connect to node with id 1: refused **********"
+    assert (first["level"], first["logger"]) == ("error", "aiokafka.client")
+    assert "timestamp" in first
+
+    now = [0.0]
+    limit = RateLimit(burst=2, window_s=60, clock=lambda: now[0])
+    rec = logging.LogRecord("x", logging.ERROR, __file__, 1, "same %s", (1,), None)
+    assert [limit.filter(rec) for _ in range(5)] == [True, True, False, False, False]
+    now[0] = 61.0
+    assert limit.filter(rec) and rec.suppressed == 3  # type: ignore[attr-defined]
