@@ -5,10 +5,14 @@ fields under the account's auth token) via twilio's `RequestValidator`; the URL 
 from `api.public_url`, which is what Twilio was given. Status callbacks arrive out of order
 and more than once: a message's status only moves forward, and an asynchronous failure is
 applied to the ledger only if that message is still the notification's latest attempt.
+An inbound STOP or START is acted on once per `MessageSid`, so a signed request replayed
+later (a captured START after a newer STOP) changes nothing; a STOP binds the number even
+before any subscription names it.
 """
 
 from __future__ import annotations
 
+import re
 from xml.sax.saxutils import escape
 
 import structlog
@@ -45,7 +49,16 @@ async def verified_form(request: web.Request) -> dict[str, str]:
     token = rt.settings.twilio.auth_token
     if token is None:
         raise Problem(404, "Twilio is not configured")
-    form = await request.post()
+    # Twilio posts application/x-www-form-urlencoded, UTF-8. Anything else is refused before
+    # it is parsed: a multipart body without a boundary or bytes that are not UTF-8 made the
+    # form parser raise, answered as a 500 to an unauthenticated caller.
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise Problem(415, "Unsupported media type",
+                      "Twilio webhooks are application/x-www-form-urlencoded")
+    try:
+        form = await request.post()
+    except ValueError:  # UnicodeDecodeError included
+        raise Problem(400, "Malformed form body") from None
     params = {k: str(v) for k, v in form.items()}
     url = rt.settings.api.public_url.rstrip("/") + request.path_qs
     signature = request.headers.get("X-Twilio-Signature", "")
@@ -95,14 +108,21 @@ async def status_callback(request: web.Request) -> web.Response:
 async def inbound(request: web.Request) -> web.Response:
     params = await verified_form(request)
     phone = params.get("From", "")
-    words = params.get("Body", "").strip().upper().split()
-    word = words[0] if words else ""
+    word = keyword(params.get("Body", ""))
     rt = request.app[RUNTIME]
     now = rt.clock.now()
     reply = ""
     if word in STOP_WORDS or word in START_WORDS:
         async with rt.store.begin() as conn:
+            if not await endpoint_store.first_inbound(conn, params.get("MessageSid", ""),
+                                                      phone, word, now):
+                log.warning("sms_inbound_repeated", sid=params.get("MessageSid", ""))
+                return _twiml("")
             changed = 0
+            if word in STOP_WORDS:
+                # Recorded for the number whether or not it has a subscription yet: nobody
+                # may subscribe it later without its START.
+                await endpoint_store.record_opt_out(conn, "sms", phone, STOP_REASON, now)
             for sub_id, status, reason in await endpoint_store.subscriptions_for_target(
                     conn, "sms", phone):
                 if word in STOP_WORDS:
@@ -120,9 +140,22 @@ async def inbound(request: web.Request) -> web.Response:
     elif word in HELP_WORDS:
         reply = (f"capmon grid alerts for your utility. Reply STOP to unsubscribe, START to "
                  f"resume. {rt.settings.api.public_url}")
+    return _twiml(reply)
+
+
+def _twiml(reply: str) -> web.Response:
     body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
             + (f"<Message>{escape(reply)}</Message>" if reply else "") + "</Response>")
     return web.Response(text=body, content_type=TWIML)
+
+
+def keyword(body: str) -> str:
+    """The opt-out keyword a message is, read as Twilio reads them: case and the
+    punctuation and spaces around it ignored (`Stop!`, `stop.`, ` STOP `)."""
+    words = re.sub(r"[^\w\s]", " ", body).upper().split()
+    if words[:2] == ["STOP", "ALL"]:
+        return "STOPALL"
+    return words[0] if words else ""
 
 
 def setup(app: web.Application) -> None:

@@ -20,7 +20,7 @@ from monitor import ledger
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
 from monitor.condition_text import public_line, public_summary
-from monitor.links import DETAIL_PREFIX_CHARS, verify_unsubscribe_token
+from monitor.links import DETAIL_PREFIX_CHARS, token_subscription, verify_unsubscribe_token
 from monitor.notifications import NotificationItem
 from monitor.store import endpoints as endpoint_store
 
@@ -37,18 +37,26 @@ def _page(title: str, body: str, status: int = 200,
                         content_type="text/html", headers=headers)
 
 
-def _subscription_for(request: web.Request) -> str:
-    secret = request.app[RUNTIME].settings.api.link_secret
+async def _subscription_for(request: web.Request) -> str:
+    """The subscription the link was sent for, if it still sends to the address the link was
+    sent to (a link of a former address must not unsubscribe the new one)."""
+    rt = request.app[RUNTIME]
+    secret = rt.settings.api.link_secret
     token = request.match_info["token"]
-    sub_id = verify_unsubscribe_token(secret, token) if secret is not None else None
-    if sub_id is None:
-        raise Problem(404, "Unknown or invalid unsubscribe link")
-    return sub_id
+    sub_id = token_subscription(token)
+    if secret is not None and sub_id is not None:
+        async with rt.store.connect() as conn:
+            endpoint = await endpoint_store.get_endpoint(conn, sub_id, rt.clock.now())
+        if endpoint is not None and verify_unsubscribe_token(secret, token, endpoint.target):
+            return sub_id
+    raise Problem(404, "Unknown or invalid unsubscribe link",
+                  "the link is not genuine, or this subscription no longer sends to the "
+                  "address it was sent to")
 
 
 @routes.get("/v1/unsubscribe/{token}")
 async def confirm_page(request: web.Request) -> web.Response:
-    _subscription_for(request)
+    await _subscription_for(request)
     action = html.escape(request.path, quote=True)
     return _page("Unsubscribe from capmon alerts", (
         "<h1>Unsubscribe from capmon alerts?</h1>"
@@ -60,7 +68,7 @@ async def confirm_page(request: web.Request) -> web.Response:
 
 @routes.post("/v1/unsubscribe/{token}")
 async def unsubscribe(request: web.Request) -> web.Response:
-    sub_id = _subscription_for(request)
+    sub_id = await _subscription_for(request)
     rt = request.app[RUNTIME]
     async with rt.store.begin() as conn:
         await endpoint_store.set_status(conn, sub_id, endpoint_store.UNSUBSCRIBED,

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.store.engine import in_chunks, insert_ignore
-from monitor.store.schema import endpoint_health, opt_outs, subscriptions
+from monitor.store.schema import endpoint_health, opt_outs, sms_inbound, subscriptions
 
 ACTIVE = "active"
 DISABLED = "disabled"
@@ -86,10 +86,11 @@ async def set_status(conn: AsyncConnection, subscription_id: str, status: str,
         q = q.where(subscriptions.c.status == only_from)
     result = await conn.execute(q.values(status=status, status_reason=reason, updated_at=now))
     changed = bool(result.rowcount)
-    if changed and status == UNSUBSCRIBED:
+    if status == UNSUBSCRIBED:
         # Every path here is the recipient's (STOP, one-click unsubscribe, carrier opt-out):
-        # it binds the address, not just this subscription. (A tenant's own unsubscribe goes
-        # through store.subscriptions.set_status and does not.)
+        # it binds the address, not just this subscription, whatever the subscription's
+        # status was (its tenant may have set it `unsubscribed` already, which binds
+        # nothing). A tenant's own unsubscribe goes through store.subscriptions.set_status.
         row = (await conn.execute(sa.select(subscriptions.c.channel_type,
                                             subscriptions.c.target)
                                   .where(subscriptions.c.id == subscription_id))).first()
@@ -103,6 +104,15 @@ async def record_opt_out(conn: AsyncConnection, channel: str, target: str, reaso
     # The first opt-out's reason stands; a later one for the same address changes nothing.
     await conn.execute(insert_ignore(conn, opt_outs).values(
         channel=channel, target=target, reason=reason[:500], created_at=now))
+
+
+async def first_inbound(conn: AsyncConnection, sid: str, phone: str, keyword: str,
+                        now: datetime) -> bool:
+    """Remember an inbound message by its MessageSid; False if it was seen before (Twilio
+    retrying, or a captured signed request replayed): act on a message once."""
+    result = await conn.execute(insert_ignore(conn, sms_inbound).values(
+        sid=sid[:64], phone=phone[:32], keyword=keyword[:16], received_at=now))
+    return bool(result.rowcount)
 
 
 async def clear_opt_out(conn: AsyncConnection, channel: str, target: str) -> None:

@@ -97,6 +97,15 @@ opt_outs = sa.Table(
     sa.Column("created_at", TS, nullable=False),
 )
 
+# Inbound SMS already acted on, by Twilio's MessageSid (monitor.store.endpoints owns it).
+sms_inbound = sa.Table(
+    "sms_inbound", metadata,
+    sa.Column("sid", sa.String(64), primary_key=True),
+    sa.Column("phone", sa.String(32), nullable=False),
+    sa.Column("keyword", sa.String(16), nullable=False),
+    sa.Column("received_at", TS, nullable=False),
+)
+
 conditions = sa.Table(
     "conditions", metadata,
     sa.Column("id", sa.String(300), primary_key=True),

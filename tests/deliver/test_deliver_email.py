@@ -21,6 +21,8 @@ from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.links import unsubscribe_token
 from monitor.runtime import Runtime
 from monitor.store import Store
+from monitor.store import endpoints as endpoint_store
+from monitor.store import subscriptions as sub_store
 from monitor.store.schema import subscriptions
 from tests.deliver.conftest import LINK_SECRET, PUBLIC_URL, email_notifier, make_deliverer
 from tests.deliver.helpers import add_subscription, add_tenant, dr_event, eea3, notification
@@ -54,7 +56,7 @@ async def test_multipart_mail_with_alert_headers_and_one_click_unsubscribe(
     assert mail["Message-ID"] == f"<{n.key}@capmon.example>"
     assert mail["Auto-Submitted"] == "auto-generated"
     assert mail["X-Capmon-Notification-Key"] == n.key
-    token = unsubscribe_token(LINK_SECRET, sub_id)
+    token = unsubscribe_token(LINK_SECRET, sub_id, "desk@cca.example")
     assert mail["List-Unsubscribe"] == f"<{PUBLIC_URL}/v1/unsubscribe/{token}>"
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert mail["Subject"].startswith("[capmon] CAISO EEA 3")
@@ -122,7 +124,7 @@ async def test_get_never_unsubscribes_post_does(
         store: Store, clock: ManualClock, api: TestClient) -> None:  # type: ignore[type-arg]
     tenant_id, _ = await add_tenant(store, clock.now())
     sub_id = await add_subscription(store, tenant_id, "email", "desk@cca.example", clock.now())
-    path = f"/v1/unsubscribe/{unsubscribe_token(LINK_SECRET, sub_id)}"
+    path = f"/v1/unsubscribe/{unsubscribe_token(LINK_SECRET, sub_id, 'desk@cca.example')}"
     r = await api.get(path)
     assert r.status == 200 and "<form method=\"post\"" in await r.text()
     assert (await status_of(store, sub_id))[0] == "active"
@@ -138,7 +140,7 @@ async def test_forged_unsubscribe_tokens_are_refused(
     tenant_id, _ = await add_tenant(store, clock.now())
     sub_id = await add_subscription(store, tenant_id, "email", "desk@cca.example", clock.now())
     other = await add_subscription(store, tenant_id, "email", "x@cca.example", clock.now())
-    token = unsubscribe_token(LINK_SECRET, sub_id)
+    token = unsubscribe_token(LINK_SECRET, sub_id, "desk@cca.example")
     forged = {"other-subscription": other + "." + token.rpartition(".")[2],
               "bad-mac": token[:-1] + ("A" if token[-1] != "A" else "B"),
               "no-mac": sub_id}[mangle]
@@ -174,3 +176,37 @@ def test_mail_speaks_pacific_time_and_says_what_capmon_cannot_see(clock: ManualC
     assert "* ISSUED: capmon cannot see SCE DR events since 09/06 09:47 PT" in text
     assert "Last error: cannot resolve www.sce.openadr.com" in text
     assert "Source: SCE DR events" in text
+
+
+async def test_a_link_of_a_former_address_does_not_touch_the_new_one(
+        store: Store, clock: ManualClock, api: TestClient) -> None:  # type: ignore[type-arg]
+    tenant_id, _ = await add_tenant(store, clock.now())
+    sub_id = await add_subscription(store, tenant_id, "email", "old-desk@cca.example",
+                                    clock.now())
+    old_link = f"/v1/unsubscribe/{unsubscribe_token(LINK_SECRET, sub_id, 'old-desk@cca.example')}"
+    async with store.begin() as conn:  # the tenant moves the subscription (a PUT)
+        await conn.execute(sa.update(subscriptions)
+                           .where(subscriptions.c.id == sub_id)
+                           .values(target="new-desk@cca.example"))
+    r = await api.post(old_link, data={"List-Unsubscribe": "One-Click"})
+    assert r.status == 404 and "no longer sends" in (await r.json())["detail"]
+    assert (await status_of(store, sub_id))[0] == "active"
+    async with store.connect() as conn:
+        assert await endpoint_store.opted_out(conn, "email", "new-desk@cca.example") is None
+
+
+async def test_unsubscribing_an_already_unsubscribed_subscription_still_opts_out(
+        store: Store, clock: ManualClock, api: TestClient) -> None:  # type: ignore[type-arg]
+    tenant_id, _ = await add_tenant(store, clock.now())
+    sub_id = await add_subscription(store, tenant_id, "email", "desk@cca.example", clock.now())
+    async with store.begin() as conn:  # the tenant had unsubscribed it: that binds nothing
+        await sub_store.set_status(conn, sub_id, "unsubscribed", clock.now())
+        assert await endpoint_store.opted_out(conn, "email", "desk@cca.example") is None
+    link = f"/v1/unsubscribe/{unsubscribe_token(LINK_SECRET, sub_id, 'desk@cca.example')}"
+    r = await api.post(link, data={"List-Unsubscribe": "One-Click"})
+    assert r.status == 200
+    async with store.connect() as conn:
+        assert await endpoint_store.opted_out(conn, "email", "desk@cca.example") == (
+            "email one-click unsubscribe")
+        # Another tenant cannot subscribe the person again.
+        assert await endpoint_store.opt_out_refusal(conn, "email", "desk@cca.example")

@@ -127,13 +127,16 @@ def test_circuit_breaker_opens_probes_and_backs_off() -> None:
     assert cb.wait_time(55) == 0
 
 
-def test_unsubscribe_tokens_are_bound_to_secret_and_subscription() -> None:
+def test_unsubscribe_tokens_are_bound_to_secret_subscription_and_address() -> None:
     secret = SecretStr("server-secret-1")
-    token = unsubscribe_token(secret, "sub-1")
-    assert verify_unsubscribe_token(secret, token) == "sub-1"
-    assert verify_unsubscribe_token(SecretStr("server-secret-2"), token) is None
-    assert verify_unsubscribe_token(secret, "sub-2." + token.split(".", 1)[1]) is None
-    assert verify_unsubscribe_token(secret, "sub-1") is None
+    token = unsubscribe_token(secret, "sub-1", "desk@cca.example")
+    assert verify_unsubscribe_token(secret, token, "desk@cca.example")
+    assert verify_unsubscribe_token(secret, token, "Desk@CCA.example"), "addresses by case"
+    assert not verify_unsubscribe_token(secret, token, "new-desk@cca.example")
+    assert not verify_unsubscribe_token(SecretStr("server-secret-2"), token, "desk@cca.example")
+    assert not verify_unsubscribe_token(secret, "sub-2." + token.split(".", 1)[1],
+                                        "desk@cca.example")
+    assert not verify_unsubscribe_token(secret, "sub-1", "desk@cca.example")
 
 
 @pytest.mark.parametrize(("code", "status", "retriable", "contact"), [

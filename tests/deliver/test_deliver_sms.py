@@ -65,10 +65,10 @@ class SmsEnv:
         assert e is not None
         return e
 
-    async def inbound(self, phone: str, body: str) -> tuple[int, str]:
+    async def inbound(self, phone: str, body: str, sid: str | None = None) -> tuple[int, str]:
         url = f"{self.api}/v1/twilio/inbound"
-        params = {"MessageSid": "SM" + uuid.uuid4().hex, "From": phone, "To": "+15005550006",
-                  "Body": body, "AccountSid": ACCOUNT}
+        params = {"MessageSid": sid or "SM" + uuid.uuid4().hex, "From": phone,
+                  "To": "+15005550006", "Body": body, "AccountSid": ACCOUNT}
         from twilio.request_validator import RequestValidator
         sig = RequestValidator(TOKEN).compute_signature(url, params)
         async with self.http.post(url, data=params, headers={"X-Twilio-Signature": sig}) as r:
@@ -277,3 +277,48 @@ async def test_start_undoes_an_opt_out_twilio_reported(sms: SmsEnv) -> None:
     assert status == 200 and (await sms.status_of(sub_id)) == ("active", None)
     async with sms.store.connect() as conn:
         assert await endpoints.opted_out(conn, "sms", PHONE) is None
+
+
+@pytest.mark.parametrize("body", ["STOP.", "Stop!", "  stop  ", "Stop all", "UNSUBSCRIBE!"])
+async def test_stop_words_as_twilio_reads_them(sms: SmsEnv, body: str) -> None:
+    sub = await sms.subscription()
+    status, _ = await sms.inbound(PHONE, body)
+    assert status == 200
+    assert await sms.status_of(sub) == ("unsubscribed", "sms STOP")
+
+
+async def test_a_stop_from_a_number_with_no_subscription_still_binds_it(sms: SmsEnv) -> None:
+    stranger = "+16265550123"
+    assert (await sms.inbound(stranger, "STOP"))[0] == 200
+    async with sms.store.connect() as conn:
+        assert await endpoints.opted_out(conn, "sms", stranger) == "sms STOP"
+        assert await endpoints.opt_out_refusal(conn, "sms", stranger)
+
+
+async def test_a_replayed_signed_start_does_not_undo_a_newer_stop(sms: SmsEnv) -> None:
+    sub = await sms.subscription()
+    assert (await sms.inbound(PHONE, "STOP", sid="SM" + "1" * 32))[0] == 200
+    assert (await sms.inbound(PHONE, "START", sid="SM" + "2" * 32))[0] == 200
+    assert (await sms.status_of(sub))[0] == "active"
+    assert (await sms.inbound(PHONE, "STOP", sid="SM" + "3" * 32))[0] == 200
+    # An attacker who captured the signed START sends it again: recognised, ignored.
+    assert (await sms.inbound(PHONE, "START", sid="SM" + "2" * 32))[0] == 200
+    assert await sms.status_of(sub) == ("unsubscribed", "sms STOP")
+    async with sms.store.connect() as conn:
+        assert await endpoints.opted_out(conn, "sms", PHONE) == "sms STOP"
+
+
+@pytest.mark.parametrize(("content_type", "data", "status"), [
+    ("multipart/form-data", b"--x\r\n", 415),   # no boundary
+    ("application/json", b'{"Body": "STOP"}', 415),
+    ("application/x-www-form-urlencoded", b"Body=\xff\xfe&From=%2B1", 400),
+    ("text/plain", b"\xff\xfe", 415),
+])
+async def test_malformed_webhook_bodies_are_4xx_never_500(
+        sms: SmsEnv, content_type: str, data: bytes, status: int) -> None:
+    for path in ("/v1/twilio/inbound", "/v1/twilio/status"):
+        async with sms.http.post(f"{sms.api}{path}", data=data,
+                                 headers={"Content-Type": content_type,
+                                          "X-Twilio-Signature": "x"}) as r:
+            assert r.status == status, (path, await r.text())
+            assert r.content_type == "application/problem+json"
