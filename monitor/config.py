@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 
 from monitor.errors import ConfigError
+from monitor.logging import REDACTED, mask_url_passwords
 from monitor.topics import DLQ, NOTIFICATIONS
 
 ENV_PREFIX = "CAPMON_"
@@ -290,7 +291,9 @@ _toml_path: Path | None = None
 
 def _redact(value: Any) -> Any:
     if isinstance(value, SecretStr):
-        return "**********"
+        return REDACTED
+    if isinstance(value, str):
+        return mask_url_passwords(value)
     if isinstance(value, dict):
         return {k: _redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -34,7 +34,16 @@ def register_secret(value: str | SecretStr | None) -> None:
         _secrets.add(raw)
 
 
+# The password of a URL's userinfo (`postgresql://capmon:PASSWORD@db/capmon`).
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@", re.I)
+
+
+def mask_url_passwords(text: str) -> str:
+    return _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+
+
 def scrub(text: str) -> str:
+    text = mask_url_passwords(text)
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)

@@ -96,10 +96,12 @@ def check_url_syntax(url: str, settings: WebhookSettings) -> tuple[str, str]:
         port = parts.port  # raises ValueError on a malformed port
     except ValueError as exc:
         raise UnsafeUrlError(f"malformed URL: {exc}", reason="malformed") from None
-    del port
+    if port == 0:
+        raise UnsafeUrlError("malformed URL: port 0 is not a port", reason="malformed")
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("https", "http") or not host:
         raise UnsafeUrlError("webhook URL must be an absolute https:// URL", reason="scheme")
+    _check_host_name(host)
     if parts.username is not None or parts.password is not None:
         raise UnsafeUrlError("webhook URL must not carry credentials", reason="credentials")
     allowed = _host_allowed(host, settings)
@@ -118,6 +120,31 @@ def check_url_syntax(url: str, settings: WebhookSettings) -> tuple[str, str]:
     return parts.scheme, host
 
 
+def _check_host_name(host: str) -> None:
+    """A name DNS can carry: labels of 1 to 63 characters, 253 in all (one trailing dot is
+    the root). Anything else makes the resolver's IDNA codec raise, not refuse."""
+    if _is_ip(host):
+        return
+    name = host[:-1] if host.endswith(".") else host
+    labels = name.split(".")
+    if len(name) > 253 or any(not 0 < len(label) <= 63 for label in labels):
+        raise UnsafeUrlError(f"malformed URL: {host!r} is not a valid host name (empty or "
+                             "over-long label)", reason="malformed")
+    try:
+        name.encode("idna")
+    except UnicodeError:
+        raise UnsafeUrlError(f"malformed URL: {host!r} is not a valid host name",
+                             reason="malformed") from None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 async def system_lookup(host: str) -> Sequence[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(
         host, None, type=socket.SOCK_STREAM)
@@ -131,8 +158,9 @@ async def check_url(url: str, settings: WebhookSettings, lookup: Lookup = system
         return
     try:
         addresses = await lookup(host)
-    except OSError as exc:
-        raise UnsafeUrlError(f"webhook host {host} does not resolve ({exc.strerror or exc})",
+    except (OSError, UnicodeError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise UnsafeUrlError(f"webhook host {host} does not resolve ({why})",
                              reason="dns") from None
     if not addresses:
         raise UnsafeUrlError(f"webhook host {host} does not resolve", reason="dns")

@@ -50,7 +50,11 @@ MIN_REPEAT = timedelta(minutes=5)
 _DURATION = re.compile(
     r"^P(?:(?P<d>\d{1,4})D)?(?:T(?:(?P<h>\d{1,5})H)?(?:(?P<m>\d{1,6})M)?(?:(?P<s>\d{1,7})S)?)?$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-Label = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+# No control characters (CR, LF, NUL, DEL...) in anything a person names: they end up in
+# email headers, SMS bodies and log lines.
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+Label = Annotated[str, Field(min_length=1, max_length=64, pattern=_PRINTABLE)]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=_PRINTABLE)]
 
 
 def parse_duration(text: str) -> timedelta:
@@ -264,7 +268,7 @@ class Heartbeat(_Model):
 class SubscriptionSpec(_Model):
     """What a tenant sends: the JSON of DESIGN section 5."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     match: Match = Field(default_factory=Match)
     transitions: list[TransitionName] = Field(
         default_factory=lambda: list(DEFAULT_TRANSITIONS),

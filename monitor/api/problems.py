@@ -10,6 +10,8 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from monitor.errors import StoreError
+
 log = structlog.get_logger(__name__)
 M = TypeVar("M", bound=BaseModel)
 PROBLEM_TYPE = "application/problem+json"
@@ -70,6 +72,19 @@ async def problem_middleware(
         if "Allow" in exc.headers:  # RFC 9110: a 405 names the methods that are allowed
             resp.headers["Allow"] = exc.headers["Allow"]
         return resp
+    except StoreError as exc:
+        if not exc.retriable:
+            log.exception("api_unhandled_error", path=request.path, method=request.method)
+            return problem_response(500, "Internal error")
+        # The database is away (restarting, unreachable): the client may try again shortly.
+        log.warning("api_store_unavailable", path=request.path, error=str(exc))
+        resp = problem_response(503, "Service unavailable",
+                                "capmon's store is unavailable; try again shortly")
+        resp.headers["Retry-After"] = "5"
+        return resp
+    except ConnectionResetError:  # the client went away mid-request: nothing to answer
+        log.info("api_client_disconnected", path=request.path, method=request.method)
+        raise
     except Exception:
         log.exception("api_unhandled_error", path=request.path, method=request.method)
         return problem_response(500, "Internal error")

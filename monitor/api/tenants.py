@@ -29,6 +29,7 @@ from monitor.errors import StoreConflict
 from monitor.store import tenants as tenant_store
 from monitor.store.subscriptions import aware
 from monitor.store.tenants import Tenant
+from monitor.subscriptions import Name
 
 routes = web.RouteTableDef()
 
@@ -36,7 +37,7 @@ routes = web.RouteTableDef()
 class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
+    name: Name
     admin_contact: str | None = Field(default=None, max_length=320,
                                       description="email of the tenant's administrator")
     health_alerts: StrictBool = Field(

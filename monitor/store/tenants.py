@@ -27,7 +27,8 @@ class Tenant:
 
 
 def hash_key(api_key: str) -> str:
-    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+    # A header's raw non-UTF-8 bytes arrive as surrogates: hash them too (no key matches).
+    return hashlib.sha256(api_key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def new_api_key() -> str:

@@ -77,3 +77,10 @@ def test_library_records_are_json_lines_rate_limited_with_a_count() -> None:
     assert [limit.filter(rec) for _ in range(5)] == [True, True, False, False, False]
     now[0] = 61.0
     assert limit.filter(rec) and rec.suppressed == 3  # type: ignore[attr-defined]
+
+
+def test_a_url_password_is_masked_in_any_line() -> None:
+    rec = log_line(error="cannot connect to postgresql+asyncpg://capmon:hunter2x@db/capmon",
+                   url="amqp://u:p4ss@broker:5672/")
+    assert "hunter2x" not in json.dumps(rec) and "p4ss" not in json.dumps(rec)
+    assert rec["error"] == "cannot connect to postgresql+asyncpg://capmon:**********@db/capmon"
