@@ -56,7 +56,7 @@ async def test_ready_on_a_working_bus_and_store(aiohttp_client: ClientFactory, b
     assert resp.status == 200, body
     assert body == {"status": "ready", "failed": [],
                     "checks": {"bus": {"ok": True}, "store": {"ok": True},
-                               "sources": {"ok": True}}}
+                               "tasks": {"ok": True}, "sources": {"ok": True}}}
 
 
 async def test_a_blind_source_this_process_polls_is_named_with_since_and_why(
@@ -121,8 +121,8 @@ async def test_unreachable_store_fails_readiness(aiohttp_client: ClientFactory,
     finally:
         await down.close()
     assert resp.status == 503 and body["failed"] == ["store"]
-    assert body["checks"]["store"]["reason"] == "connect"
-    assert body["checks"]["store"]["detail"].startswith("store unreachable:")
+    assert body["checks"]["store"]["reason"] == "unavailable"
+    assert body["checks"]["store"]["detail"].startswith("store unavailable: ")
     assert "capmon:x" not in str(body)  # no credentials in a probe answer
 
 
