@@ -8,14 +8,16 @@ Two feeders run one pipeline:
 - the retry scheduler, which every `scheduler_interval_s` of the injected clock picks up what
   is due in the store: retries, deferred sends, replays, and claims whose sender died.
 A restart therefore keeps every schedule, and a crash can only duplicate a send that was in
-flight, under the same idempotency key.
+flight, under the same idempotency key. Each process is a sender with a heartbeat
+(monitor/ledger/senders.py): the claims of one that died are taken over `takeover_s` after its
+last beat, not after the lease; one that stops cleanly hands its claims back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import structlog
 
@@ -39,7 +41,7 @@ from monitor import ledger
 from monitor.bus import Message
 from monitor.bus.runner import consume
 from monitor.clock import sleep_or
-from monitor.errors import BusError
+from monitor.errors import BusError, StoreError
 from monitor.metrics import DLQ_SIZE, RETRY_QUEUE
 from monitor.notifications import Notification, notification_from_event
 from monitor.runtime import Runtime
@@ -95,7 +97,8 @@ class Deliverer:
         d = self.deps
         now = d.clock.now()
         async with d.store.connect() as conn:
-            entries = await ledger.due(conn, now, limit=d.settings.concurrency * 4)
+            entries = await ledger.due(conn, now, limit=d.settings.concurrency * 4,
+                                       sender=d.ledger.sender)
         tasks = []
         for entry in entries:
             await self._slots.acquire()
@@ -150,12 +153,37 @@ async def scheduler_loop(deliverer: Deliverer, stop: asyncio.Event) -> None:
         await sleep_or(d.clock, delay, stop, deliverer.wake)
 
 
+async def heartbeat_loop(d: Deps, stop: asyncio.Event) -> None:
+    """Say this sender is alive every `heartbeat_s`: its claims are its own while it beats.
+    A beat the store refuses is retried on the next one (the claims' lease still holds)."""
+    while not stop.is_set():
+        try:
+            async with d.store.begin() as conn:
+                await ledger.beat(conn, d.ledger.sender, d.clock.now())
+        except StoreError as exc:
+            log.warning("heartbeat_failed", error=str(exc))
+        await sleep_or(d.clock, d.settings.heartbeat_s, stop)
+
+
+async def _retire(d: Deps) -> None:
+    try:
+        async with d.store.begin() as conn:
+            released = await ledger.retire(conn, d.ledger.sender, d.clock.now())
+    except StoreError as exc:  # the claims fall to a takeover once the beat is old
+        log.warning("sender_retire_failed", error=str(exc))
+        return
+    if released:
+        log.info("claims_released", notifications=released)
+
+
 def make_deps(rt: Runtime, notifiers: dict[str, Notifier] | None = None) -> Deps:
     return Deps(settings=rt.settings.deliver, store=rt.store, bus=rt.bus, clock=rt.clock,
                 notifiers=notifiers if notifiers is not None
                 else build_notifiers(rt.settings, rt.clock),
                 limits=Limits(rt.settings.deliver, rt.clock),
-                ledger=DeliverLedger(rt.store, rt.clock, rt.settings.deliver.claim_lease_s),
+                ledger=DeliverLedger(rt.store, rt.clock, rt.settings.deliver.claim_lease_s,
+                                     sender=ledger.Sender(timedelta(
+                                         seconds=rt.settings.deliver.takeover_s))),
                 rng=random.Random())
 
 
@@ -170,13 +198,16 @@ async def run(rt: Runtime, stop: asyncio.Event,
              concurrency=s.concurrency)
     scheduler = asyncio.create_task(supervise(
         "deliver.scheduler", lambda: scheduler_loop(deliverer, stop), stop, rt.clock, rt.tasks))
+    heartbeat = asyncio.create_task(supervise(
+        "deliver.heartbeat", lambda: heartbeat_loop(deps, stop), stop, rt.clock, rt.tasks))
     try:
         await supervise("deliver.consumer", lambda: consume(
             rt.bus, [s.topic], s.group, deliverer.handle, stop, rt.clock,
             dead_letters=s.dlq_topic, concurrency=s.concurrency), stop, rt.clock, rt.tasks)
     finally:
         stop.set()
-        await asyncio.gather(scheduler, return_exceptions=True)
+        await asyncio.gather(scheduler, heartbeat, return_exceptions=True)
+        await _retire(deps)
         for notifier in deps.notifiers.values():
             await notifier.close()
         log.info("deliver_stopped")

@@ -63,9 +63,10 @@ class _ClaimRequest:
 
 class DeliverLedger:
     def __init__(self, store: Store, clock: Clock, lease_s: float, *,
-                 max_batch: int = 500) -> None:
+                 sender: ledger.Sender | None = None, max_batch: int = 500) -> None:
         self.store, self.clock = store, clock
         self.lease = timedelta(seconds=lease_s)
+        self.sender = sender or ledger.Sender()
         self._writes: GroupCommit[_ClaimRequest | Settlement, Claimed | After | None] = (
             GroupCommit(self._apply, max_batch=max_batch))
 
@@ -110,7 +111,8 @@ class DeliverLedger:
         fresh = [r.notification for r in reqs if r.admit]
         if fresh:
             await ledger.admit(conn, fresh, now, handoff=False)
-        got = await ledger.claim(conn, [r.notification for r in reqs], now, now + self.lease)
+        got = await ledger.claim(conn, [r.notification for r in reqs], now, now + self.lease,
+                                 self.sender)
         eps = await endpoint_store.get_endpoints(
             conn, {r.notification.subscription_id for r in reqs if r.notification.key in got},
             now)

@@ -208,8 +208,13 @@ class DeliverSettings(Section):
     concurrency: int = Field(default=64, ge=1, le=1024)
     # How often the retry scheduler looks for due notifications.
     scheduler_interval_s: float = Field(default=1.0, gt=0)
-    # A claimed key whose sender died is reclaimed after this (must exceed a send's timeout).
+    # A claimed key whose sender is stuck is reclaimed after this (must exceed a send's
+    # timeout); one whose sender stopped beating, after takeover_s.
     claim_lease_s: float = Field(default=60.0, gt=0)
+    # How often this process says it is alive, and how old another's beat may grow before
+    # its claims are taken over (it died: kill -9, a lost machine).
+    heartbeat_s: float = Field(default=1.0, gt=0)
+    takeover_s: float = Field(default=3.0, gt=0)
     # Token buckets: per webhook endpoint (subscription), and per channel.
     endpoint_rate_per_s: float = Field(default=50.0, gt=0)
     endpoint_burst: int = Field(default=100, ge=1)

@@ -129,7 +129,7 @@ def demo_settings(opts: DemoOptions, replay_url: str, api_url: str, smtp_port: i
         twilio={"account_sid": twilio.account_sid, "auth_token": twilio.auth_token,
                 "from_number": "+15005550006", "api_base_url": twilio.base},
         webhook={"allow_hosts": ["127.0.0.1"], "allow_http": True},
-        deliver={"scheduler_interval_s": 3600.0, "concurrency": 1},
+        deliver={"scheduler_interval_s": 3600.0, "heartbeat_s": 3600.0, "concurrency": 1},
         decide={"max_tick_s": 21600.0, "refresh_s": 21600.0},
     )
 

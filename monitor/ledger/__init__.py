@@ -1,5 +1,6 @@
 """The notification ledger (DESIGN section 6): one row per notification key in
-`notifications`, one per attempt in `attempts`, a provider's message ids in `sms_messages`.
+`notifications`, one per attempt in `attempts`, a provider's message ids in `sms_messages`,
+the deliver processes holding claims in `senders`.
 
 This package is the only writer of those tables and the owner of the `State` machine:
 decide admits and suppresses, deliver claims and settles, the API admits test notifications
@@ -29,12 +30,36 @@ from monitor.ledger.queries import (
     list_entries,
     next_due_at,
 )
+from monitor.ledger.senders import Sender, beat, retire
 from monitor.ledger.transitions import admit, claim, reopen, settle, suppress, undeliver
 
 __all__ = [
-    "CLAIMABLE", "HANDOFF", "REPLAYABLE", "SETTLED", "AttemptRecord", "Claim", "LedgerEntry",
+    "CLAIMABLE",
+    "HANDOFF",
+    "REPLAYABLE",
+    "SETTLED",
+    "AttemptRecord",
+    "Claim",
+    "LedgerEntry",
+    "Sender",
     "SmsUpdate",
-    "State", "Verdict", "admit", "attempts_for", "by_prefix", "claim", "count_by_channel_state",
-    "count_by_state", "due", "get", "list_entries", "next_due_at", "record_sms_status",
-    "reopen", "settle", "suppress", "undeliver",
+    "State",
+    "Verdict",
+    "admit",
+    "attempts_for",
+    "beat",
+    "by_prefix",
+    "claim",
+    "count_by_channel_state",
+    "count_by_state",
+    "due",
+    "get",
+    "list_entries",
+    "next_due_at",
+    "record_sms_status",
+    "reopen",
+    "retire",
+    "settle",
+    "suppress",
+    "undeliver",
 ]

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.ledger.model import CLAIMABLE, LedgerEntry, State
+from monitor.ledger.senders import Sender
 from monitor.notifications import Notification
 from monitor.store.schema import attempts, notifications
 
@@ -68,11 +69,15 @@ async def attempts_for(conn: AsyncConnection, key: str) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
-async def due(conn: AsyncConnection, now: datetime, limit: int = 100) -> list[LedgerEntry]:
+async def due(conn: AsyncConnection, now: datetime, limit: int = 100,
+              sender: Sender | None = None) -> list[LedgerEntry]:
     """What a sender may claim now: retries and deferrals whose time came, replays, fresh
-    keys whose bus record was lost, and claims whose lease expired (crashed senders)."""
-    q = (sa.select(*_COLS).where(_N.state.in_(CLAIMABLE), _N.next_attempt_at <= now)
-         .order_by(_N.next_attempt_at).limit(limit))
+    keys whose bus record was lost, claims whose lease expired, and claims of senders that
+    stopped beating (crashed processes)."""
+    ready = sa.and_(_N.state.in_(CLAIMABLE), _N.next_attempt_at <= now)
+    if sender is not None:
+        ready = sa.or_(ready, sender.others_dead(now))
+    q = (sa.select(*_COLS).where(ready).order_by(_N.next_attempt_at).limit(limit))
     return [_entry(r) for r in await conn.execute(q)]
 
 

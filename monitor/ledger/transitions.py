@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.ledger.model import HANDOFF, REPLAYABLE, Claim, State, Verdict
+from monitor.ledger.senders import Sender
 from monitor.notifications import Notification
 from monitor.store.engine import insert_ignore
 from monitor.store.schema import attempts, notifications
@@ -55,12 +56,13 @@ async def suppress(conn: AsyncConnection, muted: Iterable[tuple[Notification, st
 
 
 async def claim(conn: AsyncConnection, ns: Sequence[Notification], now: datetime,
-                lease_until: datetime) -> dict[str, Claim]:
+                lease_until: datetime, sender: Sender | None = None) -> dict[str, Claim]:
     """Take the keys that are due (pending/failed whose time came, or sending whose lease
-    expired because its sender died) under a lease; the rest are not ours to send now.
+    expired, or whose `sender` stopped beating: its process died) under a lease, for
+    `sender`; the rest are not ours to send now.
 
-    A lease that expires is the only way one key is sent twice, under the same idempotency
-    key.
+    A claim taken over from a sender that died mid-send is the only way one key is sent
+    twice, under the same idempotency key.
     """
     if not ns:
         return {}
@@ -69,10 +71,12 @@ async def claim(conn: AsyncConnection, ns: Sequence[Notification], now: datetime
     fresh = sa.and_(_N.attempt_count == 0, _N.last_error.is_(None))
     due = sa.or_(_N.next_attempt_at.is_(None), _N.next_attempt_at <= now, fresh)
     claimable = sa.or_(sa.and_(_N.state.in_((State.PENDING, State.FAILED)), due),
-                       sa.and_(_N.state == State.SENDING, _N.next_attempt_at <= now))
+                       sa.and_(_N.state == State.SENDING, _N.next_attempt_at <= now),
+                       *([sender.others_dead(now)] if sender else []))
     rows = await conn.execute(
         notifications.update().where(_N.key.in_(keys), claimable)
-        .values(state=State.SENDING.value, next_attempt_at=lease_until, updated_at=now)
+        .values(state=State.SENDING.value, next_attempt_at=lease_until, updated_at=now,
+                claimed_by=sender.id if sender else None)
         .returning(_N.key, _N.attempt_count, _N.attempt_base))
     return {r[0]: Claim(r[0], int(r[1]), int(r[2])) for r in rows}
 

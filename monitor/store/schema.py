@@ -150,6 +150,16 @@ notifications = sa.Table(
     sa.Column("delivered_at", TS, nullable=True),
     # Deliver: attempt_count at the last replay (the retry schedule restarts from there).
     sa.Column("attempt_base", sa.Integer, nullable=False, server_default="0"),
+    # The sender (deliver process) holding a `sending` claim (monitor.ledger.senders).
+    sa.Column("claimed_by", sa.String(32), nullable=True),
+)
+
+# Deliver processes and their heartbeats (monitor.ledger.senders owns it).
+senders = sa.Table(
+    "senders", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("started_at", TS, nullable=False),
+    sa.Column("beat_at", TS, nullable=False),
 )
 
 attempts = sa.Table(
