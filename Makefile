@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE ?= capmon:$(VERSION)
 
-.PHONY: install install-dev run demo test lint services services-down bench dist image clean
+.PHONY: install install-dev run demo test chaos lint services services-down bench dist image clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -45,6 +45,11 @@ services-down:
 
 test: install-dev services
 	. .cache/services.env && $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Faults on a broker and a database of the suite's own (ports 19092, 55532), roles as
+# processes: each scenario once (bench/chaos.py runs them 20 times).
+chaos: install-dev services
+	$(BIN)/python -m pytest -m chaos tests/chaos $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .
