@@ -28,10 +28,11 @@ from monitor.store import endpoints as endpoint_store
 log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
 
-STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
-                        "OPTOUT"})
+STOP_WORDS = frozenset({"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT",
+                        "REVOKE", "OPTOUT"})
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
+_EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # punctuation, symbols and spaces at either end
 STOP_REASON = "sms STOP"
 TWIML = "application/xml"
 # Twilio refusing a send because the number replied STOP to it (21610) is the same opt-out,
@@ -150,12 +151,10 @@ def _twiml(reply: str) -> web.Response:
 
 
 def keyword(body: str) -> str:
-    """The opt-out keyword a message is, read as Twilio reads them: case and the
-    punctuation and spaces around it ignored (`Stop!`, `stop.`, ` STOP `)."""
-    words = re.sub(r"[^\w\s]", " ", body).upper().split()
-    if words[:2] == ["STOP", "ALL"]:
-        return "STOPALL"
-    return words[0] if words else ""
+    """The message as a keyword, read as Twilio's opt-out handling reads it: the whole body,
+    case, surrounding whitespace and punctuation ignored (`Stop!`, ` stop. `, `Stop  all`).
+    A sentence is not a keyword: "Yes, stop" must not opt in, nor "End of shift" out."""
+    return " ".join(_EDGES.sub("", body).upper().split())
 
 
 def setup(app: web.Application) -> None:

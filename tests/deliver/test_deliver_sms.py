@@ -279,12 +279,34 @@ async def test_start_undoes_an_opt_out_twilio_reported(sms: SmsEnv) -> None:
         assert await endpoints.opted_out(conn, "sms", PHONE) is None
 
 
-@pytest.mark.parametrize("body", ["STOP.", "Stop!", "  stop  ", "Stop all", "UNSUBSCRIBE!"])
+@pytest.mark.parametrize("body", ["STOP.", "Stop!", "  stop  ", "Stop all", "UNSUBSCRIBE!",
+                                  "stop  ALL", "\"Quit\"", "OptOut...", "stop_"])
 async def test_stop_words_as_twilio_reads_them(sms: SmsEnv, body: str) -> None:
     sub = await sms.subscription()
     status, _ = await sms.inbound(PHONE, body)
     assert status == 200
     assert await sms.status_of(sub) == ("unsubscribed", "sms STOP")
+
+
+@pytest.mark.parametrize("body", ["Yes, stop", "YES please stop", "Start over? STOP"])
+async def test_a_sentence_is_not_a_keyword(sms: SmsEnv, body: str) -> None:
+    """Twilio acts on a keyword only when it is the whole message: a sentence opening with
+    YES or START must not opt a number back in."""
+    sub = await sms.subscription()
+    assert (await sms.inbound(PHONE, "STOP"))[0] == 200
+    status, body_ = await sms.inbound(PHONE, body)
+    assert status == 200 and "<Message>" not in body_
+    assert await sms.status_of(sub) == ("unsubscribed", "sms STOP")
+    async with sms.store.connect() as conn:
+        assert await endpoints.opted_out(conn, "sms", PHONE) == "sms STOP"
+
+
+@pytest.mark.parametrize("body", ["End of shift, thanks", "cancel the 4pm call"])
+async def test_a_sentence_opening_with_a_stop_word_does_not_opt_out(sms: SmsEnv,
+                                                                     body: str) -> None:
+    sub = await sms.subscription()
+    assert (await sms.inbound(PHONE, body))[0] == 200
+    assert (await sms.status_of(sub))[0] == "active"
 
 
 async def test_a_stop_from_a_number_with_no_subscription_still_binds_it(sms: SmsEnv) -> None:
