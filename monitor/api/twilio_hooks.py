@@ -50,21 +50,24 @@ async def verified_form(request: web.Request) -> dict[str, str]:
     token = rt.settings.twilio.auth_token
     if token is None:
         raise Problem(404, "Twilio is not configured")
-    # Twilio posts application/x-www-form-urlencoded, UTF-8. Anything else is refused before
-    # it is parsed: a multipart body without a boundary or bytes that are not UTF-8 made the
-    # form parser raise, answered as a 500 to an unauthenticated caller.
-    if request.content_type != "application/x-www-form-urlencoded":
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:  # refused before its body is read at all
+        log.warning("twilio_signature_rejected", path=request.path)
+        raise Problem(403, "Invalid X-Twilio-Signature")
+    # Twilio posts application/x-www-form-urlencoded in UTF-8. Anything else is refused before
+    # it is parsed: a multipart body without a boundary, a charset Python does not know, or
+    # bytes that are not UTF-8 make the form parser raise, which would answer 500.
+    if request.content_type != "application/x-www-form-urlencoded" or \
+            (request.charset or "utf-8").lower() not in ("utf-8", "utf8"):
         raise Problem(415, "Unsupported media type",
-                      "Twilio webhooks are application/x-www-form-urlencoded")
+                      "Twilio webhooks are application/x-www-form-urlencoded in UTF-8")
     try:
         form = await request.post()
     except ValueError:  # UnicodeDecodeError included
         raise Problem(400, "Malformed form body") from None
     params = {k: str(v) for k, v in form.items()}
     url = rt.settings.api.public_url.rstrip("/") + request.path_qs
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature or not RequestValidator(token.get_secret_value()).validate(
-            url, params, signature):
+    if not RequestValidator(token.get_secret_value()).validate(url, params, signature):
         log.warning("twilio_signature_rejected", path=request.path)
         raise Problem(403, "Invalid X-Twilio-Signature")
     return params

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from pydantic import SecretStr
+from structlog.testing import capture_logs
 
 from consumers.deliver import Deliverer
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
@@ -335,12 +336,33 @@ async def test_a_replayed_signed_start_does_not_undo_a_newer_stop(sms: SmsEnv) -
     ("application/json", b'{"Body": "STOP"}', 415),
     ("application/x-www-form-urlencoded", b"Body=\xff\xfe&From=%2B1", 400),
     ("text/plain", b"\xff\xfe", 415),
+    ("application/x-www-form-urlencoded; charset=no-such-charset", b"Body=STOP", 415),
+    ("application/x-www-form-urlencoded; charset=latin-1", b"Body=STOP\xe9", 415),
 ])
 async def test_malformed_webhook_bodies_are_4xx_never_500(
         sms: SmsEnv, content_type: str, data: bytes, status: int) -> None:
-    for path in ("/v1/twilio/inbound", "/v1/twilio/status"):
-        async with sms.http.post(f"{sms.api}{path}", data=data,
-                                 headers={"Content-Type": content_type,
-                                          "X-Twilio-Signature": "x"}) as r:
-            assert r.status == status, (path, await r.text())
-            assert r.content_type == "application/problem+json"
+    with capture_logs() as logs:
+        for path in ("/v1/twilio/inbound", "/v1/twilio/status"):
+            async with sms.http.post(f"{sms.api}{path}", data=data,
+                                     headers={"Content-Type": content_type,
+                                              "X-Twilio-Signature": "x"}) as r:
+                assert r.status == status, (path, await r.text())
+                assert r.content_type == "application/problem+json"
+    assert not [e for e in logs if e["log_level"] in ("error", "critical")]
+
+
+@pytest.mark.parametrize(("content_type", "data"), [
+    ("multipart/form-data", b"--x\r\n"),
+    ("application/x-www-form-urlencoded; charset=no-such-charset", b"Body=STOP"),
+    ("application/x-www-form-urlencoded", b"Body=STOP&From=%2B16265550123"),
+])
+async def test_an_unsigned_webhook_is_refused_before_its_body_is_read(
+        sms: SmsEnv, content_type: str, data: bytes) -> None:
+    sub = await sms.subscription()
+    with capture_logs() as logs:
+        for path in ("/v1/twilio/inbound", "/v1/twilio/status"):
+            async with sms.http.post(f"{sms.api}{path}", data=data,
+                                     headers={"Content-Type": content_type}) as r:
+                assert r.status == 403, (path, await r.text())
+    assert [e["event"] for e in logs] == ["twilio_signature_rejected"] * 2
+    assert (await sms.status_of(sub))[0] == "active"
