@@ -6,24 +6,31 @@ from `api.public_url`, which is what Twilio was given. Status callbacks arrive o
 and more than once: a message's status only moves forward, and an asynchronous failure is
 applied to the ledger only if that message is still the notification's latest attempt.
 An inbound STOP or START is acted on once per `MessageSid`, so a signed request replayed
-later (a captured START after a newer STOP) changes nothing; a STOP binds the number even
-before any subscription names it.
+later changes nothing, and in the order Twilio received them (the message's `date_created`,
+read back from Twilio's REST API, since the webhook carries no time): a START Twilio received
+before the number's last STOP never undoes it, however late it arrives. A STOP binds the
+number even before any subscription names it.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from xml.sax.saxutils import escape
 
+import aiohttp
 import structlog
 from aiohttp import web
+from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
 from monitor import ledger
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
+from monitor.config import TwilioSettings
 from monitor.delivery import dead_letter_event, fail_accepted_sms
 from monitor.store import endpoints as endpoint_store
+from monitor.twilio_rest import TwilioHttp, rest_client
 
 log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
@@ -35,6 +42,8 @@ HELP_WORDS = frozenset({"HELP", "INFO"})
 _EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # punctuation, symbols and spaces at either end
 STOP_REASON = "sms STOP"
 TWIML = "application/xml"
+# Twilio waits 15 s for the webhook's answer; the lookup of the message must fit well inside.
+_LOOKUP_TIMEOUT_S = 5.0
 # Twilio refusing a send because the number replied STOP to it (21610) is the same opt-out,
 # recorded by deliver as "unsubscribed: Twilio 21610" (monitor.delivery / deliver_stages).
 _CARRIER_OPT_OUT = "unsubscribed:"
@@ -111,40 +120,80 @@ async def status_callback(request: web.Request) -> web.Response:
 @routes.post("/v1/twilio/inbound")
 async def inbound(request: web.Request) -> web.Response:
     params = await verified_form(request)
-    phone = params.get("From", "")
+    phone, sid = params.get("From", ""), params.get("MessageSid", "")
     word = keyword(params.get("Body", ""))
     rt = request.app[RUNTIME]
-    now = rt.clock.now()
     reply = ""
     if word in STOP_WORDS or word in START_WORDS:
+        stop = word in STOP_WORDS
+        received_at = await _received_at(rt.settings.twilio, sid, phone)
+        if received_at is None and not stop:
+            # A START is ordered against the number's last STOP by Twilio's time; without it
+            # the START waits for Twilio, while a STOP is honoured at once whatever its time.
+            raise Problem(503, "Twilio is unavailable",
+                          "the message's time of receipt cannot be read from Twilio yet",
+                          headers={"Retry-After": "30"})
+        now = rt.clock.now()
         async with rt.store.begin() as conn:
-            if not await endpoint_store.first_inbound(conn, params.get("MessageSid", ""),
-                                                      phone, word, now):
-                log.warning("sms_inbound_repeated", sid=params.get("MessageSid", ""))
+            if not await endpoint_store.first_inbound(conn, sid, phone, word,
+                                                      received_at or now):
+                log.warning("sms_inbound_repeated", sid=sid)
+                return _twiml("")
+            if not stop and received_at is not None and await endpoint_store.stopped_since(
+                    conn, phone, received_at, STOP_WORDS):
+                log.warning("sms_start_older_than_stop", sid=sid)
                 return _twiml("")
             changed = 0
-            if word in STOP_WORDS:
+            if stop:
                 # Recorded for the number whether or not it has a subscription yet: nobody
                 # may subscribe it later without its START.
                 await endpoint_store.record_opt_out(conn, "sms", phone, STOP_REASON, now)
             for sub_id, status, reason in await endpoint_store.subscriptions_for_target(
                     conn, "sms", phone):
-                if word in STOP_WORDS:
+                if stop:
                     changed += await endpoint_store.set_status(
                         conn, sub_id, endpoint_store.UNSUBSCRIBED, STOP_REASON, now)
                 elif status == endpoint_store.UNSUBSCRIBED and sms_opt_out(reason):
                     # START undoes only what STOP did, never an operator's or tenant's choice.
                     changed += await endpoint_store.set_status(
                         conn, sub_id, endpoint_store.ACTIVE, None, now)
-            if word in START_WORDS:
+            if not stop:
                 await endpoint_store.clear_opt_out(conn, "sms", phone)
-        log.info("sms_keyword", keyword="stop" if word in STOP_WORDS else "start",
+        log.info("sms_keyword", keyword="stop" if stop else "start",
                  subscriptions_changed=changed)
         # Twilio's own opt-out handling sends the confirmation text; don't send a second.
     elif word in HELP_WORDS:
         reply = (f"capmon grid alerts for your utility. Reply STOP to unsubscribe, START to "
                  f"resume. {rt.settings.api.public_url}")
     return _twiml(reply)
+
+
+async def _received_at(settings: TwilioSettings, sid: str, phone: str) -> datetime | None:
+    """When Twilio received this inbound message (the message's `date_created` in Twilio's
+    REST API), or None when Twilio cannot say now. The webhook carries no time of its own."""
+    if settings.account_sid is None or settings.auth_token is None:
+        log.warning("twilio_lookup_unavailable", sid=sid, error="twilio.account_sid not set")
+        return None
+    http = TwilioHttp(_LOOKUP_TIMEOUT_S)
+    try:
+        client = rest_client(settings.account_sid, settings.auth_token, http,
+                             settings.api_base_url)
+        message = await client.messages(sid).fetch_async()
+    except TwilioRestException as exc:
+        if exc.status == 404:
+            raise Problem(400, "Unknown MessageSid",
+                          "Twilio has no message with this MessageSid") from None
+        log.warning("twilio_lookup_unavailable", sid=sid, error=f"Twilio {exc.code}")
+        return None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("twilio_lookup_unavailable", sid=sid, error=type(exc).__name__)
+        return None
+    finally:
+        await http.close()
+    at: datetime | None = message.date_created
+    if message.direction != "inbound" or message.from_ != phone or at is None:
+        raise Problem(400, "MessageSid is not this inbound message")
+    return at
 
 
 def _twiml(reply: str) -> web.Response:
@@ -166,8 +215,8 @@ def setup(app: web.Application) -> None:
     form = {"type": "object", "description": "Twilio form fields, signed by X-Twilio-Signature"}
     spec.operation("POST", "/v1/twilio/status", summary="Twilio message status callback",
                    tags=("twilio",), auth=None, responses={204: None, 403: form},
-                   problems=(404,))  # 404: Twilio is not configured on this deployment
+                   problems=(400, 404, 415))  # 404: Twilio is not configured here
     spec.operation("POST", "/v1/twilio/inbound",
                    summary="Inbound SMS: STOP/START/HELP update the subscription",
                    tags=("twilio",), auth=None, responses={200: {"type": "string"}},
-                   content_type=TWIML, problems=(403, 404))
+                   content_type=TWIML, problems=(400, 403, 404, 415, 503))

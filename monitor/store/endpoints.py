@@ -107,12 +107,24 @@ async def record_opt_out(conn: AsyncConnection, channel: str, target: str, reaso
 
 
 async def first_inbound(conn: AsyncConnection, sid: str, phone: str, keyword: str,
-                        now: datetime) -> bool:
-    """Remember an inbound message by its MessageSid; False if it was seen before (Twilio
-    retrying, or a captured signed request replayed): act on a message once."""
+                        received_at: datetime) -> bool:
+    """Remember an inbound message by its MessageSid, with when Twilio received it; False if
+    it was seen before (Twilio retrying, or a captured signed request replayed): act on a
+    message once."""
     result = await conn.execute(insert_ignore(conn, sms_inbound).values(
-        sid=sid[:64], phone=phone[:32], keyword=keyword[:16], received_at=now))
+        sid=sid[:64], phone=phone[:32], keyword=keyword[:16], received_at=received_at))
     return bool(result.rowcount)
+
+
+async def stopped_since(conn: AsyncConnection, phone: str, received_at: datetime,
+                        stop_words: Iterable[str]) -> bool:
+    """Whether Twilio received a STOP from this phone after `received_at`: a START older
+    than the number's last STOP must not undo it, however late it arrives."""
+    i = sms_inbound.c
+    found = await conn.execute(sa.select(i.sid).where(
+        i.phone == phone[:32], i.keyword.in_(sorted(stop_words)),
+        i.received_at > received_at).limit(1))
+    return found.first() is not None
 
 
 async def clear_opt_out(conn: AsyncConnection, channel: str, target: str) -> None:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from pydantic import SecretStr
 from structlog.testing import capture_logs
+from twilio.request_validator import RequestValidator
 
 from consumers.deliver import Deliverer
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
@@ -66,11 +67,18 @@ class SmsEnv:
         assert e is not None
         return e
 
+    def receive(self, phone: str, body: str, sid: str | None = None) -> dict[str, str]:
+        """A text Twilio receives now (a second after the previous one): its webhook's form."""
+        self.clock.advance(1)
+        return self.twilio.receive(phone, "+15005550006", body, self.clock.now(), sid=sid)
+
     async def inbound(self, phone: str, body: str, sid: str | None = None) -> tuple[int, str]:
+        """Twilio receives a text and posts it, signed; a known `sid` is its webhook again."""
+        known = self.twilio.webhooks.get(sid) if sid else None
+        return await self.post_inbound(known or self.receive(phone, body, sid))
+
+    async def post_inbound(self, params: dict[str, str]) -> tuple[int, str]:
         url = f"{self.api}/v1/twilio/inbound"
-        params = {"MessageSid": sid or "SM" + uuid.uuid4().hex, "From": phone,
-                  "To": "+15005550006", "Body": body, "AccountSid": ACCOUNT}
-        from twilio.request_validator import RequestValidator
         sig = RequestValidator(TOKEN).compute_signature(url, params)
         async with self.http.post(url, data=params, headers={"X-Twilio-Signature": sig}) as r:
             return r.status, await r.text()
@@ -316,6 +324,51 @@ async def test_a_stop_from_a_number_with_no_subscription_still_binds_it(sms: Sms
     async with sms.store.connect() as conn:
         assert await endpoints.opted_out(conn, "sms", stranger) == "sms STOP"
         assert await endpoints.opt_out_refusal(conn, "sms", stranger)
+
+
+async def test_a_start_twilio_received_before_the_last_stop_does_not_undo_it(
+        sms: SmsEnv) -> None:
+    """Webhooks arrive late and out of order (and a captured one can be held back): what
+    counts is when Twilio received each text."""
+    sub = await sms.subscription()
+    early_start = sms.receive(PHONE, "START")
+    assert (await sms.inbound(PHONE, "STOP"))[0] == 200
+    assert (await sms.post_inbound(early_start))[0] == 200
+    assert await sms.status_of(sub) == ("unsubscribed", "sms STOP")
+    async with sms.store.connect() as conn:
+        assert await endpoints.opted_out(conn, "sms", PHONE) == "sms STOP"
+    # A START Twilio received after the STOP still opts the number in.
+    assert (await sms.inbound(PHONE, "START"))[0] == 200
+    assert await sms.status_of(sub) == ("active", None)
+
+
+async def test_a_signed_start_twilio_never_received_is_refused(sms: SmsEnv) -> None:
+    sub = await sms.subscription()
+    assert (await sms.inbound(PHONE, "STOP"))[0] == 200
+    forged = {"MessageSid": "SM" + "9" * 32, "From": PHONE, "To": "+15005550006",
+              "Body": "START", "AccountSid": ACCOUNT}
+    assert (await sms.post_inbound(forged))[0] == 400
+    # Nor a real message of somebody else's number.
+    other = sms.receive("+16265550999", "START")
+    assert (await sms.post_inbound({**other, "From": PHONE}))[0] == 400
+    assert (await sms.status_of(sub))[0] == "unsubscribed"
+
+
+async def test_while_twilio_cannot_say_when_a_stop_is_honoured_a_start_waits(
+        sms: SmsEnv) -> None:
+    sub = await sms.subscription()
+    sms.twilio.lookup_error = 20500
+    assert (await sms.inbound(PHONE, "STOP"))[0] == 200
+    assert (await sms.status_of(sub))[0] == "unsubscribed"
+    start = sms.receive(PHONE, "START")
+    async with sms.http.post(f"{sms.api}/v1/twilio/inbound", data=start, headers={
+            "X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(
+                f"{sms.api}/v1/twilio/inbound", start)}) as r:
+        assert r.status == 503 and r.headers["Retry-After"] == "30"
+    assert (await sms.status_of(sub))[0] == "unsubscribed"
+    sms.twilio.lookup_error = None  # Twilio sends it again once it answers
+    assert (await sms.post_inbound(start))[0] == 200
+    assert await sms.status_of(sub) == ("active", None)
 
 
 async def test_a_replayed_signed_start_does_not_undo_a_newer_stop(sms: SmsEnv) -> None:
