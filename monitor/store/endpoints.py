@@ -99,11 +99,23 @@ async def set_status(conn: AsyncConnection, subscription_id: str, status: str,
     return changed
 
 
+def _address(channel: str, target: str) -> str:
+    # A mail address is one person whatever the case of it: `Desk@cca.example` must not
+    # slip past the opt-out of `desk@cca.example`.
+    return target.lower() if channel == "email" else target
+
+
+def _is_address(channel: str, target: str) -> sa.ColumnElement[bool]:
+    column = sa.func.lower(opt_outs.c.target) if channel == "email" else opt_outs.c.target
+    return sa.and_(opt_outs.c.channel == channel, column == _address(channel, target))
+
+
 async def record_opt_out(conn: AsyncConnection, channel: str, target: str, reason: str,
                          now: datetime) -> None:
     # The first opt-out's reason stands; a later one for the same address changes nothing.
     await conn.execute(insert_ignore(conn, opt_outs).values(
-        channel=channel, target=target, reason=reason[:500], created_at=now))
+        channel=channel, target=_address(channel, target), reason=reason[:500],
+        created_at=now))
 
 
 async def first_inbound(conn: AsyncConnection, sid: str, phone: str, keyword: str,
@@ -129,14 +141,13 @@ async def stopped_since(conn: AsyncConnection, phone: str, received_at: datetime
 
 async def clear_opt_out(conn: AsyncConnection, channel: str, target: str) -> None:
     """The recipient opted in again (SMS START)."""
-    await conn.execute(opt_outs.delete().where(opt_outs.c.channel == channel,
-                                               opt_outs.c.target == target))
+    await conn.execute(opt_outs.delete().where(_is_address(channel, target)))
 
 
 async def opted_out(conn: AsyncConnection, channel: str, target: str) -> str | None:
     """Why this address opted out, or None."""
     reason: str | None = (await conn.execute(sa.select(opt_outs.c.reason).where(
-        opt_outs.c.channel == channel, opt_outs.c.target == target))).scalar_one_or_none()
+        _is_address(channel, target)).limit(1))).scalar()
     return reason
 
 

@@ -253,3 +253,19 @@ async def test_links_in_mail_already_sent_keep_working_for_their_address(
     r = await api.post(f"/v1/unsubscribe/{_undated_token(kept, 'desk@cca.example')}")
     assert r.status == 200
     assert (await status_of(store, kept))[0] == "unsubscribed"
+
+
+@pytest.mark.parametrize("address", ["desk@cca.example", "Desk@cca.example", "DESK@CCA.EXAMPLE"])
+async def test_an_email_opt_out_binds_the_address_whatever_its_case(
+        store: Store, clock: ManualClock, api: TestClient,  # type: ignore[type-arg]
+        address: str) -> None:
+    tenant_id, _ = await add_tenant(store, clock.now())
+    sub_id = await add_subscription(store, tenant_id, "email", "desk@cca.example", clock.now())
+    link = "/v1/unsubscribe/" + unsubscribe_token(LINK_SECRET, sub_id, "desk@cca.example",
+                                                  clock.now())
+    assert (await api.post(link)).status == 200
+    _, key = await add_tenant(store, clock.now())
+    r = await api.post("/v1/subscriptions", headers={"Authorization": f"Bearer {key}"},
+                       json={"name": "poached", "match": {"kinds": ["caiso.eea"]},
+                             "channel": {"type": "email", "address": address}})
+    assert r.status == 409, await r.text()

@@ -27,6 +27,7 @@ from monitor.config import ApiSettings, Settings, TwilioSettings
 from monitor.demo.twilio_standin import Behaviour, TwilioStandIn
 from monitor.runtime import Runtime
 from monitor.store import Store, endpoints
+from monitor.store import subscriptions as sub_store
 from monitor.store.schema import sms_messages, subscriptions
 from tests.deliver.conftest import LINK_SECRET, make_deliverer
 from tests.deliver.helpers import add_subscription, add_tenant, notification
@@ -419,3 +420,28 @@ async def test_an_unsigned_webhook_is_refused_before_its_body_is_read(
                 assert r.status == 403, (path, await r.text())
     assert [e["event"] for e in logs] == ["twilio_signature_rejected"] * 2
     assert (await sms.status_of(sub))[0] == "active"
+
+
+async def _subscribe_as_another_tenant(sms: SmsEnv, phone: str) -> int:
+    _, key = await add_tenant(sms.store, sms.clock.now())
+    spec = {"name": "poached", "match": {"kinds": ["caiso.eea"]},
+            "channel": {"type": "sms", "phone": phone}}
+    async with sms.http.post(f"{sms.api}/v1/subscriptions", json=spec,
+                             headers={"Authorization": f"Bearer {key}"}) as r:
+        return r.status
+
+
+async def test_opt_outs_stick_whatever_the_subscription_said_before(sms: SmsEnv) -> None:
+    """The recipient's STOP binds the number when the tenant had unsubscribed it already, and
+    when no subscription names it yet: nobody subscribes it again (409, not 201)."""
+    sub = await sms.subscription()
+    async with sms.store.begin() as conn:
+        await sub_store.set_status(conn, sub, "unsubscribed", sms.clock.now())
+    assert await _subscribe_as_another_tenant(sms, PHONE) == 201  # a tenant's own: no bind
+    assert (await sms.inbound(PHONE, "STOP"))[0] == 200
+    assert await _subscribe_as_another_tenant(sms, PHONE) == 409
+    stranger = "+16265550142"
+    assert (await sms.inbound(stranger, "Stop."))[0] == 200
+    assert await _subscribe_as_another_tenant(sms, stranger) == 409
+    assert (await sms.inbound(stranger, "START"))[0] == 200
+    assert await _subscribe_as_another_tenant(sms, stranger) == 201
