@@ -126,13 +126,14 @@ async def inbound(request: web.Request) -> web.Response:
     reply = ""
     if word in STOP_WORDS or word in START_WORDS:
         stop = word in STOP_WORDS
-        received_at = await _received_at(rt.settings.twilio, sid, phone)
-        if received_at is None and not stop:
-            # A START is ordered against the number's last STOP by Twilio's time; without it
-            # the START waits for Twilio, while a STOP is honoured at once whatever its time.
-            raise Problem(503, "Twilio is unavailable",
-                          "the message's time of receipt cannot be read from Twilio yet",
-                          headers={"Retry-After": "30"})
+        received_at: datetime | None = None
+        try:
+            received_at = await _received_at(rt.settings.twilio, sid, phone)
+        except Problem:
+            # A START is ordered against the number's last STOP by Twilio's time and waits
+            # without it; a signed STOP is honoured at once, whatever Twilio can tell of it.
+            if not stop:
+                raise
         now = rt.clock.now()
         async with rt.store.begin() as conn:
             if not await endpoint_store.first_inbound(conn, sid, phone, word,
@@ -168,12 +169,16 @@ async def inbound(request: web.Request) -> web.Response:
     return _twiml(reply)
 
 
-async def _received_at(settings: TwilioSettings, sid: str, phone: str) -> datetime | None:
-    """When Twilio received this inbound message (the message's `date_created` in Twilio's
-    REST API), or None when Twilio cannot say now. The webhook carries no time of its own."""
+async def _received_at(settings: TwilioSettings, sid: str, phone: str) -> datetime:
+    """When Twilio received this inbound message: its `date_created` in Twilio's REST API
+    (the webhook carries no time of its own). 400 if Twilio has no such inbound message from
+    `phone`, 503 if Twilio cannot say now."""
+    unavailable = Problem(503, "Twilio is unavailable",
+                          "the message's time of receipt cannot be read from Twilio yet",
+                          headers={"Retry-After": "30"})
     if settings.account_sid is None or settings.auth_token is None:
         log.warning("twilio_lookup_unavailable", sid=sid, error="twilio.account_sid not set")
-        return None
+        raise unavailable
     http = TwilioHttp(_LOOKUP_TIMEOUT_S)
     try:
         client = rest_client(settings.account_sid, settings.auth_token, http,
@@ -181,17 +186,19 @@ async def _received_at(settings: TwilioSettings, sid: str, phone: str) -> dateti
         message = await client.messages(sid).fetch_async()
     except TwilioRestException as exc:
         if exc.status == 404:
+            log.warning("twilio_message_unknown", sid=sid)
             raise Problem(400, "Unknown MessageSid",
                           "Twilio has no message with this MessageSid") from None
         log.warning("twilio_lookup_unavailable", sid=sid, error=f"Twilio {exc.code}")
-        return None
+        raise unavailable from None
     except (aiohttp.ClientError, TimeoutError) as exc:
         log.warning("twilio_lookup_unavailable", sid=sid, error=type(exc).__name__)
-        return None
+        raise unavailable from None
     finally:
         await http.close()
     at: datetime | None = message.date_created
     if message.direction != "inbound" or message.from_ != phone or at is None:
+        log.warning("twilio_message_unknown", sid=sid)
         raise Problem(400, "MessageSid is not this inbound message")
     return at
 

@@ -353,6 +353,11 @@ async def test_a_signed_start_twilio_never_received_is_refused(sms: SmsEnv) -> N
     other = sms.receive("+16265550999", "START")
     assert (await sms.post_inbound({**other, "From": PHONE}))[0] == 400
     assert (await sms.status_of(sub))[0] == "unsubscribed"
+    # A signed STOP is honoured whatever Twilio can tell of it.
+    fresh = await sms.subscription(phone="+16265550142")
+    assert (await sms.post_inbound({**forged, "MessageSid": "SM" + "8" * 32,
+                                    "From": "+16265550142", "Body": "STOP"}))[0] == 200
+    assert (await sms.status_of(fresh))[0] == "unsubscribed"
 
 
 async def test_while_twilio_cannot_say_when_a_stop_is_honoured_a_start_waits(
