@@ -1,11 +1,15 @@
 """Links capmon sends to people: notification detail pages and one-click unsubscribe tokens.
 
-An unsubscribe token is the subscription id plus an HMAC-SHA256, under the server's
-`api.link_secret`, of that id and the address the message was sent to: a token can't be
-guessed or forged for another subscription, and after the subscription moves to a new address
-(a `PUT` by its tenant) the old recipient's links no longer touch it — they would unsubscribe,
-and opt out, somebody else. The API checks it against the subscription's current address,
-without a table of issued tokens.
+An unsubscribe token is the subscription id, the day it was issued, and an HMAC-SHA256, under
+the server's `api.link_secret`, of those and the address the message was sent to: a token
+can't be guessed or forged for another subscription, and after the subscription moves to a
+new address (a `PUT` by its tenant) the old recipient's links no longer touch it — they would
+unsubscribe, and opt out, somebody else. A token is good for `UNSUBSCRIBE_TOKEN_DAYS` after
+its day, long enough for any mail somebody still reads. The API checks it against the
+subscription's current address and the clock, without a table of issued tokens.
+
+Tokens issued before they carried a day (`id.mac`, the MAC of the id and address alone) are
+in mail already sent: they keep working for their address, with no expiry to check.
 """
 
 from __future__ import annotations
@@ -13,39 +17,71 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from datetime import UTC, datetime, timedelta
+from enum import Enum
 
 from pydantic import SecretStr
 
-_PURPOSE = b"capmon-unsubscribe-v2\n"
+_UNDATED = b"capmon-unsubscribe-v2\n"
+_DATED = b"capmon-unsubscribe-v3\n"
 _MAC_CHARS = 32  # 192 bits of the MAC, base64url
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+UNSUBSCRIBE_TOKEN_DAYS = 400
 
 
-def _mac(secret: SecretStr, subscription_id: str, address: str) -> str:
-    message = _PURPOSE + subscription_id.encode("utf-8") + b"\n" + address.lower().encode("utf-8")
+class TokenCheck(Enum):
+    VALID = "valid"
+    EXPIRED = "expired"
+    INVALID = "invalid"  # not genuine, or not for this address
+
+
+def _mac(secret: SecretStr, purpose: bytes, *fields: str) -> str:
+    message = purpose + "\n".join(fields).encode("utf-8")
     digest = hmac.new(secret.get_secret_value().encode("utf-8"), message,
                       hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode("ascii")[:_MAC_CHARS]
 
 
-def unsubscribe_token(secret: SecretStr, subscription_id: str, address: str) -> str:
-    return f"{subscription_id}.{_mac(secret, subscription_id, address)}"
+def unsubscribe_token(secret: SecretStr, subscription_id: str, address: str,
+                      issued: datetime) -> str:
+    day = str((issued - _EPOCH).days)
+    return f"{subscription_id}.{day}.{_mac(secret, _DATED, subscription_id, address.lower(), day)}"
+
+
+def _parts(token: str) -> tuple[str, str | None, str] | None:
+    """(subscription id, issue day or None for an undated token, MAC), or None."""
+    head, sep, mac = token.rpartition(".")
+    if not sep or not head or len(mac) != _MAC_CHARS:
+        return None
+    subscription_id, sep, day = head.rpartition(".")
+    if sep and subscription_id and day.isdigit() and len(day) <= 6:
+        return subscription_id, day, mac
+    return head, None, mac
 
 
 def token_subscription(token: str) -> str | None:
     """The subscription a token names (not yet verified), or None if it is not one."""
-    subscription_id, sep, mac = token.rpartition(".")
-    if not sep or not subscription_id or len(mac) != _MAC_CHARS:
-        return None
-    return subscription_id
+    parts = _parts(token)
+    return parts[0] if parts else None
 
 
-def verify_unsubscribe_token(secret: SecretStr, token: str, address: str) -> bool:
-    """Whether the token was issued for its subscription at this address."""
-    subscription_id = token_subscription(token)
-    if subscription_id is None:
-        return False
-    return hmac.compare_digest(token.rpartition(".")[2].encode("ascii", "replace"),
-                               _mac(secret, subscription_id, address).encode("ascii"))
+def check_unsubscribe_token(secret: SecretStr, token: str, address: str,
+                            now: datetime) -> TokenCheck:
+    """Whether the token was issued for its subscription at this address, and is still good."""
+    parts = _parts(token)
+    if parts is None:
+        return TokenCheck.INVALID
+    subscription_id, day, mac = parts
+    if day is None:
+        expected = _mac(secret, _UNDATED, subscription_id, address.lower())
+    else:
+        expected = _mac(secret, _DATED, subscription_id, address.lower(), day)
+    if not hmac.compare_digest(mac.encode("ascii", "replace"), expected.encode("ascii")):
+        return TokenCheck.INVALID
+    if day is not None and \
+            now > _EPOCH + timedelta(days=int(day) + 1 + UNSUBSCRIBE_TOKEN_DAYS):
+        return TokenCheck.EXPIRED
+    return TokenCheck.VALID
 
 
 def unsubscribe_url(public_url: str, token: str) -> str:

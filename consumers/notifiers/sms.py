@@ -14,8 +14,6 @@ from dataclasses import dataclass
 import aiohttp
 from pydantic import SecretStr
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.http.response import Response
 from twilio.rest import Client
 
 from consumers.notifiers.base import Delivery, EndpointAction, Outcome
@@ -24,6 +22,7 @@ from monitor.config import Settings
 from monitor.delivery import twilio_code
 from monitor.errors import ConfigError
 from monitor.links import detail_url
+from monitor.twilio_rest import TwilioHttp, rest_client
 
 _ACTIONS = {"invalid_contact": EndpointAction.INVALID_CONTACT,
             "unsubscribe": EndpointAction.UNSUBSCRIBE}
@@ -62,34 +61,6 @@ class SmsConfig:
                    api_base_url=t.api_base_url)
 
 
-class TwilioHttp(AsyncTwilioHttpClient):  # type: ignore[misc]
-    """twilio's async HTTP client, plugged in through its official `http_client=` hook.
-
-    It sends the Basic credentials as a header (aiohttp deprecates its `BasicAuth` helper,
-    which the stock client uses) and gives every request a total timeout (the stock client
-    passes none to aiohttp).
-    """
-
-    def __init__(self, timeout_s: float) -> None:
-        super().__init__(pool_connections=True)
-        self._total = aiohttp.ClientTimeout(total=timeout_s)
-
-    async def request(self, method: str, url: str, params: dict[str, object] | None = None,
-                      data: dict[str, object] | None = None,
-                      headers: dict[str, str] | None = None,
-                      auth: tuple[str, str] | None = None, timeout: float | None = None,
-                      allow_redirects: bool = False) -> Response:
-        hdrs = dict(headers or {})
-        if auth is not None:
-            hdrs["Authorization"] = aiohttp.encode_basic_auth(auth[0], auth[1])
-        assert self.session is not None
-        async with self.session.request(method.upper(), url, params=params, data=data,
-                                        headers=hdrs, allow_redirects=allow_redirects,
-                                        timeout=self._total) as resp:
-            text = await resp.text()
-            return Response(resp.status, text, resp.headers)
-
-
 class SmsNotifier:
     channel = "sms"
 
@@ -101,12 +72,8 @@ class SmsNotifier:
 
     async def start(self) -> None:
         self._http = TwilioHttp(self.config.timeout_s)
-        # environment={} ignores TWILIO_* variables: config comes from capmon's settings only.
-        self._client = Client(self.config.account_sid,
-                              self.config.auth_token.get_secret_value(),
-                              http_client=self._http, environment={})
-        if self.config.api_base_url:
-            self._client.api.base_url = self.config.api_base_url.rstrip("/")
+        self._client = rest_client(self.config.account_sid, self.config.auth_token, self._http,
+                                   self.config.api_base_url)
 
     async def close(self) -> None:
         if self._http is not None:

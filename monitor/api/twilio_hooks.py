@@ -6,34 +6,44 @@ from `api.public_url`, which is what Twilio was given. Status callbacks arrive o
 and more than once: a message's status only moves forward, and an asynchronous failure is
 applied to the ledger only if that message is still the notification's latest attempt.
 An inbound STOP or START is acted on once per `MessageSid`, so a signed request replayed
-later (a captured START after a newer STOP) changes nothing; a STOP binds the number even
-before any subscription names it.
+later changes nothing, and in the order Twilio received them (the message's `date_created`,
+read back from Twilio's REST API, since the webhook carries no time): a START Twilio received
+before the number's last STOP never undoes it, however late it arrives. A STOP binds the
+number even before any subscription names it.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from xml.sax.saxutils import escape
 
+import aiohttp
 import structlog
 from aiohttp import web
+from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
 from monitor import ledger
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
+from monitor.config import TwilioSettings
 from monitor.delivery import dead_letter_event, fail_accepted_sms
 from monitor.store import endpoints as endpoint_store
+from monitor.twilio_rest import TwilioHttp, rest_client
 
 log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
 
-STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
-                        "OPTOUT"})
+STOP_WORDS = frozenset({"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT",
+                        "REVOKE", "OPTOUT"})
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
+_EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # punctuation, symbols and spaces at either end
 STOP_REASON = "sms STOP"
 TWIML = "application/xml"
+# Twilio waits 15 s for the webhook's answer; the lookup of the message must fit well inside.
+_LOOKUP_TIMEOUT_S = 5.0
 # Twilio refusing a send because the number replied STOP to it (21610) is the same opt-out,
 # recorded by deliver as "unsubscribed: Twilio 21610" (monitor.delivery / deliver_stages).
 _CARRIER_OPT_OUT = "unsubscribed:"
@@ -49,21 +59,24 @@ async def verified_form(request: web.Request) -> dict[str, str]:
     token = rt.settings.twilio.auth_token
     if token is None:
         raise Problem(404, "Twilio is not configured")
-    # Twilio posts application/x-www-form-urlencoded, UTF-8. Anything else is refused before
-    # it is parsed: a multipart body without a boundary or bytes that are not UTF-8 made the
-    # form parser raise, answered as a 500 to an unauthenticated caller.
-    if request.content_type != "application/x-www-form-urlencoded":
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:  # refused before its body is read at all
+        log.warning("twilio_signature_rejected", path=request.path)
+        raise Problem(403, "Invalid X-Twilio-Signature")
+    # Twilio posts application/x-www-form-urlencoded in UTF-8. Anything else is refused before
+    # it is parsed: a multipart body without a boundary, a charset Python does not know, or
+    # bytes that are not UTF-8 make the form parser raise, which would answer 500.
+    if request.content_type != "application/x-www-form-urlencoded" or \
+            (request.charset or "utf-8").lower() not in ("utf-8", "utf8"):
         raise Problem(415, "Unsupported media type",
-                      "Twilio webhooks are application/x-www-form-urlencoded")
+                      "Twilio webhooks are application/x-www-form-urlencoded in UTF-8")
     try:
         form = await request.post()
     except ValueError:  # UnicodeDecodeError included
         raise Problem(400, "Malformed form body") from None
     params = {k: str(v) for k, v in form.items()}
     url = rt.settings.api.public_url.rstrip("/") + request.path_qs
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature or not RequestValidator(token.get_secret_value()).validate(
-            url, params, signature):
+    if not RequestValidator(token.get_secret_value()).validate(url, params, signature):
         log.warning("twilio_signature_rejected", path=request.path)
         raise Problem(403, "Invalid X-Twilio-Signature")
     return params
@@ -107,40 +120,87 @@ async def status_callback(request: web.Request) -> web.Response:
 @routes.post("/v1/twilio/inbound")
 async def inbound(request: web.Request) -> web.Response:
     params = await verified_form(request)
-    phone = params.get("From", "")
+    phone, sid = params.get("From", ""), params.get("MessageSid", "")
     word = keyword(params.get("Body", ""))
     rt = request.app[RUNTIME]
-    now = rt.clock.now()
     reply = ""
     if word in STOP_WORDS or word in START_WORDS:
+        stop = word in STOP_WORDS
+        received_at: datetime | None = None
+        try:
+            received_at = await _received_at(rt.settings.twilio, sid, phone)
+        except Problem:
+            # A START is ordered against the number's last STOP by Twilio's time and waits
+            # without it; a signed STOP is honoured at once, whatever Twilio can tell of it.
+            if not stop:
+                raise
+        now = rt.clock.now()
         async with rt.store.begin() as conn:
-            if not await endpoint_store.first_inbound(conn, params.get("MessageSid", ""),
-                                                      phone, word, now):
-                log.warning("sms_inbound_repeated", sid=params.get("MessageSid", ""))
+            if not await endpoint_store.first_inbound(conn, sid, phone, word,
+                                                      received_at or now):
+                log.warning("sms_inbound_repeated", sid=sid)
+                return _twiml("")
+            if not stop and received_at is not None and await endpoint_store.stopped_since(
+                    conn, phone, received_at, STOP_WORDS):
+                log.warning("sms_start_older_than_stop", sid=sid)
                 return _twiml("")
             changed = 0
-            if word in STOP_WORDS:
+            if stop:
                 # Recorded for the number whether or not it has a subscription yet: nobody
                 # may subscribe it later without its START.
                 await endpoint_store.record_opt_out(conn, "sms", phone, STOP_REASON, now)
             for sub_id, status, reason in await endpoint_store.subscriptions_for_target(
                     conn, "sms", phone):
-                if word in STOP_WORDS:
+                if stop:
                     changed += await endpoint_store.set_status(
                         conn, sub_id, endpoint_store.UNSUBSCRIBED, STOP_REASON, now)
                 elif status == endpoint_store.UNSUBSCRIBED and sms_opt_out(reason):
                     # START undoes only what STOP did, never an operator's or tenant's choice.
                     changed += await endpoint_store.set_status(
                         conn, sub_id, endpoint_store.ACTIVE, None, now)
-            if word in START_WORDS:
+            if not stop:
                 await endpoint_store.clear_opt_out(conn, "sms", phone)
-        log.info("sms_keyword", keyword="stop" if word in STOP_WORDS else "start",
+        log.info("sms_keyword", keyword="stop" if stop else "start",
                  subscriptions_changed=changed)
         # Twilio's own opt-out handling sends the confirmation text; don't send a second.
     elif word in HELP_WORDS:
         reply = (f"capmon grid alerts for your utility. Reply STOP to unsubscribe, START to "
                  f"resume. {rt.settings.api.public_url}")
     return _twiml(reply)
+
+
+async def _received_at(settings: TwilioSettings, sid: str, phone: str) -> datetime:
+    """When Twilio received this inbound message: its `date_created` in Twilio's REST API
+    (the webhook carries no time of its own). 400 if Twilio has no such inbound message from
+    `phone`, 503 if Twilio cannot say now."""
+    unavailable = Problem(503, "Twilio is unavailable",
+                          "the message's time of receipt cannot be read from Twilio yet",
+                          headers={"Retry-After": "30"})
+    if settings.account_sid is None or settings.auth_token is None:
+        log.warning("twilio_lookup_unavailable", sid=sid, error="twilio.account_sid not set")
+        raise unavailable
+    http = TwilioHttp(_LOOKUP_TIMEOUT_S)
+    try:
+        client = rest_client(settings.account_sid, settings.auth_token, http,
+                             settings.api_base_url)
+        message = await client.messages(sid).fetch_async()
+    except TwilioRestException as exc:
+        if exc.status == 404:
+            log.warning("twilio_message_unknown", sid=sid)
+            raise Problem(400, "Unknown MessageSid",
+                          "Twilio has no message with this MessageSid") from None
+        log.warning("twilio_lookup_unavailable", sid=sid, error=f"Twilio {exc.code}")
+        raise unavailable from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("twilio_lookup_unavailable", sid=sid, error=type(exc).__name__)
+        raise unavailable from None
+    finally:
+        await http.close()
+    at: datetime | None = message.date_created
+    if message.direction != "inbound" or message.from_ != phone or at is None:
+        log.warning("twilio_message_unknown", sid=sid)
+        raise Problem(400, "MessageSid is not this inbound message")
+    return at
 
 
 def _twiml(reply: str) -> web.Response:
@@ -150,12 +210,10 @@ def _twiml(reply: str) -> web.Response:
 
 
 def keyword(body: str) -> str:
-    """The opt-out keyword a message is, read as Twilio reads them: case and the
-    punctuation and spaces around it ignored (`Stop!`, `stop.`, ` STOP `)."""
-    words = re.sub(r"[^\w\s]", " ", body).upper().split()
-    if words[:2] == ["STOP", "ALL"]:
-        return "STOPALL"
-    return words[0] if words else ""
+    """The message as a keyword, read as Twilio's opt-out handling reads it: the whole body,
+    case, surrounding whitespace and punctuation ignored (`Stop!`, ` stop. `, `Stop  all`).
+    A sentence is not a keyword: "Yes, stop" must not opt in, nor "End of shift" out."""
+    return " ".join(_EDGES.sub("", body).upper().split())
 
 
 def setup(app: web.Application) -> None:
@@ -164,8 +222,8 @@ def setup(app: web.Application) -> None:
     form = {"type": "object", "description": "Twilio form fields, signed by X-Twilio-Signature"}
     spec.operation("POST", "/v1/twilio/status", summary="Twilio message status callback",
                    tags=("twilio",), auth=None, responses={204: None, 403: form},
-                   problems=(404,))  # 404: Twilio is not configured on this deployment
+                   problems=(400, 404, 415))  # 404: Twilio is not configured here
     spec.operation("POST", "/v1/twilio/inbound",
                    summary="Inbound SMS: STOP/START/HELP update the subscription",
                    tags=("twilio",), auth=None, responses={200: {"type": "string"}},
-                   content_type=TWIML, problems=(403, 404))
+                   content_type=TWIML, problems=(400, 403, 404, 415, 503))

@@ -3,7 +3,8 @@
 `POST /v1/unsubscribe/{token}` unsubscribes (mail clients send `List-Unsubscribe=One-Click`;
 the confirmation page's form posts too). `GET` never changes anything, because link scanners
 and previewers follow links: it shows a page with a button. Tokens are HMACs under
-`api.link_secret` (monitor.links), so they can't be guessed.
+`api.link_secret` (monitor.links), so they can't be guessed; one sent to a former address
+is 404, one older than `UNSUBSCRIBE_TOKEN_DAYS` 410.
 
 `GET /n/{prefix}` is where SMS and email "details" links point: what the notification was
 about and its conditions (public grid information), never its tenant, subscription, target or
@@ -20,7 +21,13 @@ from monitor import ledger
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
 from monitor.condition_text import public_line, public_summary
-from monitor.links import DETAIL_PREFIX_CHARS, token_subscription, verify_unsubscribe_token
+from monitor.links import (
+    DETAIL_PREFIX_CHARS,
+    UNSUBSCRIBE_TOKEN_DAYS,
+    TokenCheck,
+    check_unsubscribe_token,
+    token_subscription,
+)
 from monitor.notifications import NotificationItem
 from monitor.store import endpoints as endpoint_store
 
@@ -39,16 +46,24 @@ def _page(title: str, body: str, status: int = 200,
 
 async def _subscription_for(request: web.Request) -> str:
     """The subscription the link was sent for, if it still sends to the address the link was
-    sent to (a link of a former address must not unsubscribe the new one)."""
+    sent to (a link of a former address must not unsubscribe the new one) and is not expired."""
     rt = request.app[RUNTIME]
     secret = rt.settings.api.link_secret
     token = request.match_info["token"]
     sub_id = token_subscription(token)
+    check = TokenCheck.INVALID
     if secret is not None and sub_id is not None:
+        now = rt.clock.now()
         async with rt.store.connect() as conn:
-            endpoint = await endpoint_store.get_endpoint(conn, sub_id, rt.clock.now())
-        if endpoint is not None and verify_unsubscribe_token(secret, token, endpoint.target):
-            return sub_id
+            endpoint = await endpoint_store.get_endpoint(conn, sub_id, now)
+        if endpoint is not None:
+            check = check_unsubscribe_token(secret, token, endpoint.target, now)
+    if check is TokenCheck.VALID and sub_id is not None:
+        return sub_id
+    if check is TokenCheck.EXPIRED:
+        raise Problem(410, "Unsubscribe link expired",
+                      f"links are good for {UNSUBSCRIBE_TOKEN_DAYS} days; use the one in a "
+                      "recent alert")
     raise Problem(404, "Unknown or invalid unsubscribe link",
                   "the link is not genuine, or this subscription no longer sends to the "
                   "address it was sent to")
@@ -125,10 +140,10 @@ def setup(app: web.Application) -> None:
     page = {"type": "string"}
     spec.operation("GET", "/v1/unsubscribe/{token}", summary="Unsubscribe confirmation page "
                    "(changes nothing)", tags=("email",), auth=None, parameters=token,
-                   responses={200: page, 404: None}, content_type="text/html")
+                   responses={200: page, 404: None, 410: None}, content_type="text/html")
     spec.operation("POST", "/v1/unsubscribe/{token}", summary="RFC 8058 one-click unsubscribe",
                    tags=("email",), auth=None, parameters=token,
-                   responses={200: page, 404: None}, content_type="text/html")
+                   responses={200: page, 404: None, 410: None}, content_type="text/html")
     spec.operation("GET", "/n/{prefix}", summary="Notification detail page (SMS/email links)",
                    tags=("notifications",), auth=None,
                    parameters=[{"name": "prefix", "in": "path", "required": True,

@@ -5,6 +5,10 @@ To, From or MessagingServiceSid, Body, StatusCallback) answers 201 with an `SM..
 Twilio's error JSON (`code`, `message`, `more_info`, `status`). After a 201 it POSTs status
 callbacks to StatusCallback, signed with X-Twilio-Signature exactly as Twilio does, so the
 real `twilio` client and capmon's real callback endpoint are exercised end to end.
+
+`receive` stands for a text a phone sends to capmon's number: the message is kept, as Twilio
+keeps it, for `GET .../Messages/{MessageSid}.json` (its `direction` inbound, `date_created`
+when it arrived), and the incoming-message webhook's form fields are returned to be posted.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import asyncio
 import base64
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import format_datetime
 from typing import Any
 
 import aiohttp
@@ -25,6 +31,8 @@ ERRORS = {
     21614: (400, "'To' number is not a valid mobile number"),
     20429: (429, "Too Many Requests"),
     20003: (401, "Authenticate"),
+    20404: (404, "The requested resource {to} was not found"),
+    20500: (500, "An internal server error has occurred"),
 }
 
 
@@ -48,12 +56,17 @@ class TwilioStandIn:
     callbacks: list[tuple[str, str, int]] = field(default_factory=list)  # sid, status, answer
     base: str = ""
     runner: web.AppRunner | None = None
+    inbound: dict[str, dict[str, Any]] = field(default_factory=dict)  # by sid
+    webhooks: dict[str, dict[str, str]] = field(default_factory=dict)  # their forms, by sid
+    # Answer lookups with this Twilio error (20500: Twilio is down) instead.
+    lookup_error: int | None = None
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
+        app.router.add_get("/2010-04-01/Accounts/{sid}/Messages/{message}.json", self._fetch)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -75,13 +88,44 @@ class TwilioStandIn:
                                   "more_info": f"https://www.twilio.com/docs/errors/{code}",
                                   "status": status}, status=status)
 
-    async def _create(self, request: web.Request) -> web.Response:
+    def _authorized(self, request: web.Request) -> bool:
         expected = "Basic " + base64.b64encode(
             f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return request.headers.get("Authorization") == expected and \
+            request.match_info["sid"] == self.account_sid
+
+    def receive(self, from_: str, to: str, body: str, at: datetime,
+                sid: str | None = None) -> dict[str, str]:
+        """A text from `from_` that Twilio received at `at`: the webhook's form fields."""
+        sid = sid or "SM" + uuid.uuid4().hex
+        self.inbound[sid] = {
+            "sid": sid, "account_sid": self.account_sid, "direction": "inbound",
+            "status": "received", "from": from_, "to": to, "body": body, "num_segments": "1",
+            "num_media": "0", "error_code": None, "error_message": None,
+            "date_created": format_datetime(at), "date_sent": format_datetime(at),
+            "date_updated": format_datetime(at), "messaging_service_sid": None,
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json"}
+        form = {"ToCountry": "US", "SmsMessageSid": sid, "NumMedia": "0", "SmsSid": sid,
+                "SmsStatus": "received", "Body": body, "To": to, "NumSegments": "1",
+                "MessageSid": sid, "AccountSid": self.account_sid, "From": from_,
+                "ApiVersion": "2010-04-01"}
+        self.webhooks[sid] = form
+        return form
+
+    async def _fetch(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return self._error(20003, "")
+        if self.lookup_error is not None:
+            return self._error(self.lookup_error, "")
+        message = self.inbound.get(request.match_info["message"])
+        if message is None:
+            return self._error(20404, request.path)
+        return web.json_response(message)
+
+    async def _create(self, request: web.Request) -> web.Response:
         form = {k: str(v) for k, v in (await request.post()).items()}
         self.requests.append(form)
-        if request.headers.get("Authorization") != expected or \
-                request.match_info["sid"] != self.account_sid:
+        if not self._authorized(request):
             return self._error(20003, "")
         to = form.get("To", "")
         if not to or not form.get("Body") or not (form.get("From") or

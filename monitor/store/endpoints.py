@@ -99,32 +99,55 @@ async def set_status(conn: AsyncConnection, subscription_id: str, status: str,
     return changed
 
 
+def _address(channel: str, target: str) -> str:
+    # A mail address is one person whatever the case of it: `Desk@cca.example` must not
+    # slip past the opt-out of `desk@cca.example`.
+    return target.lower() if channel == "email" else target
+
+
+def _is_address(channel: str, target: str) -> sa.ColumnElement[bool]:
+    column = sa.func.lower(opt_outs.c.target) if channel == "email" else opt_outs.c.target
+    return sa.and_(opt_outs.c.channel == channel, column == _address(channel, target))
+
+
 async def record_opt_out(conn: AsyncConnection, channel: str, target: str, reason: str,
                          now: datetime) -> None:
     # The first opt-out's reason stands; a later one for the same address changes nothing.
     await conn.execute(insert_ignore(conn, opt_outs).values(
-        channel=channel, target=target, reason=reason[:500], created_at=now))
+        channel=channel, target=_address(channel, target), reason=reason[:500],
+        created_at=now))
 
 
 async def first_inbound(conn: AsyncConnection, sid: str, phone: str, keyword: str,
-                        now: datetime) -> bool:
-    """Remember an inbound message by its MessageSid; False if it was seen before (Twilio
-    retrying, or a captured signed request replayed): act on a message once."""
+                        received_at: datetime) -> bool:
+    """Remember an inbound message by its MessageSid, with when Twilio received it; False if
+    it was seen before (Twilio retrying, or a captured signed request replayed): act on a
+    message once."""
     result = await conn.execute(insert_ignore(conn, sms_inbound).values(
-        sid=sid[:64], phone=phone[:32], keyword=keyword[:16], received_at=now))
+        sid=sid[:64], phone=phone[:32], keyword=keyword[:16], received_at=received_at))
     return bool(result.rowcount)
+
+
+async def stopped_since(conn: AsyncConnection, phone: str, received_at: datetime,
+                        stop_words: Iterable[str]) -> bool:
+    """Whether Twilio received a STOP from this phone after `received_at`: a START older
+    than the number's last STOP must not undo it, however late it arrives."""
+    i = sms_inbound.c
+    found = await conn.execute(sa.select(i.sid).where(
+        i.phone == phone[:32], i.keyword.in_(sorted(stop_words)),
+        i.received_at > received_at).limit(1))
+    return found.first() is not None
 
 
 async def clear_opt_out(conn: AsyncConnection, channel: str, target: str) -> None:
     """The recipient opted in again (SMS START)."""
-    await conn.execute(opt_outs.delete().where(opt_outs.c.channel == channel,
-                                               opt_outs.c.target == target))
+    await conn.execute(opt_outs.delete().where(_is_address(channel, target)))
 
 
 async def opted_out(conn: AsyncConnection, channel: str, target: str) -> str | None:
     """Why this address opted out, or None."""
     reason: str | None = (await conn.execute(sa.select(opt_outs.c.reason).where(
-        opt_outs.c.channel == channel, opt_outs.c.target == target))).scalar_one_or_none()
+        _is_address(channel, target)).limit(1))).scalar()
     return reason
 
 

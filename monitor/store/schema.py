@@ -97,13 +97,15 @@ opt_outs = sa.Table(
     sa.Column("created_at", TS, nullable=False),
 )
 
-# Inbound SMS already acted on, by Twilio's MessageSid (monitor.store.endpoints owns it).
+# Inbound SMS keywords already acted on, by Twilio's MessageSid, with when Twilio received
+# them (monitor.store.endpoints owns it).
 sms_inbound = sa.Table(
     "sms_inbound", metadata,
     sa.Column("sid", sa.String(64), primary_key=True),
     sa.Column("phone", sa.String(32), nullable=False),
     sa.Column("keyword", sa.String(16), nullable=False),
     sa.Column("received_at", TS, nullable=False),
+    sa.Index("ix_sms_inbound_phone_received_at", "phone", "received_at"),
 )
 
 conditions = sa.Table(

@@ -3,8 +3,11 @@ the RFC 8058 one-click unsubscribe endpoint (POST unsubscribes, GET never does).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +21,7 @@ from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import ApiSettings, Settings
 from monitor.events import Condition, Kind, Severity, Status, Window
-from monitor.links import unsubscribe_token
+from monitor.links import UNSUBSCRIBE_TOKEN_DAYS, unsubscribe_token
 from monitor.runtime import Runtime
 from monitor.store import Store
 from monitor.store import endpoints as endpoint_store
@@ -56,7 +59,7 @@ async def test_multipart_mail_with_alert_headers_and_one_click_unsubscribe(
     assert mail["Message-ID"] == f"<{n.key}@capmon.example>"
     assert mail["Auto-Submitted"] == "auto-generated"
     assert mail["X-Capmon-Notification-Key"] == n.key
-    token = unsubscribe_token(LINK_SECRET, sub_id, "desk@cca.example")
+    token = unsubscribe_token(LINK_SECRET, sub_id, "desk@cca.example", clock.now())
     assert mail["List-Unsubscribe"] == f"<{PUBLIC_URL}/v1/unsubscribe/{token}>"
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert mail["Subject"].startswith("[capmon] CAISO EEA 3")
@@ -124,7 +127,8 @@ async def test_get_never_unsubscribes_post_does(
         store: Store, clock: ManualClock, api: TestClient) -> None:  # type: ignore[type-arg]
     tenant_id, _ = await add_tenant(store, clock.now())
     sub_id = await add_subscription(store, tenant_id, "email", "desk@cca.example", clock.now())
-    path = f"/v1/unsubscribe/{unsubscribe_token(LINK_SECRET, sub_id, 'desk@cca.example')}"
+    path = "/v1/unsubscribe/" + unsubscribe_token(LINK_SECRET, sub_id, "desk@cca.example",
+                                                  clock.now())
     r = await api.get(path)
     assert r.status == 200 and "<form method=\"post\"" in await r.text()
     assert (await status_of(store, sub_id))[0] == "active"
@@ -133,16 +137,17 @@ async def test_get_never_unsubscribes_post_does(
     assert await status_of(store, sub_id) == ("unsubscribed", "email one-click unsubscribe")
 
 
-@pytest.mark.parametrize("mangle", ["other-subscription", "bad-mac", "no-mac"])
+@pytest.mark.parametrize("mangle", ["other-subscription", "bad-mac", "no-mac", "undated"])
 async def test_forged_unsubscribe_tokens_are_refused(
         store: Store, clock: ManualClock, api: TestClient,  # type: ignore[type-arg]
         mangle: str) -> None:
     tenant_id, _ = await add_tenant(store, clock.now())
     sub_id = await add_subscription(store, tenant_id, "email", "desk@cca.example", clock.now())
     other = await add_subscription(store, tenant_id, "email", "x@cca.example", clock.now())
-    token = unsubscribe_token(LINK_SECRET, sub_id, "desk@cca.example")
+    token = unsubscribe_token(LINK_SECRET, sub_id, "desk@cca.example", clock.now())
     forged = {"other-subscription": other + "." + token.rpartition(".")[2],
               "bad-mac": token[:-1] + ("A" if token[-1] != "A" else "B"),
+              "undated": sub_id + "." + token.rpartition(".")[2],
               "no-mac": sub_id}[mangle]
     r = await api.post(f"/v1/unsubscribe/{forged}", data={"List-Unsubscribe": "One-Click"})
     assert r.status == 404
@@ -183,7 +188,8 @@ async def test_a_link_of_a_former_address_does_not_touch_the_new_one(
     tenant_id, _ = await add_tenant(store, clock.now())
     sub_id = await add_subscription(store, tenant_id, "email", "old-desk@cca.example",
                                     clock.now())
-    old_link = f"/v1/unsubscribe/{unsubscribe_token(LINK_SECRET, sub_id, 'old-desk@cca.example')}"
+    old_link = "/v1/unsubscribe/" + unsubscribe_token(LINK_SECRET, sub_id,
+                                                      "old-desk@cca.example", clock.now())
     async with store.begin() as conn:  # the tenant moves the subscription (a PUT)
         await conn.execute(sa.update(subscriptions)
                            .where(subscriptions.c.id == sub_id)
@@ -202,7 +208,8 @@ async def test_unsubscribing_an_already_unsubscribed_subscription_still_opts_out
     async with store.begin() as conn:  # the tenant had unsubscribed it: that binds nothing
         await sub_store.set_status(conn, sub_id, "unsubscribed", clock.now())
         assert await endpoint_store.opted_out(conn, "email", "desk@cca.example") is None
-    link = f"/v1/unsubscribe/{unsubscribe_token(LINK_SECRET, sub_id, 'desk@cca.example')}"
+    link = "/v1/unsubscribe/" + unsubscribe_token(LINK_SECRET, sub_id, "desk@cca.example",
+                                                  clock.now())
     r = await api.post(link, data={"List-Unsubscribe": "One-Click"})
     assert r.status == 200
     async with store.connect() as conn:
@@ -210,3 +217,55 @@ async def test_unsubscribing_an_already_unsubscribed_subscription_still_opts_out
             "email one-click unsubscribe")
         # Another tenant cannot subscribe the person again.
         assert await endpoint_store.opt_out_refusal(conn, "email", "desk@cca.example")
+
+
+async def test_an_expired_link_is_a_clear_410_and_changes_nothing(
+        store: Store, clock: ManualClock, api: TestClient) -> None:  # type: ignore[type-arg]
+    tenant_id, _ = await add_tenant(store, clock.now())
+    sub_id = await add_subscription(store, tenant_id, "email", "desk@cca.example", clock.now())
+    link = "/v1/unsubscribe/" + unsubscribe_token(LINK_SECRET, sub_id, "desk@cca.example",
+                                                  clock.now())
+    clock.advance(timedelta(days=UNSUBSCRIBE_TOKEN_DAYS + 2).total_seconds())
+    for method in (api.get, api.post):
+        r = await method(link)
+        assert r.status == 410 and f"{UNSUBSCRIBE_TOKEN_DAYS} days" in (await r.json())["detail"]
+    assert (await status_of(store, sub_id))[0] == "active"
+
+
+def _undated_token(sub_id: str, address: str) -> str:
+    """A link as mail sent before tokens carried their day spells it."""
+    message = b"capmon-unsubscribe-v2\n" + f"{sub_id}\n{address.lower()}".encode()
+    digest = hmac.new(LINK_SECRET.get_secret_value().encode(), message, hashlib.sha256).digest()
+    return f"{sub_id}.{base64.urlsafe_b64encode(digest).decode()[:32]}"
+
+
+async def test_links_in_mail_already_sent_keep_working_for_their_address(
+        store: Store, clock: ManualClock, api: TestClient) -> None:  # type: ignore[type-arg]
+    tenant_id, _ = await add_tenant(store, clock.now())
+    kept = await add_subscription(store, tenant_id, "email", "desk@cca.example", clock.now())
+    moved = await add_subscription(store, tenant_id, "email", "old@cca.example", clock.now())
+    async with store.begin() as conn:
+        await conn.execute(sa.update(subscriptions).where(subscriptions.c.id == moved)
+                           .values(target="new@cca.example"))
+    r = await api.post(f"/v1/unsubscribe/{_undated_token(moved, 'old@cca.example')}")
+    assert r.status == 404
+    assert (await status_of(store, moved))[0] == "active"
+    r = await api.post(f"/v1/unsubscribe/{_undated_token(kept, 'desk@cca.example')}")
+    assert r.status == 200
+    assert (await status_of(store, kept))[0] == "unsubscribed"
+
+
+@pytest.mark.parametrize("address", ["desk@cca.example", "Desk@cca.example", "DESK@CCA.EXAMPLE"])
+async def test_an_email_opt_out_binds_the_address_whatever_its_case(
+        store: Store, clock: ManualClock, api: TestClient,  # type: ignore[type-arg]
+        address: str) -> None:
+    tenant_id, _ = await add_tenant(store, clock.now())
+    sub_id = await add_subscription(store, tenant_id, "email", "desk@cca.example", clock.now())
+    link = "/v1/unsubscribe/" + unsubscribe_token(LINK_SECRET, sub_id, "desk@cca.example",
+                                                  clock.now())
+    assert (await api.post(link)).status == 200
+    _, key = await add_tenant(store, clock.now())
+    r = await api.post("/v1/subscriptions", headers={"Authorization": f"Bearer {key}"},
+                       json={"name": "poached", "match": {"kinds": ["caiso.eea"]},
+                             "channel": {"type": "email", "address": address}})
+    assert r.status == 409, await r.text()

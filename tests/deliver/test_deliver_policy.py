@@ -16,7 +16,12 @@ from consumers.limits import CircuitBreaker, TokenBucket
 from consumers.notifiers.webhook import classify, parse_retry_after
 from monitor.config import WebhookSettings
 from monitor.delivery import MAX_ATTEMPTS, RETRY_SCHEDULE_S, retry_delay, twilio_code
-from monitor.links import unsubscribe_token, verify_unsubscribe_token
+from monitor.links import (
+    UNSUBSCRIBE_TOKEN_DAYS,
+    TokenCheck,
+    check_unsubscribe_token,
+    unsubscribe_token,
+)
 from monitor.netguard import ForbiddenAddress, GuardedResolver, UnsafeUrlError, check_url_syntax
 
 NOW = datetime(2022, 9, 6, 17, 26, tzinfo=UTC)
@@ -129,14 +134,35 @@ def test_circuit_breaker_opens_probes_and_backs_off() -> None:
 
 def test_unsubscribe_tokens_are_bound_to_secret_subscription_and_address() -> None:
     secret = SecretStr("server-secret-1")
-    token = unsubscribe_token(secret, "sub-1", "desk@cca.example")
-    assert verify_unsubscribe_token(secret, token, "desk@cca.example")
-    assert verify_unsubscribe_token(secret, token, "Desk@CCA.example"), "addresses by case"
-    assert not verify_unsubscribe_token(secret, token, "new-desk@cca.example")
-    assert not verify_unsubscribe_token(SecretStr("server-secret-2"), token, "desk@cca.example")
-    assert not verify_unsubscribe_token(secret, "sub-2." + token.split(".", 1)[1],
-                                        "desk@cca.example")
-    assert not verify_unsubscribe_token(secret, "sub-1", "desk@cca.example")
+    now = datetime(2022, 9, 6, 17, 26, tzinfo=UTC)
+    token = unsubscribe_token(secret, "sub-1", "desk@cca.example", now)
+
+    def check(token: str, address: str = "desk@cca.example",
+              key: SecretStr = secret) -> TokenCheck:
+        return check_unsubscribe_token(key, token, address, now)
+
+    assert check(token) is TokenCheck.VALID
+    assert check(token, "Desk@CCA.example") is TokenCheck.VALID, "addresses by case"
+    assert check(token, "new-desk@cca.example") is TokenCheck.INVALID
+    assert check(token, key=SecretStr("server-secret-2")) is TokenCheck.INVALID
+    assert check("sub-2." + token.split(".", 1)[1]) is TokenCheck.INVALID
+    assert check("sub-1") is TokenCheck.INVALID
+    day, mac = token.split(".")[1:]
+    assert check(f"sub-1.{int(day) + 300}.{mac}") is TokenCheck.INVALID, "the day is signed"
+
+
+def test_unsubscribe_tokens_expire_after_a_generous_while() -> None:
+    secret = SecretStr("server-secret-1")
+    sent = datetime(2022, 9, 6, 17, 26, tzinfo=UTC)
+    token = unsubscribe_token(secret, "sub-1", "desk@cca.example", sent)
+    late = sent + timedelta(days=UNSUBSCRIBE_TOKEN_DAYS)
+    assert UNSUBSCRIBE_TOKEN_DAYS >= 365
+    assert check_unsubscribe_token(secret, token, "desk@cca.example", late) is TokenCheck.VALID
+    assert check_unsubscribe_token(secret, token, "desk@cca.example",
+                                   late + timedelta(days=2)) is TokenCheck.EXPIRED
+    # Expired or not, a token of another address is not genuine.
+    assert check_unsubscribe_token(secret, token, "new@cca.example",
+                                   late + timedelta(days=2)) is TokenCheck.INVALID
 
 
 @pytest.mark.parametrize(("code", "status", "retriable", "contact"), [

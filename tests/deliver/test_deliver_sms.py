@@ -13,6 +13,8 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from pydantic import SecretStr
+from structlog.testing import capture_logs
+from twilio.request_validator import RequestValidator
 
 from consumers.deliver import Deliverer
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
@@ -25,6 +27,7 @@ from monitor.config import ApiSettings, Settings, TwilioSettings
 from monitor.demo.twilio_standin import Behaviour, TwilioStandIn
 from monitor.runtime import Runtime
 from monitor.store import Store, endpoints
+from monitor.store import subscriptions as sub_store
 from monitor.store.schema import sms_messages, subscriptions
 from tests.deliver.conftest import LINK_SECRET, make_deliverer
 from tests.deliver.helpers import add_subscription, add_tenant, notification
@@ -65,11 +68,18 @@ class SmsEnv:
         assert e is not None
         return e
 
+    def receive(self, phone: str, body: str, sid: str | None = None) -> dict[str, str]:
+        """A text Twilio receives now (a second after the previous one): its webhook's form."""
+        self.clock.advance(1)
+        return self.twilio.receive(phone, "+15005550006", body, self.clock.now(), sid=sid)
+
     async def inbound(self, phone: str, body: str, sid: str | None = None) -> tuple[int, str]:
+        """Twilio receives a text and posts it, signed; a known `sid` is its webhook again."""
+        known = self.twilio.webhooks.get(sid) if sid else None
+        return await self.post_inbound(known or self.receive(phone, body, sid))
+
+    async def post_inbound(self, params: dict[str, str]) -> tuple[int, str]:
         url = f"{self.api}/v1/twilio/inbound"
-        params = {"MessageSid": sid or "SM" + uuid.uuid4().hex, "From": phone,
-                  "To": "+15005550006", "Body": body, "AccountSid": ACCOUNT}
-        from twilio.request_validator import RequestValidator
         sig = RequestValidator(TOKEN).compute_signature(url, params)
         async with self.http.post(url, data=params, headers={"X-Twilio-Signature": sig}) as r:
             return r.status, await r.text()
@@ -279,12 +289,34 @@ async def test_start_undoes_an_opt_out_twilio_reported(sms: SmsEnv) -> None:
         assert await endpoints.opted_out(conn, "sms", PHONE) is None
 
 
-@pytest.mark.parametrize("body", ["STOP.", "Stop!", "  stop  ", "Stop all", "UNSUBSCRIBE!"])
+@pytest.mark.parametrize("body", ["STOP.", "Stop!", "  stop  ", "Stop all", "UNSUBSCRIBE!",
+                                  "stop  ALL", "\"Quit\"", "OptOut...", "stop_"])
 async def test_stop_words_as_twilio_reads_them(sms: SmsEnv, body: str) -> None:
     sub = await sms.subscription()
     status, _ = await sms.inbound(PHONE, body)
     assert status == 200
     assert await sms.status_of(sub) == ("unsubscribed", "sms STOP")
+
+
+@pytest.mark.parametrize("body", ["Yes, stop", "YES please stop", "Start over? STOP"])
+async def test_a_sentence_is_not_a_keyword(sms: SmsEnv, body: str) -> None:
+    """Twilio acts on a keyword only when it is the whole message: a sentence opening with
+    YES or START must not opt a number back in."""
+    sub = await sms.subscription()
+    assert (await sms.inbound(PHONE, "STOP"))[0] == 200
+    status, body_ = await sms.inbound(PHONE, body)
+    assert status == 200 and "<Message>" not in body_
+    assert await sms.status_of(sub) == ("unsubscribed", "sms STOP")
+    async with sms.store.connect() as conn:
+        assert await endpoints.opted_out(conn, "sms", PHONE) == "sms STOP"
+
+
+@pytest.mark.parametrize("body", ["End of shift, thanks", "cancel the 4pm call"])
+async def test_a_sentence_opening_with_a_stop_word_does_not_opt_out(sms: SmsEnv,
+                                                                     body: str) -> None:
+    sub = await sms.subscription()
+    assert (await sms.inbound(PHONE, body))[0] == 200
+    assert (await sms.status_of(sub))[0] == "active"
 
 
 async def test_a_stop_from_a_number_with_no_subscription_still_binds_it(sms: SmsEnv) -> None:
@@ -293,6 +325,56 @@ async def test_a_stop_from_a_number_with_no_subscription_still_binds_it(sms: Sms
     async with sms.store.connect() as conn:
         assert await endpoints.opted_out(conn, "sms", stranger) == "sms STOP"
         assert await endpoints.opt_out_refusal(conn, "sms", stranger)
+
+
+async def test_a_start_twilio_received_before_the_last_stop_does_not_undo_it(
+        sms: SmsEnv) -> None:
+    """Webhooks arrive late and out of order (and a captured one can be held back): what
+    counts is when Twilio received each text."""
+    sub = await sms.subscription()
+    early_start = sms.receive(PHONE, "START")
+    assert (await sms.inbound(PHONE, "STOP"))[0] == 200
+    assert (await sms.post_inbound(early_start))[0] == 200
+    assert await sms.status_of(sub) == ("unsubscribed", "sms STOP")
+    async with sms.store.connect() as conn:
+        assert await endpoints.opted_out(conn, "sms", PHONE) == "sms STOP"
+    # A START Twilio received after the STOP still opts the number in.
+    assert (await sms.inbound(PHONE, "START"))[0] == 200
+    assert await sms.status_of(sub) == ("active", None)
+
+
+async def test_a_signed_start_twilio_never_received_is_refused(sms: SmsEnv) -> None:
+    sub = await sms.subscription()
+    assert (await sms.inbound(PHONE, "STOP"))[0] == 200
+    forged = {"MessageSid": "SM" + "9" * 32, "From": PHONE, "To": "+15005550006",
+              "Body": "START", "AccountSid": ACCOUNT}
+    assert (await sms.post_inbound(forged))[0] == 400
+    # Nor a real message of somebody else's number.
+    other = sms.receive("+16265550999", "START")
+    assert (await sms.post_inbound({**other, "From": PHONE}))[0] == 400
+    assert (await sms.status_of(sub))[0] == "unsubscribed"
+    # A signed STOP is honoured whatever Twilio can tell of it.
+    fresh = await sms.subscription(phone="+16265550142")
+    assert (await sms.post_inbound({**forged, "MessageSid": "SM" + "8" * 32,
+                                    "From": "+16265550142", "Body": "STOP"}))[0] == 200
+    assert (await sms.status_of(fresh))[0] == "unsubscribed"
+
+
+async def test_while_twilio_cannot_say_when_a_stop_is_honoured_a_start_waits(
+        sms: SmsEnv) -> None:
+    sub = await sms.subscription()
+    sms.twilio.lookup_error = 20500
+    assert (await sms.inbound(PHONE, "STOP"))[0] == 200
+    assert (await sms.status_of(sub))[0] == "unsubscribed"
+    start = sms.receive(PHONE, "START")
+    async with sms.http.post(f"{sms.api}/v1/twilio/inbound", data=start, headers={
+            "X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(
+                f"{sms.api}/v1/twilio/inbound", start)}) as r:
+        assert r.status == 503 and r.headers["Retry-After"] == "30"
+    assert (await sms.status_of(sub))[0] == "unsubscribed"
+    sms.twilio.lookup_error = None  # Twilio sends it again once it answers
+    assert (await sms.post_inbound(start))[0] == 200
+    assert await sms.status_of(sub) == ("active", None)
 
 
 async def test_a_replayed_signed_start_does_not_undo_a_newer_stop(sms: SmsEnv) -> None:
@@ -313,12 +395,58 @@ async def test_a_replayed_signed_start_does_not_undo_a_newer_stop(sms: SmsEnv) -
     ("application/json", b'{"Body": "STOP"}', 415),
     ("application/x-www-form-urlencoded", b"Body=\xff\xfe&From=%2B1", 400),
     ("text/plain", b"\xff\xfe", 415),
+    ("application/x-www-form-urlencoded; charset=no-such-charset", b"Body=STOP", 415),
+    ("application/x-www-form-urlencoded; charset=latin-1", b"Body=STOP\xe9", 415),
 ])
 async def test_malformed_webhook_bodies_are_4xx_never_500(
         sms: SmsEnv, content_type: str, data: bytes, status: int) -> None:
-    for path in ("/v1/twilio/inbound", "/v1/twilio/status"):
-        async with sms.http.post(f"{sms.api}{path}", data=data,
-                                 headers={"Content-Type": content_type,
-                                          "X-Twilio-Signature": "x"}) as r:
-            assert r.status == status, (path, await r.text())
-            assert r.content_type == "application/problem+json"
+    with capture_logs() as logs:
+        for path in ("/v1/twilio/inbound", "/v1/twilio/status"):
+            async with sms.http.post(f"{sms.api}{path}", data=data,
+                                     headers={"Content-Type": content_type,
+                                              "X-Twilio-Signature": "x"}) as r:
+                assert r.status == status, (path, await r.text())
+                assert r.content_type == "application/problem+json"
+    assert not [e for e in logs if e["log_level"] in ("error", "critical")]
+
+
+@pytest.mark.parametrize(("content_type", "data"), [
+    ("multipart/form-data", b"--x\r\n"),
+    ("application/x-www-form-urlencoded; charset=no-such-charset", b"Body=STOP"),
+    ("application/x-www-form-urlencoded", b"Body=STOP&From=%2B16265550123"),
+])
+async def test_an_unsigned_webhook_is_refused_before_its_body_is_read(
+        sms: SmsEnv, content_type: str, data: bytes) -> None:
+    sub = await sms.subscription()
+    with capture_logs() as logs:
+        for path in ("/v1/twilio/inbound", "/v1/twilio/status"):
+            async with sms.http.post(f"{sms.api}{path}", data=data,
+                                     headers={"Content-Type": content_type}) as r:
+                assert r.status == 403, (path, await r.text())
+    assert [e["event"] for e in logs] == ["twilio_signature_rejected"] * 2
+    assert (await sms.status_of(sub))[0] == "active"
+
+
+async def _subscribe_as_another_tenant(sms: SmsEnv, phone: str) -> int:
+    _, key = await add_tenant(sms.store, sms.clock.now())
+    spec = {"name": "poached", "match": {"kinds": ["caiso.eea"]},
+            "channel": {"type": "sms", "phone": phone}}
+    async with sms.http.post(f"{sms.api}/v1/subscriptions", json=spec,
+                             headers={"Authorization": f"Bearer {key}"}) as r:
+        return r.status
+
+
+async def test_opt_outs_stick_whatever_the_subscription_said_before(sms: SmsEnv) -> None:
+    """The recipient's STOP binds the number when the tenant had unsubscribed it already, and
+    when no subscription names it yet: nobody subscribes it again (409, not 201)."""
+    sub = await sms.subscription()
+    async with sms.store.begin() as conn:
+        await sub_store.set_status(conn, sub, "unsubscribed", sms.clock.now())
+    assert await _subscribe_as_another_tenant(sms, PHONE) == 201  # a tenant's own: no bind
+    assert (await sms.inbound(PHONE, "STOP"))[0] == 200
+    assert await _subscribe_as_another_tenant(sms, PHONE) == 409
+    stranger = "+16265550142"
+    assert (await sms.inbound(stranger, "Stop."))[0] == 200
+    assert await _subscribe_as_another_tenant(sms, stranger) == 409
+    assert (await sms.inbound(stranger, "START"))[0] == 200
+    assert await _subscribe_as_another_tenant(sms, stranger) == 201
