@@ -58,24 +58,29 @@ from producers.caiso_flex import FlexSource  # noqa: E402
 from producers.caiso_oasis import OasisSource  # noqa: E402
 from producers.caiso_ra import RaOutlookSource  # noqa: E402
 from producers.caiso_stats import StatsSource  # noqa: E402
-from producers.engine import Engine  # noqa: E402
+from producers.engine import Engine, Outcome  # noqa: E402
 from producers.http import HttpFetcher  # noqa: E402
 
 F = ROOT / "tests" / "fixtures" / "caiso"
 FETCHED = datetime(2026, 3, 11, 20, 0, tzinfo=UTC)
 
-# Synthetic full-day bodies where no real capture exists (sources-caiso.md section 11).
+# Synthetic full-day bodies where no real capture exists (sources-caiso.md section 11). Both
+# are read current (sources-caiso.md, "Cut or stale" and "Freshness"): each is parsed at a
+# fetch time just after its latest reading.
 STATS = (b'{"slotDate":"9/6/2022 17:25","gridstatus":["Energy Emergency Alert (EEA) 3"],'
          b'"Current_reserve":"1,950","Required_reserve":2600,"CurrentSystemDemand":"51,812",'
          b'"TodaysPeakDemand":52061,"TodaysPeakDemandTS":"202209061657",'
          b'"todayForecastPeakDemand":"51,276","tomorrowsForecastPeakDemand":50123.4}')
+STATS_FETCHED = datetime(2022, 9, 7, 0, 26, tzinfo=UTC)  # 17:26 PDT
+DEMAND_FETCHED = datetime(2026, 3, 12, 0, 1, tzinfo=UTC)  # 17:01 PDT, the 16:55 reading
 
 
-def demand_day() -> bytes:
+def demand_day(known_until: int = 16 * 60 + 55) -> bytes:
+    """`known_until`: the minute of the day of the latest current demand."""
     lines = ["Time,Day ahead forecast,Hour ahead forecast,Current demand,Demand response"]
     for h in range(24):
         for m in range(0, 60, 5):
-            cur = str(30000 + h * 100 + m) if h < 17 else ""
+            cur = str(30000 + h * 100 + m) if h * 60 + m <= known_until else ""
             lines.append(f"{h:02d}:{m:02d},{31000 + h * 90},{30500 + h * 95},{cur},")
     lines.append("00:00,30000,30000,,")
     return ("\n".join(lines) + "\n").encode()
@@ -89,25 +94,26 @@ def oasis_zip() -> bytes:
     return buf.getvalue()
 
 
-def files() -> list[tuple[str, str, Callable[..., object], bytes]]:
+def files() -> list[tuple[str, str, Callable[..., object], bytes, datetime]]:
     heat = sorted((F / "notices" / "heatwave_2022").glob("*.eml"))
     return [
-        ("caiso-stats", "stats.txt (synthetic)", caiso_stats.parse, STATS),
-        ("caiso-demand", "demand.csv full day (synthetic)", caiso_demand.parse, demand_day()),
+        ("caiso-stats", "stats.txt (synthetic)", caiso_stats.parse, STATS, STATS_FETCHED),
+        ("caiso-demand", "demand.csv full day (synthetic)", caiso_demand.parse, demand_day(),
+         DEMAND_FETCHED),
         ("caiso-flex", "active_example_2021-06-11.json", caiso_flex.parse,
-         (F / "flexalert" / "active_example_2021-06-11.json").read_bytes()),
+         (F / "flexalert" / "active_example_2021-06-11.json").read_bytes(), FETCHED),
         ("caiso-flex", "inactive_2026-04-21.xml", caiso_flex.parse,
-         (F / "flexalert" / "inactive_2026-04-21.xml").read_bytes()),
+         (F / "flexalert" / "inactive_2026-04-21.xml").read_bytes(), FETCHED),
         ("caiso-oasis", "sld_fcst_..._all_markets.csv", caiso_oasis.parse,
-         (F / "oasis" / "sld_fcst_20250127_20250129_all_markets.csv").read_bytes()),
+         (F / "oasis" / "sld_fcst_20250127_20250129_all_markets.csv").read_bytes(), FETCHED),
         ("caiso-oasis", "sld_fcst_7da_20250219_20250227.zip", caiso_oasis.parse,
-         (F / "oasis" / "sld_fcst_7da_20250219_20250227.zip").read_bytes()),
+         (F / "oasis" / "sld_fcst_7da_20250219_20250227.zip").read_bytes(), FETCHED),
         ("caiso-ra-outlook", "history_20260311_rtm_forecast_7day.csv", caiso_ra.parse,
-         (F / "outlook" / "history_20260311_rtm_forecast_7day.csv").read_bytes()),
+         (F / "outlook" / "history_20260311_rtm_forecast_7day.csv").read_bytes(), FETCHED),
         ("caiso-notice", "33_..._eea-3-notice-202202696.eml", caiso_notices.parse,
-         heat[32].read_bytes()),
+         heat[32].read_bytes(), FETCHED),
         ("caiso-notice", "39_..._superseding eea2.eml", caiso_notices.parse,
-         heat[38].read_bytes()),
+         heat[38].read_bytes(), FETCHED),
     ]
 
 
@@ -234,8 +240,9 @@ def compare(repeat: int, rounds: int) -> dict[str, object] | None:
 
 async def poll_cycles(cycles: int) -> dict[str, object]:
     bodies = {
-        "/outlook/current/stats.txt": STATS,
-        "/outlook/current/demand.csv": demand_day(),
+        # Current on the cycle's clock (09:30 PST): the 09:25 slot and reading.
+        "/outlook/current/stats.txt": STATS.replace(b"9/6/2022 17:25", b"1/27/2025 09:25"),
+        "/outlook/current/demand.csv": demand_day(9 * 60 + 25),
         "/outlook/current/rtm_forecast_7day.csv":
             (F / "outlook" / "history_20260311_rtm_forecast_7day.csv").read_bytes(),
         "/flex": (F / "flexalert" / "active_example_2021-06-11.json").read_bytes(),
@@ -265,7 +272,9 @@ async def poll_cycles(cycles: int) -> dict[str, object]:
                             rng=random.Random(1))
             tracemalloc.start()
             for s in [*sources, oasis]:
-                await engine.poll_once(s.name)
+                # A cycle that measures a refusal measures the wrong thing.
+                outcome = await engine.poll_once(s.name)
+                assert outcome is Outcome.OK, (s.name, outcome)
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             for s in sources:
@@ -305,9 +314,9 @@ def main() -> None:
 
     print(f"{'parser':18} {'file':42} {'bytes':>9} {'ms':>9} {'conditions':>10}")
     parse_ms: dict[str, float] = {}
-    for name, label, fn, raw in files():
-        out = fn(raw, FETCHED)
-        ms = best_ms(lambda fn=fn, raw=raw: fn(raw, FETCHED), args.repeat)
+    for name, label, fn, raw, at in files():
+        out = fn(raw, at)
+        ms = best_ms(lambda fn=fn, raw=raw, at=at: fn(raw, at), args.repeat)
         parse_ms[f"{name}:{label}"] = round(ms, 3)
         print(f"{name:18} {label:42} {len(raw):9} {ms:9.3f} {len(out):10}")  # type: ignore[arg-type]
 

@@ -48,6 +48,10 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 # Today's Outlook files step every 5 minutes and stamp each interval with its END.
 FIVE_MINUTES = timedelta(minutes=5)
+# A Today's Outlook value is published a minute after its interval ends and polled 60-90 s
+# after the mark: three intervals behind the fetch is a file that stopped moving, not a late
+# poll, and its values are not current.
+STALE_AFTER = 3 * FIVE_MINUTES
 
 
 def interval_day(end: datetime) -> date:
@@ -181,6 +185,16 @@ def csv_table(text: str, what: str, required: tuple[str, ...],
     if where:
         lines = _kept_lines(lines, [(columns[name], values) for name, values in where.items()])
     return columns, _split_rows(lines, len(header), what)
+
+
+def cut_mid_line(text: str, what: str) -> None:
+    """Every file CAISO serves ends its last row with a line break, so a body without
+    one was cut in transit inside that row, where a number may have lost its last digits:
+    a ParseError (reason `truncated`), never a row read as if whole."""
+    if text and not text.endswith(("\n", "\r")):
+        tail = text[text.rfind("\n") + 1:][-40:]
+        raise ParseError(f"{what}: cut mid-line: the last row {tail!r} has no line break",
+                         reason="truncated")
 
 
 def _kept(rows: Iterator[list[str]], tests: list[tuple[int, Collection[str]]]

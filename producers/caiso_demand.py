@@ -13,6 +13,14 @@ Rules (sources-caiso.md section 1, and docs/sources-caiso.md):
 - no date inside: the operating day is the Pacific date of the fetch, except just after midnight
   when `current/` still serves yesterday's file (its last reading is later than "now");
 - the instant is kept as `interval_end` and the raw label as `interval_label`.
+
+Completeness and freshness (a cut or stale file is a ParseError, never a reading):
+- the file lists every label of its day, forecasts included, so it must run to the closing
+  `00:00` and end with a line break (reason `truncated`);
+- the last row is where a cut lands: a value of it below half the row before's (a number that
+  lost digits, a zero), or a missing day-ahead forecast the row before has, is `truncated`;
+- `current/`'s latest reading (the day's start while it has none) older than `STALE_AFTER`
+  at the fetch is `stale`: the file stopped moving, and its reading is not current.
 """
 
 from __future__ import annotations
@@ -26,7 +34,9 @@ from monitor.errors import ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.topics import CAISO
 from producers.caiso_common import (
+    STALE_AFTER,
     csv_rows,
+    cut_mid_line,
     day_bounds,
     decode_text,
     exists_in_pacific,
@@ -79,6 +89,7 @@ def _label_minute(label: str, first: bool) -> int:
 def read_rows(raw: bytes) -> list[Row]:
     """The labelled rows in file order, each time once (the first row wins)."""
     text = decode_text(raw, "demand.csv")
+    cut_mid_line(text, "demand.csv")
     rows: list[Row] = []
     seen: set[int] = set()
     for cells in csv_rows(text, "demand.csv", ("Time",)):
@@ -95,7 +106,24 @@ def read_rows(raw: bytes) -> list[Row]:
         raise ParseError("demand.csv: no data rows")
     if not any(c in text.split("\n", 1)[0] for c in (_CURRENT, _DA, _HA)):
         raise ParseError("demand.csv: no demand or forecast column")
+    if rows[-1].minute != _DAY_END:
+        raise ParseError(f"demand.csv: cut short: the rows stop at {rows[-1].label}, before the "
+                         "closing 00:00", reason="truncated")
+    if len(rows) > 1:
+        _check_last(rows[-2], rows[-1])
     return rows
+
+
+def _check_last(before: Row, last: Row) -> None:
+    for name, was, now in ((_CURRENT, before.current, last.current),
+                           (_DA, before.day_ahead, last.day_ahead),
+                           (_HA, before.hour_ahead, last.hour_ahead)):
+        if was is not None and now is not None and now < was / 2:
+            raise ParseError(f"demand.csv: last row {last.label}: {name} {now:g} MW after "
+                             f"{was:g} MW: cut", reason="truncated")
+    if before.day_ahead is not None and last.day_ahead is None:
+        raise ParseError(f"demand.csv: last row {last.label}: no {_DA}: cut",
+                         reason="truncated")
 
 
 def _instant(day: date, minute: int) -> tuple[datetime, bool]:
@@ -132,15 +160,20 @@ def parse(raw: bytes, fetched_at: datetime, day: date | None = None,
           source_url: str | None = None) -> list[Condition]:
     """`day` is the operating day for `history/YYYYMMDD/` files; None means `current/`."""
     rows = read_rows(raw)
+    current = day is None
     if day is None:
         day = operating_day(rows, fetched_at)
     in_day = readings(rows, day)
     known = [r for r in in_day if r.current is not None]
     latest = known[-1] if known else None
+    start, end = day_bounds(day)
+    if current and fetched_at - (latest.at if latest else start) > STALE_AFTER:
+        since = latest.label if latest else "the day's start"
+        raise ParseError(f"demand.csv: stale: no reading since {since} ({day.isoformat()}) at "
+                         f"the fetch {fetched_at.isoformat()}", reason="stale")
     peak = max(known, key=lambda r: r.current or 0.0) if known else None
     forecast = [r for r in in_day if r.day_ahead is not None]
     da_peak = max(forecast, key=lambda r: r.day_ahead or 0.0) if forecast else None
-    start, end = day_bounds(day)
     attributes = DemandAttributes(
         operating_day=day,
         interval_end=latest.at if latest else None,

@@ -38,6 +38,7 @@ from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.topics import CAISO
 from producers.caiso_common import (
     csv_table,
+    cut_mid_line,
     day_bounds,
     decode_text,
     number,
@@ -130,6 +131,7 @@ def hourly(raw: bytes, areas: frozenset[str] | None = None
     file's vintage."""
     body, vintage = unpack(raw)
     text = decode_text(body, "OASIS CSV")
+    cut_mid_line(text, "OASIS CSV")
     # Most rows are other areas': they are turned away before being split.
     columns, rows = csv_table(text, "OASIS CSV", _REQUIRED,
                               None if areas is None else {"TAC_AREA_NAME": areas})
@@ -189,7 +191,8 @@ class DaySeries:
 
     def describe(self) -> str:
         """`7DA 2025-02-20 HE1-16 (16 of 24 hours)`."""
-        return (f"{self.market} {self.trade_date.isoformat()} HE{hour_ranges(self.hours_covered)} "
+        covered = f"HE{hour_ranges(self.hours_covered)}" if self.values else "no hour"
+        return (f"{self.market} {self.trade_date.isoformat()} {covered} "
                 f"({len(self.values)} of {self.hours_in_day} hours)")
 
 
@@ -230,6 +233,17 @@ def forecasts(raw: bytes, fetched_at: datetime, source_url: str | None = None,
         lambda: defaultdict(list))
     for v in values:
         grouped[(v.area, v.trade_date)][v.market].append(v)
+    # Rows are unsorted, so a cut between rows can take every row of a series and leave no
+    # trace in it: each market forecasts every area of the file on each of its trade dates,
+    # and a (market, area, date) missing from that grid is a series with no hours, partial.
+    every_area = {area for area, _ in grouped}
+    dates_of: dict[str, set[date]] = defaultdict(set)
+    for v in values:
+        dates_of[v.market].add(v.trade_date)
+    for market, market_dates in dates_of.items():
+        for area in every_area:
+            for trade_date in market_dates:
+                grouped[(area, trade_date)].setdefault(market, [])
     today = pacific_day(fetched_at)
     out: list[Condition] = []
     partial: list[DaySeries] = []

@@ -11,6 +11,11 @@ and per operating day the minimum margin, the interval where it falls, and the d
 peak (max day-ahead demand forecast). Days the file covers only in part (the one-row overlap at
 its start) are left out rather than reported with a wrong minimum. Condition id:
 `caiso.ra-margin:<date>`.
+
+A cut file is a ParseError (reason `truncated`), never fewer or shorter days: every published
+file runs from the opening midnight through the midnight that closes the eighth day after it
+and ends with a line break, so anything short of `DAYS` consecutive whole days, a last row
+that is not that closing midnight, or a last line without a line break is a cut.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from monitor.topics import CAISO
 from producers.caiso_common import (
     FIVE_MINUTES,
     csv_table,
+    cut_mid_line,
     day_bounds,
     decode_text,
     interval_day,
@@ -46,6 +52,8 @@ _DAY_FORM = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})$")
 _CLOCK_FORM = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
 # A day counts when at least this share of its 5-minute intervals has every forecast column.
 _MIN_COVERAGE = 0.9
+# The operating days of every published file: the publish day and the seven after it.
+DAYS = 8
 
 
 class Interval(NamedTuple):
@@ -112,6 +120,7 @@ class _Ends:
 
 def intervals(raw: bytes) -> list[Interval]:
     text = decode_text(raw, _WHAT)
+    cut_mid_line(text, _WHAT)
     columns, rows = csv_table(text, _WHAT, (_TIME, _RA, _DA, _RR))
     at_time, at_ra, at_da, at_rr = (columns[c] for c in (_TIME, _RA, _DA, _RR))
     end_of = _Ends()
@@ -139,7 +148,15 @@ def parse(raw: bytes, fetched_at: datetime, source_url: str | None = None) -> li
             complete[day] = ivs
     if not complete:
         raise ParseError("rtm_forecast_7day.csv: no complete operating day")
-    published = min(complete)
+    published, last = min(complete), max(complete)
+    if len(complete) != DAYS or (last - published).days != DAYS - 1:
+        raise ParseError(f"{_WHAT}: cut: {len(complete)} whole days ({published.isoformat()} .. "
+                         f"{last.isoformat()}), not {DAYS} in a row", reason="truncated")
+    closing = max(by_day[last])
+    if closing != day_bounds(last)[1]:
+        raise ParseError(f"{_WHAT}: cut: the last day {last.isoformat()} stops at "
+                         f"{closing.isoformat()}, before its closing midnight",
+                         reason="truncated")
     today = pacific_day(fetched_at)
     out: list[Condition] = []
     for day, ivs in complete.items():

@@ -4,6 +4,9 @@ The file is one JSON object despite its name. Every field is optional and number
 strings with thousands separators; but `gridstatus` (the labels in effect now) must be there:
 without it we cannot tell "Normal" from an emergency, so its absence is a ParseError, never
 "Normal". Labels are matched on keywords onto the notice kinds; unknown labels are kept verbatim.
+A truncated body is not JSON (a ParseError). A `slotDate` or `CurrentSystemDemandTS` more than
+`STALE_AFTER` before the fetch is a ParseError (reason `stale`): the file stopped moving, and
+neither its labels nor its current demand are current.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from producers.caiso_common import (
     FLEX_SEVERITY,
     LEGACY_SEVERITY,
     RMO_SEVERITY,
+    STALE_AFTER,
     TE_SEVERITY,
     number,
     one_line,
@@ -115,10 +119,16 @@ def parse(raw: bytes, fetched_at: datetime, source_url: str | None = None) -> li
         if kind is not None and kind not in kinds:
             kinds.append(kind)
         severity = max(severity, sev)
+    as_of = _pacific_time(obj.get("slotDate"), "slotDate")
+    for field, stamp in (("slotDate", as_of), ("CurrentSystemDemandTS", _pacific_time(
+            obj.get("CurrentSystemDemandTS"), "CurrentSystemDemandTS"))):
+        if stamp is not None and fetched_at - stamp > STALE_AFTER:
+            raise ParseError(f"stats.txt: stale: {field} {stamp.isoformat()} at the fetch "
+                             f"{fetched_at.isoformat()}", reason="stale")
     tomorrow = _num(obj, "tomorrowsForecastPeakDemand")
     unloaded = _num(obj, "Available_capacity", "AvailableCapacity")
     attributes = StatusAttributes(
-        as_of=_pacific_time(obj.get("slotDate"), "slotDate"),
+        as_of=as_of,
         grid_status=labels,
         label_kinds=tuple(kinds),
         current_reserve_mw=_num(obj, "Current_reserve", "CurrentReserve"),

@@ -49,6 +49,11 @@ def _rows(raw: bytes) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
             raise ParseError("file is not text", reason="encoding") from None
     if "\x00" in text:
         raise ParseError("file is not text (NUL bytes)", reason="encoding")
+    if text and not text.endswith(("\n", "\r")):
+        # Every history file ends its last row with a line break: without one the file was
+        # cut inside that row, and its last cell (a time, a comment) may be a fragment.
+        raise ParseError(f"line {text.count(chr(10)) + 1}: cut mid-line (no line break at the "
+                         "end of the file)", reason="truncated")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)

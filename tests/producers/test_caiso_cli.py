@@ -14,6 +14,7 @@ import pytest
 from monitor.cli import main
 from monitor.cli.parse import PARSERS
 from tests.producers.helpers import CAISO_FIXTURES as F
+from tests.producers.helpers import NEW, demand_file, full_day
 
 ROOT = Path(__file__).parents[2]
 
@@ -99,6 +100,28 @@ def test_oasis_answer_with_no_whole_day_names_the_hours_it_covers(
     out = capmon("caiso-oasis", str(cut))
     assert out.returncode == 1 and out.stdout == ""
     assert "7DA 2025-02-20 HE1-16 (16 of 24 hours) x6 areas" in out.stderr
+
+
+@pytest.mark.parametrize(("cut", "fetched_at", "reason"), [
+    # Cut inside the 16:55 reading of a whole day (21015 MW read as 21), at 17:01 PDT.
+    (True, "2026-03-12T00:01:00+00:00", "cut mid-line"),
+    # The whole file at 20:00 PDT: its 16:55 reading is three hours old.
+    (False, "2026-03-12T03:00:00+00:00", "stale"),
+])
+def test_cut_or_stale_demand_exits_1_never_a_current_reading(
+        capmon: Callable[..., Result], tmp_path: Path, cut: bool, fetched_at: str,
+        reason: str) -> None:
+    whole = demand_file(NEW, full_day(16 * 60 + 55))
+    path = tmp_path / "demand.csv"
+    path.write_bytes(whole[:whole.index(b"16:55,30017,29017,21") + 20] if cut else whole)
+    out = capmon("caiso-demand", str(path), "--fetched-at", fetched_at)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.startswith("capmon parse: caiso-demand: demand.csv: ")
+    assert reason in out.stderr
+    if not cut:  # the same file read at 17:01 PDT is current
+        ok = capmon("caiso-demand", str(path), "--fetched-at", "2026-03-12T00:01:00+00:00")
+        assert ok.returncode == 0
+        assert json.loads(ok.stdout)["attributes"]["current_mw"] == 20000 + 16 * 60 + 55
 
 
 def test_missing_file_exits_1(capmon: Callable[..., Result]) -> None:

@@ -18,23 +18,24 @@ from monitor.errors import ParseError
 from monitor.events import Condition
 from producers import caiso_demand, caiso_flex, caiso_notices, caiso_oasis, caiso_ra, caiso_stats
 from tests.producers.helpers import CAISO_FIXTURES as F
+from tests.producers.helpers import NEW, demand_file, full_day
 
 FETCHED = datetime(2026, 3, 11, 20, 0, tzinfo=UTC)
 Parser = Callable[[bytes, datetime], list[Condition]]
 
 SEEDS: dict[str, tuple[Parser, list[bytes]]] = {
     "caiso-stats": (caiso_stats.parse, [
-        b'{"slotDate":"8/31/2022 13:05","gridstatus":["Restricted Maintenance Operations"],'
+        b'{"slotDate":"3/11/2026 12:55","gridstatus":["Restricted Maintenance Operations"],'
         b'"Current_reserve":"3,560","tomorrowsForecastPeakDemand":48321.5}']),
-    "caiso-demand": (caiso_demand.parse, [
-        b"Time,Day ahead forecast,Hour ahead forecast,Current demand,Demand response\n"
-        b"00:00,30243,29312,29138,\n00:05,30000,29000,29100,\n00:10,30100,,,\n00:00,1,1,1,\n"]),
+    # A whole day read at 13:00 PDT, its 12:55 reading the latest (a cut or stale seed would
+    # only ever be refused).
+    "caiso-demand": (caiso_demand.parse, [demand_file(NEW, full_day(12 * 60 + 55))]),
     "caiso-flex": (caiso_flex.parse, [p.read_bytes() for p in (F / "flexalert").iterdir()]),
     "caiso-oasis": (caiso_oasis.parse, [
         (F / "oasis" / "sld_fcst_20250127_20250129_ca_iso_tac_only.derived.csv").read_bytes(),
         (F / "oasis" / "sld_fcst_7da_20250219_20250227.zip").read_bytes()]),
     "caiso-ra-outlook": (caiso_ra.parse, [
-        (F / "outlook" / "history_20260311_rtm_forecast_7day.csv").read_bytes()[:60_000]]),
+        (F / "outlook" / "history_20260311_rtm_forecast_7day.csv").read_bytes()]),
     "caiso-notice": (caiso_notices.parse, [
         p.read_bytes() for p in sorted((F / "notices" / "heatwave_2022").glob("*.eml"))[30:36]]),
 }

@@ -21,6 +21,7 @@ from monitor.events import Kind, Severity, Status
 from producers import caiso_demand, caiso_flex, caiso_oasis, caiso_ra, caiso_stats
 from producers.caiso_common import PACIFIC
 from tests.producers.helpers import CAISO_FIXTURES as F
+from tests.producers.helpers import NEW, OLD, demand_file, full_day
 
 OASIS_CSV = F / "oasis" / "sld_fcst_20250127_20250129_all_markets.csv"
 OASIS_TAC_ONLY = F / "oasis" / "sld_fcst_20250127_20250129_ca_iso_tac_only.derived.csv"
@@ -379,32 +380,6 @@ def test_stats_zero_tomorrow_means_not_published() -> None:
 
 # -- demand.csv -------------------------------------------------------------------------------
 
-NEW = "Time,Day ahead forecast,Hour ahead forecast,Current demand,Demand response\n"
-OLD = "Time,Day ahead forecast,Hour ahead forecast,Current demand\n"
-
-
-def demand_file(header: str, rows: list[str]) -> bytes:
-    return (header + "".join(r + "\n" for r in rows) + ",,,,\n").encode()
-
-
-def full_day(known_until: int, dst: str | None = None) -> list[str]:
-    """A synthetic day: the 289 rows `00:00, 00:05 ... 23:55, 00:00`, each label the end of its
-    interval. The hourly forecasts change at HH:05 (30000 + hour ending); the opening `00:00`
-    carries the previous day's HE24 (31000, and a current demand of 29999 above any of this
-    day's). Current demand is 20000 + minutes since midnight, known up to `known_until`."""
-    rows = []
-    for minute in range(0, 24 * 60 + 5, 5):
-        label = f"{minute // 60 % 24:02d}:{minute % 60:02d}"
-        if dst == "spring" and label.startswith("02:"):
-            rows.append(f"{label},,,,")
-            continue
-        he = -(-minute // 60)
-        da, ha = (31000, 30000) if minute == 0 else (30000 + he, 29000 + he)
-        current = 29999 if minute == 0 else (20000 + minute if minute <= known_until else "")
-        rows.append(f"{label},{da},{ha},{current},")
-    return rows
-
-
 def minutes(hh: int, mm: int = 0) -> int:
     return hh * 60 + mm
 
@@ -465,8 +440,9 @@ def test_demand_fall_back_hour_is_the_first_occurrence() -> None:
 
 
 def test_demand_repeated_label_keeps_the_first_row() -> None:
-    raw = (NEW + "00:00,1,1,1,\n00:05,30000,29000,20005,\n00:05,9,9,9,\n").encode()
-    [c] = caiso_demand.parse(raw, pt(2026, 3, 11, 0, 7))
+    rows = full_day(minutes(0, 5))
+    rows.insert(2, "00:05,9,9,9,")
+    [c] = caiso_demand.parse(demand_file(NEW, rows), pt(2026, 3, 11, 0, 7))
     assert c.attributes.current_mw == 20005  # type: ignore[attr-defined]
 
 
@@ -479,12 +455,64 @@ def test_demand_malformed(raw: bytes) -> None:
 
 
 def test_demand_observed_first_rows_parse() -> None:
-    """The header and first row recorded live in observed/ (2026-07-27): that 00:00 row ends
-    the interval 23:55-00:00 of 07/26, so the new day has no reading of its own yet."""
-    raw = b"Time,Day ahead forecast,Hour ahead forecast,Current demand,Demand response\n" \
-          b"00:00,30243,29312,29138,\n"
-    [c] = caiso_demand.parse(raw, pt(2026, 7, 27, 0, 3))
+    """The header and first row recorded live in observed/ (2026-07-27), ahead of a day of
+    forecasts (the recorded body, 7,005 bytes, is a whole day's rows): that 00:00 row ends the
+    interval 23:55-00:00 of 07/26, so the new day has no reading of its own yet."""
+    rows = full_day(0)
+    rows[0] = "00:00,30243,29312,29138,"
+    [c] = caiso_demand.parse(demand_file(NEW, rows), pt(2026, 7, 27, 0, 3))
     a = c.attributes
     assert isinstance(a, DemandAttributes)
     assert a.operating_day == date(2026, 7, 27) and c.status is Status.ACTIVE
-    assert (a.current_mw, a.day_ahead_peak_mw, a.interval_end) == (None, None, None)
+    assert (a.current_mw, a.interval_end, a.todays_peak_mw) == (None, None, None)
+    assert a.day_ahead_peak_mw == 30024
+
+
+# -- freshness: a file that stopped moving is not current --------------------------------------
+
+@pytest.mark.parametrize(("fetched", "current"), [
+    (pt(2026, 3, 11, 12, 1), 20000 + minutes(12)),  # the 12:00 reading, a minute after
+    (pt(2026, 3, 11, 12, 15), 20000 + minutes(12)),  # three intervals on: late, still current
+    (pt(2026, 3, 11, 12, 16), None),
+    (pt(2026, 3, 11, 18, 1), None),  # hours old
+])
+def test_demand_reading_older_than_three_intervals_is_stale(fetched: datetime,
+                                                           current: int | None) -> None:
+    raw = demand_file(NEW, full_day(minutes(12)))
+    if current is None:
+        with pytest.raises(ParseError) as info:
+            caiso_demand.parse(raw, fetched)
+        assert info.value.reason == "stale" and "12:00" in str(info.value)
+    else:
+        [c] = caiso_demand.parse(raw, fetched)
+        assert c.attributes.current_mw == current  # type: ignore[attr-defined]
+
+
+def test_demand_new_day_without_a_reading_turns_stale() -> None:
+    raw = demand_file(NEW, full_day(0))
+    [c] = caiso_demand.parse(raw, pt(2026, 3, 11, 0, 3))
+    assert c.attributes.current_mw is None  # type: ignore[attr-defined]
+    with pytest.raises(ParseError, match="no reading since the day's start"):
+        caiso_demand.parse(raw, pt(2026, 3, 11, 0, 20))
+
+
+def test_demand_history_day_is_not_held_to_the_fetch_time() -> None:
+    raw = demand_file(NEW, full_day(minutes(24)))
+    [c] = caiso_demand.parse(raw, pt(2026, 5, 1, 9), day=date(2026, 3, 11))
+    assert c.attributes.current_mw == 20000 + minutes(24)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("field", ["slotDate", "CurrentSystemDemandTS"])
+def test_stats_older_than_three_intervals_is_stale(field: str) -> None:
+    fresh = {"slotDate": "9/6/2022 17:25", "CurrentSystemDemandTS": "202209061725"}
+    raw = stats(gridstatus=["Energy Emergency Alert (EEA) 3"], CurrentSystemDemand="51,812",
+                **fresh)
+    [c] = caiso_stats.parse(raw, pt(2022, 9, 6, 17, 40))
+    assert c.attributes.current_demand_mw == 51812  # type: ignore[attr-defined]
+    stale = {**fresh, field: {"slotDate": "9/6/2022 15:25",
+                              "CurrentSystemDemandTS": "202209061525"}[field]}
+    raw = stats(gridstatus=["Energy Emergency Alert (EEA) 3"], CurrentSystemDemand="51,812",
+                **stale)
+    with pytest.raises(ParseError) as info:
+        caiso_stats.parse(raw, pt(2022, 9, 6, 17, 40))
+    assert info.value.reason == "stale" and field in str(info.value)

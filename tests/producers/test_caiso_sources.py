@@ -20,7 +20,7 @@ from monitor.clock import ManualClock
 from monitor.config import Settings, SourcesSettings
 from monitor.errors import ConfigError
 from monitor.events import Status
-from monitor.topics import CAISO
+from monitor.topics import CAISO, HEALTH
 from producers.caiso_common import PACIFIC
 from producers.caiso_demand import DemandSource
 from producers.caiso_flex import FlexSource
@@ -29,10 +29,11 @@ from producers.caiso_ra import RaOutlookSource
 from producers.caiso_stats import StatsSource
 from producers.catalog import build_sources
 from producers.engine import Engine, Outcome
+from producers.health import health_id
 from producers.http import HttpFetcher
 from tests.producers.fake_caiso import FakeCaiso, Reply
 from tests.producers.helpers import CAISO_FIXTURES as F
-from tests.producers.helpers import drain
+from tests.producers.helpers import NEW, demand_file, drain, full_day
 
 FLEX = "/TodaysOutlookApi/api/EmergencyNotices/v2/ActiveFlexAlertEvents"
 OASIS = "/oasisapi/SingleZip"
@@ -63,9 +64,7 @@ async def test_outlook_and_flex_sources_publish_through_the_engine(served) -> No
     base = str(server.make_url("/outlook"))
     fake.script("/outlook/current/stats.txt", Reply(
         body=b'{"slotDate":"3/11/2026 17:00","gridstatus":["Normal"],"Current_reserve":"3,100"}'))
-    fake.script("/outlook/current/demand.csv", Reply(
-        body=b"Time,Day ahead forecast,Hour ahead forecast,Current demand,Demand response\n"
-             b"00:00,30243,29312,29138,\n00:05,30000,29000,29100,\n"))
+    fake.script("/outlook/current/demand.csv", Reply(body=demand_file(NEW, full_day(17 * 60))))
     fake.script("/outlook/current/rtm_forecast_7day.csv", Reply(
         body=(F / "outlook" / "history_20260311_rtm_forecast_7day.csv").read_bytes()))
     fake.script(FLEX, Reply(body=(F / "flexalert" / "inactive_2026-04-21.json").read_bytes(),
@@ -84,6 +83,37 @@ async def test_outlook_and_flex_sources_publish_through_the_engine(served) -> No
     assert "caiso.ra-margin:2026-03-17" in ids
     for path in ("/outlook/current/stats.txt", "/outlook/current/demand.csv"):
         assert fake.seen(path)[0].query["_"] == str(int(clock.now().timestamp()))
+
+
+WHOLE_AT_17 = demand_file(NEW, full_day(17 * 60))
+
+
+@pytest.mark.parametrize(("later", "reason"), [
+    # The body cut inside the 17:00 reading (21 of 21020 MW), then at the line before it.
+    (WHOLE_AT_17[:WHOLE_AT_17.index(b"17:00,30017,29017,21") + 20], "truncated"),
+    (WHOLE_AT_17[:WHOLE_AT_17.index(b"17:00,")], "truncated"),
+    # The same whole file, still served 20 minutes on: its 17:00 reading is not current.
+    (WHOLE_AT_17, "stale"),
+])
+async def test_a_cut_or_stale_demand_file_reaches_the_operator_as_source_health(  # type: ignore[no-untyped-def]
+        served, later: bytes, reason: str) -> None:
+    fake, server, clock = served
+    clock.set(pt(2026, 3, 11, 17, 1, 30))
+    fake.script("/outlook/current/demand.csv", Reply(body=WHOLE_AT_17), Reply(body=later))
+    bus = MemoryBus()
+    async with HttpFetcher(clock, user_agent="capmon-test", timeout_s=5,
+                           max_response_bytes=1_000_000) as fetcher:
+        engine = Engine([DemandSource(str(server.make_url("/outlook")))], fetcher, bus, clock,
+                        stale_after_intervals=3, rng=random.Random(1))
+        assert await engine.poll_once("caiso-demand") is Outcome.OK
+        for minutes in (20, 25):
+            clock.set(pt(2026, 3, 11, 17, minutes, 30))
+            assert await engine.poll_once("caiso-demand") is Outcome.PARSE_ERROR
+    [demand] = await drain(bus, CAISO)
+    assert demand.attributes.current_mw == 21020  # type: ignore[attr-defined]
+    [health] = await drain(bus, HEALTH)
+    assert health.id == health_id("caiso-demand") and health.status is Status.ACTIVE
+    assert health.attributes.reason == reason  # type: ignore[attr-defined]
 
 
 async def test_oasis_source_queries_polls_after_publication_and_spaces_requests(served) -> None:  # type: ignore[no-untyped-def]
