@@ -96,7 +96,11 @@ class ApiSettings(Section):
     # Public base URL used in SMS links, unsubscribe links and status callbacks; unset, the
     # address the API listens on (so a changed port changes the links with it).
     public_url: str = "http://127.0.0.1:8080"
-    max_body_bytes: int = 256 * 1024
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    # How long a connection may sit without a complete request head (idle between
+    # keep-alive requests, or sending its headers slowly), and how long a body may take.
+    idle_timeout_s: float = Field(default=60.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
     # The ops server (/healthz, /readyz, /metrics) of `capmon produce|decide|deliver`; the
     # api role serves those routes on its own port.
     ops_host: str = "127.0.0.1"

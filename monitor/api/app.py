@@ -15,6 +15,7 @@ from aiohttp import web
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.openapi import OpenApiSpec
 from monitor.api.problems import problem_middleware
+from monitor.api.server import api_runner, body_middleware
 from monitor.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -36,7 +37,7 @@ API_MODULES: tuple[str, ...] = (
 
 def create_app(rt: Runtime) -> web.Application:
     app = web.Application(
-        middlewares=[problem_middleware],
+        middlewares=[problem_middleware, body_middleware],
         client_max_size=rt.settings.api.max_body_bytes,
     )
     app[RUNTIME] = rt
@@ -47,7 +48,7 @@ def create_app(rt: Runtime) -> web.Application:
 
 
 async def run(rt: Runtime, stop: asyncio.Event) -> None:
-    runner = web.AppRunner(create_app(rt), access_log=None)
+    runner = api_runner(create_app(rt), rt.settings.api)
     await runner.setup()
     site = web.TCPSite(runner, rt.settings.api.host, rt.settings.api.port)
     await site.start()

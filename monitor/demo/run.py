@@ -34,6 +34,7 @@ from aiohttp import web
 
 from monitor import ledger
 from monitor.api.app import create_app
+from monitor.api.server import api_runner
 from monitor.bus import make_bus
 from monitor.clock import PACIFIC, ManualClock
 from monitor.config import Settings
@@ -176,7 +177,7 @@ async def run_demo(opts: DemoOptions, printer: TimelinePrinter | None = None) ->
         hooks.secrets = {s.id: s.secret for s in subs if s.secret}
         printer.subscribers(subs)
 
-        api = web.AppRunner(create_app(rt), access_log=None)
+        api = api_runner(create_app(rt), rt.settings.api)
         await api.setup()
         await web.SockSite(api, api_sock).start()
         stack.push_async_callback(api.cleanup)
