@@ -4,7 +4,8 @@ Measures capmon's webhook notifier (CloudEvent body, Standard Webhooks signature
 verdict) against the ceiling on this machine: a bare aiohttp client posting the same 10,000
 signed bodies to the same receiver with the same concurrency. The receiver runs in its own
 process so it does not share the event loop being measured. It also times the whole deliver
-pipeline (ledger on SQLite: admit, claim, send, record) on a smaller batch, for scale.
+pipeline (ledger on SQLite: admit in one transaction as decide does, then claim, send,
+record per notification) on a smaller batch, for scale.
 
     python bench/deliver.py [--n 10000] [--endpoints 100] [--concurrency 64] [--pipeline 2000]
 
@@ -45,6 +46,7 @@ from consumers.notifiers.webhook import (
     signed_headers,
     webhook_body,
 )
+from monitor import ledger
 from monitor.bus import MemoryBus
 from monitor.clock import SystemClock
 from monitor.config import DeliverSettings
@@ -137,14 +139,21 @@ async def run_pipeline(base: str, n: int, endpoints: int, concurrency: int) -> f
         await bus.start()
         d = Deliverer(Deps(settings=settings, store=store, bus=bus, clock=clock,
                            notifiers={"webhook": notifier}, limits=Limits(settings, clock),
-                           ledger=DeliverLedger(store, clock, settings.claim_lease_s)))
-        sem = asyncio.Semaphore(concurrency)
+                           ledger=DeliverLedger(store, clock, settings.claim_lease_s,
+                                                linger_s=settings.commit_linger_s)))
+        # Notifications in hand as the bus consumer would hold them (`inflight`); sends are
+        # capped at `concurrency` inside the pipeline, as in the ceiling's client.
+        sem = asyncio.Semaphore(settings.inflight)
 
         async def one(x: object) -> None:
             async with sem:
                 await d.submit(x)  # type: ignore[arg-type]
 
         t0 = time.perf_counter()
+        # As decide does: the whole batch admitted in one transaction (the outbox), then
+        # each notification handed to deliver as its bus record would be.
+        async with store.begin() as conn:
+            await ledger.admit(conn, ns, clock.now())
         await asyncio.gather(*(one(x) for x in ns))
         elapsed = time.perf_counter() - t0
         await notifier.close()

@@ -38,7 +38,7 @@ from monitor.envelope import condition_from_event
 from monitor.errors import BusError, CapmonError
 from monitor.events import Condition, Kind, Severity
 from monitor.metrics import DECIDE_DURATION
-from monitor.notifications import Notification, notification_event
+from monitor.notifications import Notification, Payloads, notification_event
 from monitor.runtime import Runtime
 from monitor.source_health import POLLED_SOURCES, enabled_sources
 from monitor.store import Store
@@ -157,8 +157,9 @@ class Decider:
         if not outbox:
             return
         try:
+            payloads = Payloads()
             await self.bus.publish_many(self.config.notifications_topic, [
-                (n.subscription_id, notification_event(n)) for n in outbox])
+                (n.subscription_id, notification_event(n, payloads=payloads)) for n in outbox])
         except CapmonError as exc:
             log.warning("notifications_publish_failed", notifications=len(outbox),
                         error=str(exc), reason=exc.reason)

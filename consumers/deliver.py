@@ -30,6 +30,7 @@ from consumers.deliver_stages import (
     check_endpoint,
     claim,
     gate,
+    in_slot,
     record,
     run_stages,
     send,
@@ -57,8 +58,10 @@ def build_pipeline(d: Deps) -> list[Stage]:
         claim(d),            # admit the key once, lease it if due, read its endpoint
         check_endpoint(d),   # a gone or inactive subscription: settle as suppressed
         gate(d),             # circuit breaker, endpoint and channel token buckets
-        send(d),             # one attempt through the channel's notifier
-        record(d),           # attempt row + verdict + endpoint health, one group commit
+        in_slot(d.sends, [   # at most `concurrency` sends whose outcome is not committed:
+            send(d),         #   one attempt through the channel's notifier
+            record(d),       #   attempt row + verdict + endpoint health, one group commit
+        ]),
         announce(d),         # dead letter, endpoint-disabled notice
     ]
 
@@ -67,7 +70,7 @@ class Deliverer:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.stages = build_pipeline(deps)
-        self._slots = asyncio.Semaphore(deps.settings.concurrency)
+        self._slots = asyncio.Semaphore(deps.settings.inflight)
         # Set when a notification from the bus was left for later (a retry, a deferral): it
         # may be due before the scheduler's next pass.
         self.wake = asyncio.Event()
@@ -97,7 +100,7 @@ class Deliverer:
         d = self.deps
         now = d.clock.now()
         async with d.store.connect() as conn:
-            entries = await ledger.due(conn, now, limit=d.settings.concurrency * 4,
+            entries = await ledger.due(conn, now, limit=d.settings.inflight,
                                        sender=d.ledger.sender)
         tasks = []
         for entry in entries:
@@ -183,7 +186,8 @@ def make_deps(rt: Runtime, notifiers: dict[str, Notifier] | None = None) -> Deps
                 limits=Limits(rt.settings.deliver, rt.clock),
                 ledger=DeliverLedger(rt.store, rt.clock, rt.settings.deliver.claim_lease_s,
                                      sender=ledger.Sender(timedelta(
-                                         seconds=rt.settings.deliver.takeover_s))),
+                                         seconds=rt.settings.deliver.takeover_s)),
+                                     linger_s=rt.settings.deliver.commit_linger_s),
                 rng=random.Random())
 
 
@@ -195,7 +199,7 @@ async def run(rt: Runtime, stop: asyncio.Event,
     deliverer = Deliverer(deps)
     s = rt.settings.deliver
     log.info("deliver_started", channels=sorted(deps.notifiers), topic=s.topic, group=s.group,
-             concurrency=s.concurrency)
+             concurrency=s.concurrency, inflight=s.inflight)
     scheduler = asyncio.create_task(supervise(
         "deliver.scheduler", lambda: scheduler_loop(deliverer, stop), stop, rt.clock, rt.tasks))
     heartbeat = asyncio.create_task(supervise(
@@ -203,7 +207,7 @@ async def run(rt: Runtime, stop: asyncio.Event,
     try:
         await supervise("deliver.consumer", lambda: consume(
             rt.bus, [s.topic], s.group, deliverer.handle, stop, rt.clock,
-            dead_letters=s.dlq_topic, concurrency=s.concurrency), stop, rt.clock, rt.tasks)
+            dead_letters=s.dlq_topic, concurrency=s.inflight), stop, rt.clock, rt.tasks)
     finally:
         stop.set()
         await asyncio.gather(scheduler, heartbeat, return_exceptions=True)

@@ -63,12 +63,13 @@ class _ClaimRequest:
 
 class DeliverLedger:
     def __init__(self, store: Store, clock: Clock, lease_s: float, *,
-                 sender: ledger.Sender | None = None, max_batch: int = 500) -> None:
+                 sender: ledger.Sender | None = None, max_batch: int = 500,
+                 linger_s: float = 0.0) -> None:
         self.store, self.clock = store, clock
         self.lease = timedelta(seconds=lease_s)
         self.sender = sender or ledger.Sender()
         self._writes: GroupCommit[_ClaimRequest | Settlement, Claimed | After | None] = (
-            GroupCommit(self._apply, max_batch=max_batch))
+            GroupCommit(self._apply, max_batch=max_batch, linger_s=linger_s))
 
     async def claim(self, n: Notification, *, admit: bool) -> Claimed | None:
         """The claim on `n`, or None when it is not ours to send now (settled, scheduled
@@ -108,11 +109,17 @@ class DeliverLedger:
                      now: datetime) -> dict[int, Claimed | After | None]:
         if not reqs:
             return {}
-        fresh = [r.notification for r in reqs if r.admit]
-        if fresh:
-            await ledger.admit(conn, fresh, now, handoff=False)
-        got = await ledger.claim(conn, [r.notification for r in reqs], now, now + self.lease,
-                                 self.sender)
+        until = now + self.lease
+        got = await ledger.claim(conn, [r.notification for r in reqs], now, until, self.sender)
+        # decide admits before it publishes, so a record's key is almost always there; only
+        # the keys the claim missed pay for an insert (a record the ledger lacks: a store
+        # restored from backup, a bus shared with another ledger).
+        missing = [r.notification for r in reqs if r.admit and r.notification.key not in got]
+        if missing:
+            new = await ledger.admit(conn, missing, now, handoff=False)
+            if new:
+                got.update(await ledger.claim(conn, [n for n in missing if n.key in new],
+                                              now, until, self.sender))
         eps = await endpoint_store.get_endpoints(
             conn, {r.notification.subscription_id for r in reqs if r.notification.key in got},
             now)

@@ -10,6 +10,7 @@ transactions.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -54,6 +55,11 @@ class Deps:
     rng: random.Random = dataclasses.field(default_factory=random.Random)
     # Endpoints whose last attempt in this process succeeded (saves a write per delivery).
     healthy: set[str] = dataclasses.field(default_factory=set)
+    # Send slots (`concurrency`): held from a send until its outcome is committed.
+    sends: asyncio.Semaphore = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sends", asyncio.Semaphore(self.settings.concurrency))
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,18 @@ async def run_stages(stages: Sequence[Stage], attempt: Attempt) -> Attempt | Non
         if ctx is None:
             return None
     return ctx
+
+
+def in_slot(slots: asyncio.Semaphore, stages: Sequence[Stage]) -> Stage:
+    """Run `stages` holding one of `slots`: a send and the commit of its outcome hold a slot
+    together, so a crash can repeat at most `concurrency` sends (those whose outcome was not
+    committed yet), however many notifications are claimed and waiting."""
+
+    async def stage(a: Attempt) -> Attempt | None:
+        async with slots:
+            return await run_stages(stages, a)
+
+    return stage
 
 
 # -- stages -------------------------------------------------------------------------------------

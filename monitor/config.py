@@ -209,7 +209,15 @@ class DeliverSettings(Section):
     topic: str = NOTIFICATIONS
     dlq_topic: str = DLQ
     group: str = "capmon-deliver"
+    # Sends in flight at once (HTTP requests, Twilio calls, SMTP sessions).
     concurrency: int = Field(default=64, ge=1, le=1024)
+    # Notifications in hand at once, from the bus or the scheduler: claimed, waiting to
+    # send, or waiting for their outcome's commit. Larger than `concurrency` so that claims
+    # and outcomes commit in large batches while every send slot stays busy.
+    inflight: int = Field(default=512, ge=1, le=8192)
+    # After each ledger commit, claims and outcomes gather this long before the next one
+    # (consumers/group_commit.py): a burst shares transactions; a lone alert never waits.
+    commit_linger_s: float = Field(default=0.002, ge=0, le=0.1)
     # How often the retry scheduler looks for due notifications.
     scheduler_interval_s: float = Field(default=1.0, gt=0)
     # A claimed key whose sender is stuck is reclaimed after this (must exceed a send's

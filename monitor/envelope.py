@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.formats.json import JSONFormat
@@ -19,7 +20,29 @@ from cloudevents.core.v1.event import CloudEvent
 from monitor.errors import BusError
 from monitor.events import Condition
 
-_JSON = JSONFormat()
+
+class _OrjsonFormat(JSONFormat):
+    """The SDK's JSON format, encoded by orjson: the same JSON (RFC 3339 times with `Z`),
+    several times faster than the standard library's encoder, which was most of the cost of
+    a webhook body and of a fan-out's bus records."""
+
+    def write(self, event: BaseCloudEvent) -> bytes:
+        data = event.get_data()
+        if isinstance(data, bytes | bytearray):
+            return super().write(event)
+        out: dict[str, Any] = dict(event.get_attributes())
+        if data is not None:
+            out["data"] = data
+        return orjson.dumps(out, option=orjson.OPT_UTC_Z)
+
+    def write_data(self, data: dict[str, Any] | str | bytes | None,
+                   datacontenttype: str | None) -> bytes:
+        if isinstance(data, dict):
+            return orjson.dumps(data, option=orjson.OPT_UTC_Z)
+        return super().write_data(data, datacontenttype)
+
+
+_JSON = _OrjsonFormat()
 CONDITION_TYPE_PREFIX = "capmon.condition."
 
 

@@ -105,10 +105,32 @@ def group_key(item_keys: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(item_keys)).encode("utf-8")).hexdigest()[:40]
 
 
-def notification_event(n: Notification, source: str = "/capmon/decide") -> BaseCloudEvent:
+class Payloads:
+    """JSON forms (`model_dump(mode="json")`) of notifications that share items: a fan-out
+    is one condition's item in K subscribers' notifications, and dumping the condition K
+    times was most of decide's cost. Each item is dumped once per `Payloads`."""
+
+    def __init__(self) -> None:
+        # id -> (the item, kept alive so its id is not reused; its JSON form)
+        self._items: dict[int, tuple[NotificationItem, Any]] = {}
+
+    def __call__(self, n: Notification) -> dict[str, Any]:
+        out = n.model_dump(mode="json", exclude={"items"})
+        out["items"] = [self._item(i) for i in n.items]
+        return out
+
+    def _item(self, item: NotificationItem) -> Any:
+        hit = self._items.get(id(item))
+        if hit is None:
+            hit = self._items[id(item)] = (item, item.model_dump(mode="json"))
+        return hit[1]
+
+
+def notification_event(n: Notification, source: str = "/capmon/decide", *,
+                       payloads: Payloads | None = None) -> BaseCloudEvent:
     return make_event(
         event_id=n.key, source=source, type_=NOTIFICATION_TYPE, subject=n.subscription_id,
-        time=n.decided_at, data=n.model_dump(mode="json"),
+        time=n.decided_at, data=(payloads or Payloads())(n),
         extensions={"severity": n.severity.value},
     )
 

@@ -10,6 +10,7 @@ never followed; the whole attempt has one timeout; the SSRF guard runs at connec
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -56,9 +57,15 @@ def webhook_body(n: Notification) -> bytes:
     return to_json(notification_event(n, source=SOURCE))
 
 
+@functools.lru_cache(maxsize=4096)
+def _signer(secret: str) -> Webhook:
+    # Building one decodes the secret: once per secret, not once per send.
+    return Webhook(secret)
+
+
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """One `v1,<base64>` signature, by the Standard Webhooks reference library."""
-    signature: str = Webhook(secret).sign(msg_id, datetime.fromtimestamp(timestamp, UTC),
+    signature: str = _signer(secret).sign(msg_id, datetime.fromtimestamp(timestamp, UTC),
                                           body.decode("utf-8"))
     return signature
 
@@ -92,10 +99,10 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 def classify(status: int, headers: aiohttp.typedefs.LooseHeaders | None,
              now: datetime) -> Outcome:
     """The retry verdict for an HTTP answer (delivery-conventions section 1)."""
+    if 200 <= status < 300:  # first: a success needs none of the headers
+        return Outcome.delivered(status_code=status)
     h = dict(headers or {})
     lower = {str(k).lower(): str(v) for k, v in h.items()}
-    if 200 <= status < 300:
-        return Outcome.delivered(status_code=status)
     if lower.get("webhook-delivery", "").strip().lower() == "abort-message":
         return Outcome.failed("aborted", "receiver asked to stop retrying this message",
                               retriable=False, status_code=status)

@@ -29,10 +29,18 @@ log = structlog.get_logger(__name__)
 
 
 def build(sub: Compiled, key: str, items: Sequence[NotificationItem],
-          severities: Sequence[Severity], now: datetime) -> Notification:
+          severities: Sequence[Severity], now: datetime,
+          lines: dict[tuple[int, ...], str] | None = None) -> Notification:
+    """`lines` remembers summaries by their items: K subscribers of one item share one."""
+    ids = tuple(id(i) for i in items)
+    text = lines.get(ids) if lines is not None else None
+    if text is None:
+        text = summary(items)
+        if lines is not None:
+            lines[ids] = text
     return Notification(key=key, tenant_id=sub.tenant_id, subscription_id=sub.id,
                         subscription_name=sub.name, channel=sub.channel, decided_at=now,
-                        severity=max(severities), items=tuple(items), summary=summary(items))
+                        severity=max(severities), items=tuple(items), summary=text)
 
 
 async def admit(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
@@ -60,6 +68,7 @@ async def _close_due(ctx: Context, cands: list[Candidate]) -> None:
     earlier = await groups.items_of(ctx.conn, [k for b in batches for k in b.item_keys
                                                if k not in decided])
     outgoing: list[Notification] = []
+    lines: dict[tuple[int, ...], str] = {}  # items stay alive in `outgoing`: ids stay unique
     sent: list[groups.Batch] = []
     inactive: list[groups.Batch] = []
     for batch in batches:
@@ -81,7 +90,7 @@ async def _close_due(ctx: Context, cands: list[Candidate]) -> None:
                 severity, item = earlier[key]
                 items.append(NotificationItem.model_validate(item))
                 severities.append(Severity(severity))
-        outgoing.append(build(sub, batch.key, items, severities, ctx.now))
+        outgoing.append(build(sub, batch.key, items, severities, ctx.now, lines))
         sent.append(batch)
     new = await ledger.admit(ctx.conn, outgoing, ctx.now)
     await groups.close(ctx.conn, sent, "sent", ctx.now)

@@ -68,16 +68,22 @@ async def group(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
                                    .values(due_at=soon))
     out = [c if c.muted is not None else dataclasses.replace(c, due_at=dues[c.sub.id])
            for c in cands]
-    await ctx.conn.execute(decide_items.insert(), [_item_row(c, now) for c in out])
+    # One condition's item is shared by every subscriber it matched: dumped once.
+    dumped: dict[int, Any] = {}
+    for c in out:
+        if id(c.item) not in dumped:
+            dumped[id(c.item)] = c.item.model_dump(mode="json")
+    await ctx.conn.execute(decide_items.insert(), [_item_row(c, dumped[id(c.item)], now)
+                                                   for c in out])
     return out
 
 
-def _item_row(c: Candidate, now: datetime) -> dict[str, Any]:
+def _item_row(c: Candidate, item: Any, now: datetime) -> dict[str, Any]:
     muted = c.muted is not None
     return {"item_key": c.key, "subscription_id": c.sub.id, "tenant_id": c.sub.tenant_id,
             "state": "suppressed" if muted else "pending", "batch_key": c.key if muted else None,
             "due_at": now if muted else c.due_at,
-            "payload": {"severity": c.severity.value, "item": c.item.model_dump(mode="json")},
+            "payload": {"severity": c.severity.value, "item": item},
             "created_at": now, "flushed_at": now if muted else None}
 
 

@@ -65,3 +65,27 @@ async def test_a_store_outage_reaches_every_caller() -> None:
     gc: GroupCommit[int, int] = GroupCommit(down)
     with pytest.raises(ConnectionRefusedError):
         await asyncio.gather(*(gc.submit(i) for i in range(3)))
+
+
+async def test_after_a_commit_the_runner_lingers_so_a_trickle_shares_the_next() -> None:
+    # Items arriving one at a time after a commit (sends finishing one by one) wait out the
+    # linger together instead of each starting a transaction of its own.
+    r = Recorder()
+    gc: GroupCommit[int, int] = GroupCommit(r.apply, linger_s=0.05)
+    first = asyncio.create_task(gc.submit(0))
+    await asyncio.sleep(0.02)  # the first commit is done (0.01 s); the runner lingers
+    trickle = []
+    for i in range(1, 6):
+        trickle.append(asyncio.create_task(gc.submit(i)))
+        await asyncio.sleep(0.002)
+    assert await asyncio.gather(first, *trickle) == [i * 10 for i in range(6)]
+    assert r.batches == [[0], [1, 2, 3, 4, 5]]
+
+
+async def test_without_linger_each_item_of_a_trickle_commits_alone() -> None:
+    r = Recorder()
+    gc: GroupCommit[int, int] = GroupCommit(r.apply)
+    for i in range(3):
+        await gc.submit(i)
+        await asyncio.sleep(0.002)
+    assert r.batches == [[0], [1], [2]]
