@@ -40,7 +40,7 @@ class WebhookConfig:
     max_connections_per_host: int = 32
     user_agent: str = "capmon-webhooks/0.1"
 
-    @property
+    @functools.cached_property
     def guard(self) -> WebhookSettings:
         """The SSRF policy, checked by the same code as at subscribe time (monitor.netguard)."""
         return WebhookSettings(timeout_s=self.timeout_s, allow_hosts=self.allow_hosts,
@@ -129,6 +129,8 @@ class WebhookNotifier:
         self.config = config
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
+        # URL syntax verdicts by target: the same endpoints are sent to again and again.
+        self._checked: dict[str, str | None] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -145,16 +147,28 @@ class WebhookNotifier:
             await self._session.close()
             self._session = None
 
+    def _refusal(self, url: str) -> str | None:
+        """Why the SSRF guard refuses `url` on its face, or None (addresses are checked
+        again at connect time, by the resolver)."""
+        if url not in self._checked:
+            if len(self._checked) >= 10_000:
+                self._checked.clear()
+            try:
+                check_url_syntax(url, self.config.guard)
+                self._checked[url] = None
+            except UnsafeUrlError as exc:
+                self._checked[url] = str(exc)
+        return self._checked[url]
+
     async def send(self, delivery: Delivery) -> Outcome:
         assert self._session is not None, "WebhookNotifier.start() was not awaited"
         endpoint = delivery.endpoint
         if not endpoint.secrets:
             return Outcome.failed("config", "subscription has no signing secret",
                                   retriable=False)
-        try:
-            check_url_syntax(endpoint.target, self.config.guard)
-        except UnsafeUrlError as exc:
-            return Outcome.failed("forbidden_address", str(exc), retriable=False)
+        refused = self._refusal(endpoint.target)
+        if refused is not None:
+            return Outcome.failed("forbidden_address", refused, retriable=False)
         body = webhook_body(delivery.notification)
         now = self._clock.now()
         headers = signed_headers(endpoint.secrets, delivery.notification.key,
