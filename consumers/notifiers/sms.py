@@ -124,7 +124,6 @@ class SmsNotifier:
         return Outcome.delivered(status_code=201, provider_id=str(message.sid),
                                  detail=str(message.status or ""))
 
-
     async def _sent_already(self, delivery: Delivery) -> Outcome | None:
         """The message an unsettled try of this attempt sent, as this attempt's delivery, or
         None when there is none or Twilio cannot say (then the text is sent)."""
@@ -132,7 +131,7 @@ class SmsNotifier:
         reported = sorted(sid for sid, n in delivery.known_ids.items()
                           if n == delivery.attempt_no)
         if reported:  # a status callback for that try arrived: Twilio took it
-            return self._found(key, reported[0], "", None)
+            return self._found(key, reported[0], "", None, status_code=None)
         try:
             message = await self._find(delivery)
         except (TwilioException, TimeoutError, aiohttp.ClientError, ValueError) as exc:
@@ -145,14 +144,15 @@ class SmsNotifier:
             log.info("sms_fate_check", key=key, result="not_found")
             return None
         sid, status, code = message
-        return self._found(key, sid, status, code)
+        return self._found(key, sid, status, code, status_code=200)
 
-    def _found(self, key: str, sid: str, status: str, code: int | None) -> Outcome:
+    def _found(self, key: str, sid: str, status: str, code: int | None, *,
+               status_code: int | None) -> Outcome:
         SMS_FATE_CHECKS.labels(result="found").inc()
         log.info("sms_fate_check", key=key, result="found", sid=sid, status=status or None)
         # The message's error code travels as the provider code: a failed message found in
         # the log then fails the attempt as its callback would have (deliver_stages).
-        return Outcome.delivered(status_code=200, provider_id=sid, detail=status,
+        return Outcome.delivered(status_code=status_code, provider_id=sid, detail=status,
                                  provider_code=str(code) if code else None)
 
     async def _find(self, delivery: Delivery) -> tuple[str, str, int | None] | None:

@@ -92,6 +92,23 @@ async def test_accepted_before_the_kill_is_found_in_the_log_and_not_sent_again(
     assert checks("found") == found + 1
 
 
+async def test_a_failed_message_found_in_the_log_fails_the_attempt(sms: SmsEnv) -> None:
+    sms.twilio.behaviours[PHONE] = Behaviour(statuses=("queued", "sent", "undelivered"),
+                                             error_code=30003, callbacks=False)
+    sub_id = await sms.subscription()
+    n = notification(sms.tenant_id, sub_id, "sms", PHONE)
+    await killed_after(sms, n, UP_TO_SEND)
+    [sid] = sms.twilio.sent
+
+    await takeover(sms)
+
+    assert len(sms.twilio.requests) == 1
+    e = await sms.entry(n.key)
+    assert e.state == "failed" and "30003" in (e.last_error or "")
+    assert e.next_attempt_at is not None  # retried on the schedule, as its callback would
+    assert await messages(sms) == [(sid, 1, "undelivered")]
+
+
 async def test_a_callback_that_arrived_after_the_kill_settles_it_without_asking(
         sms: SmsEnv) -> None:
     sub_id = await sms.subscription()
