@@ -11,8 +11,8 @@ provider id) in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,6 +31,9 @@ from monitor.store.endpoints import Endpoint
 class Claimed:
     claim: Claim
     endpoint: Endpoint | None  # None: the subscription was deleted
+    # An unsettled SMS claim's message SIDs the ledger knows, by attempt number: what the
+    # provider's log may hold for the key that is not the unsettled attempt's.
+    sms_sids: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,9 @@ class DeliverLedger:
         eps = await endpoint_store.get_endpoints(
             conn, {r.notification.subscription_id for r in reqs if r.notification.key in got},
             now)
+        sids = await ledger.sms_sids(conn, {
+            r.notification.key for r in reqs if r.notification.channel.type == "sms"
+            and (c := got.get(r.notification.key)) is not None and c.unsettled})
         out: dict[int, Claimed | After | None] = {}
         given: set[str] = set()
         for r in reqs:
@@ -132,5 +138,5 @@ class DeliverLedger:
                 out[id(r)] = None
                 continue
             given.add(n.key)
-            out[id(r)] = Claimed(c, eps.get(n.subscription_id))
+            out[id(r)] = Claimed(c, eps.get(n.subscription_id), sids.get(n.key, {}))
         return out

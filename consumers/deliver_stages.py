@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -73,6 +73,10 @@ class Attempt:
     # Attempts made before this one, in total and at the last replay (schedule restart).
     attempts_before: int = 0
     attempt_base: int = 0
+    # The claim's previous holder never settled it (monitor.ledger.Claim), and the SMS SIDs
+    # the ledger knows for the key then.
+    unsettled: bool = False
+    sms_sids: Mapping[str, int] = dataclasses.field(default_factory=dict)
     outcome: Outcome | None = None
     latency_s: float = 0.0
     state: State | None = None  # the ledger state this attempt settled in
@@ -126,7 +130,8 @@ def claim(d: Deps) -> Stage:
         if got is None:
             return None
         return dataclasses.replace(a, now=d.clock.now(), attempts_before=got.claim.attempt_count,
-                                   attempt_base=got.claim.attempt_base, endpoint=got.endpoint)
+                                   attempt_base=got.claim.attempt_base, endpoint=got.endpoint,
+                                   unsettled=got.claim.unsettled, sms_sids=got.sms_sids)
 
     return stage
 
@@ -179,8 +184,9 @@ def send(d: Deps) -> Stage:
                                      retriable=True)
         else:
             try:
-                outcome = await notifier.send(Delivery(a.notification, a.endpoint,
-                                                       a.attempts_before + 1, a.now))
+                outcome = await notifier.send(Delivery(
+                    a.notification, a.endpoint, a.attempts_before + 1, a.now,
+                    unsettled=a.unsettled, known_ids=a.sms_sids))
             except Exception as exc:  # a notifier bug must cost attempts, not loop forever
                 log.exception("notifier_failed", key=a.key, channel=a.channel)
                 outcome = Outcome.failed("internal", type(exc).__name__, retriable=True)
@@ -288,7 +294,7 @@ async def _track_sms(d: Deps, conn: AsyncConnection, key: str, number: int, o: O
     """Remember the message SID; if its failure callback overtook us, apply it now."""
     assert o.provider_id is not None
     update = await ledger.record_sms_status(conn, o.provider_id, o.detail or "queued",
-                                            None, done, notification_key=key,
+                                            o.provider_code, done, notification_key=key,
                                             attempt_no=number)
     if update is None or not update.failed:
         return None

@@ -60,6 +60,9 @@ RETRY_QUEUE = Gauge("capmon_delivery_retry_queue", "Notifications waiting for a 
                     ["channel"], registry=REGISTRY)
 DLQ_SIZE = Gauge("capmon_delivery_dead_letters", "Notifications in state dead.",
                  registry=REGISTRY)
+SMS_FATE_CHECKS = Counter("capmon_sms_fate_checks_total",
+                          "Twilio's message log asked whether an unsettled SMS attempt was "
+                          "sent, by result.", ["result"], registry=REGISTRY)
 CIRCUIT_OPEN = Gauge("capmon_delivery_circuit_open", "Endpoints with an open circuit.",
                      ["channel"], registry=REGISTRY)
 

@@ -9,7 +9,8 @@ understood, as Alertmanager's `Notify` returns `(recoverable, err)`. Outcomes an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -45,9 +46,9 @@ class Outcome:
 
     @classmethod
     def delivered(cls, status_code: int | None = None, provider_id: str | None = None,
-                  detail: str = "") -> Outcome:
+                  detail: str = "", provider_code: str | None = None) -> Outcome:
         return cls(ok=True, retriable=False, reason="ok", status_code=status_code,
-                   provider_id=provider_id, detail=detail)
+                   provider_id=provider_id, detail=detail, provider_code=provider_code)
 
     @classmethod
     def failed(cls, reason: str, detail: str = "", *, retriable: bool,
@@ -67,6 +68,11 @@ class Delivery:
     endpoint: Endpoint
     attempt_no: int
     now: datetime
+    # An earlier try of this attempt number never settled (its process died mid-send): it
+    # may have been sent. `known_ids`: the provider ids the ledger has for the notification,
+    # by attempt number (those of earlier attempts are not this one's).
+    unsettled: bool = False
+    known_ids: Mapping[str, int] = field(default_factory=dict)
 
 
 class Notifier(Protocol):

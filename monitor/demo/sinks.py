@@ -166,7 +166,7 @@ class SmsSink(TwilioStandIn):
     """The Twilio stand-in, recording each accepted message with the scenario time."""
 
     def __init__(self, clock: Clock, on_receive: Listener | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(now=clock.now, **kwargs)
         self.clock = clock
         # Composed rather than inherited: the stand-in's own base class is fixed.
         self._recorder = _Sink(clock, on_receive)

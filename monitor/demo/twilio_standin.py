@@ -9,17 +9,27 @@ real `twilio` client and capmon's real callback endpoint are exercised end to en
 `receive` stands for a text a phone sends to capmon's number: the message is kept, as Twilio
 keeps it, for `GET .../Messages/{MessageSid}.json` (its `direction` inbound, `date_created`
 when it arrived), and the incoming-message webhook's form fields are returned to be posted.
+
+`GET .../Messages.json` is Twilio's message log: every message sent and received, filtered by
+To, From and DateSent (a GMT day or an ISO time; `DateSent<` on or before, `DateSent>` on or
+after), most recently sent first, in pages of PageSize (50) with Twilio's paging fields
+(`first_page_uri`, `next_page_uri` with a PageToken, `page`, `page_size`, `uri`...). A sent
+message's status and DateSent move as its status callbacks go out; one not sent yet has no
+DateSent, so it comes first and no DateSent filter matches it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import operator
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from email.utils import format_datetime
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
@@ -33,6 +43,7 @@ ERRORS = {
     20003: (401, "Authenticate"),
     20404: (404, "The requested resource {to} was not found"),
     20500: (500, "An internal server error has occurred"),
+    20001: (400, "Invalid paging parameter"),
 }
 
 
@@ -45,6 +56,18 @@ class Behaviour:
     error_code: int | None = None
     # Send every callback before answering the create call (a callback overtaking the 201).
     callbacks_first: bool = False
+    # False: the message goes through its statuses at once, but no callback is posted (they
+    # were lost, or capmon's API was down).
+    callbacks: bool = True
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+_SENT = frozenset({"sent", "delivered", "undelivered", "failed", "read"})
+_PAGE_SIZE, _MAX_PAGE_SIZE = 50, 1000
+_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
 
 
 @dataclass
@@ -60,12 +83,19 @@ class TwilioStandIn:
     webhooks: dict[str, dict[str, str]] = field(default_factory=dict)  # their forms, by sid
     # Answer lookups with this Twilio error (20500: Twilio is down) instead.
     lookup_error: int | None = None
+    # Messages sent, by sid, as the log lists them; the query of every read of the log, and
+    # the Twilio error to answer those reads with instead.
+    sent: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reads: list[dict[str, str]] = field(default_factory=list)
+    list_error: int | None = None
+    now: Callable[[], datetime] = _utcnow
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
+        app.router.add_get("/2010-04-01/Accounts/{sid}/Messages.json", self._list)
         app.router.add_get("/2010-04-01/Accounts/{sid}/Messages/{message}.json", self._fetch)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
@@ -136,16 +166,26 @@ class TwilioStandIn:
             return self._error(behaviour.error, to)
         sid = "SM" + uuid.uuid4().hex
         status = "accepted" if form.get("MessagingServiceSid") else "queued"
-        body: dict[str, Any] = {
-            "sid": sid, "account_sid": self.account_sid, "status": status, "to": to,
+        now = format_datetime(self.now(), usegmt=True)
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json"
+        message: dict[str, Any] = {
+            "account_sid": self.account_sid, "api_version": "2010-04-01",
+            "body": form["Body"], "date_created": now, "date_sent": None, "date_updated": now,
+            "direction": "outbound-api", "error_code": None, "error_message": None,
             "from": form.get("From"), "messaging_service_sid": form.get("MessagingServiceSid"),
-            "body": form["Body"], "num_segments": "1", "error_code": None,
-            "error_message": None, "date_created": "Tue, 06 Sep 2022 17:26:00 +0000",
-            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json"}
+            "num_media": "0", "num_segments": "1", "price": None, "price_unit": "USD",
+            "sid": sid, "status": status,
+            "subresource_uris": {"media": uri.removesuffix(".json") + "/Media.json"},
+            "to": to, "uri": uri}
+        body = dict(message)
+        self.sent[sid] = message
         callback = form.get("StatusCallback")
-        if callback and behaviour.callbacks_first:
+        if not behaviour.callbacks or not callback:
+            for i, status in enumerate(behaviour.statuses):
+                self._progress(sid, status, behaviour, last=i == len(behaviour.statuses) - 1)
+        elif behaviour.callbacks_first:
             await self._callbacks(callback, sid, form, behaviour)
-        elif callback:
+        else:
             task = asyncio.create_task(self._callbacks(callback, sid, form, behaviour))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -159,12 +199,66 @@ class TwilioStandIn:
                           "SmsStatus": status, "AccountSid": self.account_sid,
                           "To": form["To"], "From": form.get("From") or "+15005550006",
                           "ApiVersion": "2010-04-01"}
-                if i == len(behaviour.statuses) - 1 and behaviour.error_code is not None:
+                last = i == len(behaviour.statuses) - 1
+                if last and behaviour.error_code is not None:
                     params["ErrorCode"] = str(behaviour.error_code)
+                self._progress(sid, status, behaviour, last=last)
                 answer = await self.post_signed(session, url, params)
                 async with self._changed:
                     self.callbacks.append((sid, status, answer))
                     self._changed.notify_all()
+
+    def _progress(self, sid: str, status: str, behaviour: Behaviour, *, last: bool) -> None:
+        message = self.sent[sid]
+        now = format_datetime(self.now(), usegmt=True)
+        message.update(status=status, date_updated=now)
+        if status in _SENT and message["date_sent"] is None:
+            message["date_sent"] = now
+            message["from"] = message["from"] or "+15005550006"  # the pool's sender
+        if last and behaviour.error_code is not None:
+            message["error_code"] = behaviour.error_code
+
+    async def _list(self, request: web.Request) -> web.Response:
+        query = dict(request.query)
+        self.reads.append(query)
+        if not self._authorized(request):
+            return self._error(20003, "")
+        if self.list_error is not None:
+            return self._error(self.list_error, "")
+        filters: dict[str, str] = {k: query[k] for k in _FILTERS if k in query}
+        found = [m for m in [*self.sent.values(), *self.inbound.values()]
+                 if _matches(m, filters)]
+        # Most recently sent first; what is not sent yet before everything.
+        found.sort(key=lambda m: _when(m["date_sent"] or m["date_created"]), reverse=True)
+        found.sort(key=lambda m: m["date_sent"] is not None)
+        try:
+            size = min(max(int(query.get("PageSize", _PAGE_SIZE)), 1), _MAX_PAGE_SIZE)
+            page = max(int(query.get("Page", 0)), 0)
+        except ValueError:
+            return self._error(20001, "")
+        token = query.get("PageToken", "")
+        if token.startswith("PA"):
+            after = [i for i, m in enumerate(found) if m["sid"] == token[2:]]
+            start = after[0] + 1 if after else len(found)
+        else:
+            start = page * size
+        messages = found[start:start + size]
+        path = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+
+        def uri(page_no: int, token: str | None = None) -> str:
+            q = {**filters, "PageSize": str(size), "Page": str(page_no)}
+            if token:
+                q["PageToken"] = token
+            return f"{path}?{urlencode(q)}"
+
+        more = start + size < len(found)
+        return web.json_response({
+            "end": start + len(messages) - 1 if messages else start, "first_page_uri": uri(0),
+            "messages": messages,
+            "next_page_uri": uri(page + 1, "PA" + messages[-1]["sid"]) if more else None,
+            "page": page, "page_size": size,
+            "previous_page_uri": uri(page - 1) if page > 0 else None,
+            "start": start, "uri": uri(page, token or None)})
 
     async def post_signed(self, session: aiohttp.ClientSession, url: str,
                           params: dict[str, str], signature: str | None = None) -> int:
@@ -179,3 +273,27 @@ class TwilioStandIn:
             async with self._changed:
                 await self._changed.wait_for(lambda: len(self.callbacks) >= n)
         await asyncio.wait_for(enough(), timeout)
+
+
+def _when(rfc2822: str) -> datetime:
+    return parsedate_to_datetime(rfc2822)
+
+
+def _matches(message: dict[str, Any], filters: dict[str, str]) -> bool:
+    if "To" in filters and message["to"] != filters["To"]:
+        return False
+    if "From" in filters and message["from"] != filters["From"]:
+        return False
+    for name, keep in (("DateSent", operator.eq), ("DateSent<", operator.le),
+                       ("DateSent>", operator.ge)):
+        if name not in filters:
+            continue
+        if message["date_sent"] is None:
+            return False
+        sent, bound = _when(message["date_sent"]), filters[name]
+        if len(bound) == 10:  # a GMT day
+            if not keep(sent.astimezone(UTC).date().isoformat(), bound):
+                return False
+        elif not keep(sent, datetime.fromisoformat(bound.replace("Z", "+00:00"))):
+            return False
+    return True

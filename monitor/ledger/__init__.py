@@ -19,7 +19,7 @@ from monitor.ledger.model import (
     State,
     Verdict,
 )
-from monitor.ledger.provider import SmsUpdate, record_sms_status
+from monitor.ledger.provider import SmsUpdate, record_sms_status, sms_sids
 from monitor.ledger.queries import (
     attempts_for,
     by_prefix,
@@ -60,6 +60,7 @@ __all__ = [
     "reopen",
     "retire",
     "settle",
+    "sms_sids",
     "suppress",
     "undeliver",
 ]

@@ -60,11 +60,17 @@ class LedgerEntry:
 
 @dataclass(frozen=True)
 class Claim:
-    """A key this sender now holds under a lease: attempts made so far, and at the last replay."""
+    """A key this sender now holds under a lease: attempts made so far, and at the last replay.
+
+    `unsettled`: the key was taken while still `sending`, its previous claim never settled (its
+    sender died, or stopped with the claim unsettled, or the lease ran out): the attempt that
+    claim made may have reached the provider, and nobody knows.
+    """
 
     key: str
     attempt_count: int
     attempt_base: int
+    unsettled: bool = False
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Either may arrive first, and callbacks arrive out of order and more than once.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -66,3 +67,16 @@ async def record_sms_status(conn: AsyncConnection, sid: str, status: str,
     await conn.execute(sms_messages.update().where(m.sid == sid, m.status == row.status)
                        .values(status=status, error_code=error_code, updated_at=now))
     return SmsUpdate(row.notification_key, row.attempt_no, status, error_code, changed=True)
+
+
+async def sms_sids(conn: AsyncConnection, keys: Collection[str]) -> dict[str, dict[str, int]]:
+    """The message SIDs known for each key (from sends and callbacks), with their attempt."""
+    if not keys:
+        return {}
+    m = sms_messages.c
+    out: dict[str, dict[str, int]] = {}
+    for key, sid, attempt_no in await conn.execute(
+            sa.select(m.notification_key, m.sid, m.attempt_no)
+            .where(m.notification_key.in_(list(keys)))):
+        out.setdefault(key, {})[sid] = int(attempt_no)
+    return out

@@ -49,11 +49,14 @@ async def beat(conn: AsyncConnection, sender: Sender, now: datetime) -> None:
 
 
 async def retire(conn: AsyncConnection, sender: Sender, now: datetime) -> int:
-    """A clean stop: what the sender still holds is due again at once; its row goes."""
+    """A clean stop: what the sender still holds is due again at once; its row goes.
+
+    A claim still held at a clean stop is one whose attempt raised before it settled, maybe
+    after the provider took it: it stays `sending` (unsettled, monitor.ledger.Claim), only
+    with its lease ended and no sender."""
     released = await conn.execute(
         notifications.update().where(_N.claimed_by == sender.id,
                                      _N.state == State.SENDING.value)
-        .values(state=State.PENDING.value, next_attempt_at=now, claimed_by=None,
-                updated_at=now))
+        .values(next_attempt_at=now, claimed_by=None, updated_at=now))
     await conn.execute(senders.delete().where(_S.id == sender.id))
     return int(released.rowcount or 0)

@@ -65,7 +65,8 @@ async def claim(conn: AsyncConnection, ns: Sequence[Notification], now: datetime
     `sender`; the rest are not ours to send now.
 
     A claim taken over from a sender that died mid-send is the only way one key is sent
-    twice, under the same idempotency key.
+    twice, under the same idempotency key; such a claim is `unsettled`, so a channel whose
+    provider keeps a log (SMS) can ask it first.
     """
     if not ns:
         return {}
@@ -76,12 +77,18 @@ async def claim(conn: AsyncConnection, ns: Sequence[Notification], now: datetime
     claimable = sa.or_(sa.and_(_N.state.in_((State.PENDING, State.FAILED)), due),
                        sa.and_(_N.state == State.SENDING, _N.next_attempt_at <= now),
                        *([sender.others_dead(now)] if sender else []))
+    # RETURNING sees only the new state, so the claims still `sending` (whose fate is unknown)
+    # are read first; the lock keeps them so until the update (SQLite: writers are serial).
+    unsettled = set((await conn.execute(
+        sa.select(_N.key).where(_N.key.in_(keys), _N.state == State.SENDING)
+        .order_by(_N.key).with_for_update())).scalars())
     rows = await conn.execute(
         notifications.update().where(_N.key.in_(keys), claimable)
         .values(state=State.SENDING.value, next_attempt_at=lease_until, updated_at=now,
                 claimed_by=sender.id if sender else None)
         .returning(_N.key, _N.attempt_count, _N.attempt_base))
-    return {r[0]: Claim(r[0], int(r[1]), int(r[2])) for r in rows}
+    return {r[0]: Claim(r[0], int(r[1]), int(r[2]), unsettled=r[0] in unsettled)
+            for r in rows}
 
 
 async def settle(conn: AsyncConnection, verdicts: Sequence[Verdict]) -> None:

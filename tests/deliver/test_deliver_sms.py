@@ -88,7 +88,7 @@ class SmsEnv:
 async def _env(store: Store, memory_bus: MemoryBus, *, from_number: str | None = None
                ) -> AsyncIterator[SmsEnv]:
     clock = ManualClock(datetime(2022, 9, 6, 17, 26, tzinfo=UTC))
-    standin = TwilioStandIn(ACCOUNT, TOKEN)
+    standin = TwilioStandIn(ACCOUNT, TOKEN, now=clock.now)
     await standin.start()
     port = free_port()
     settings = Settings(
