@@ -1,5 +1,6 @@
 """The long chaos run: every scenario of tests/chaos `--trials` times (20 by default) on the
-suite's own Kafka broker and PostgreSQL, decide and deliver as separate processes.
+suite's own Kafka broker and PostgreSQL, decide and deliver (and produce, for its own kill) as
+separate processes.
 
     python bench/chaos.py [--trials N] [--scenario NAME ...]
 
@@ -57,12 +58,13 @@ if __name__ == "__main__":
     work.chmod(0o755)
     (work / "services").mkdir()
     figures = asyncio.run(main(args.trials, args.scenario or list(SCENARIOS), work))
-    head = (f"{'scenario':30} {'trials':>6} {'expected':>8} {'lost':>5} {'dup same':>8} "
+    width = max(len(name) for name in figures)
+    head = (f"{'scenario':{width}} {'trials':>6} {'expected':>8} {'lost':>5} {'dup same':>8} "
             f"{'dup other':>9} {'recover med/max s':>18}")
     print(head)
     print("-" * len(head))
     for name, f in figures.items():
         rec = f"{f['recover_median_s']}/{f['recover_max_s']}"
-        print(f"{name:30} {f['trials']:>6} {f['expected']:>8} {f['lost']:>5} "
+        print(f"{name:{width}} {f['trials']:>6} {f['expected']:>8} {f['lost']:>5} "
               f"{f['duplicates_same_id']:>8} {f['duplicates_other']:>9} {rec:>18}")
     print(json.dumps({"chaos": figures}))

@@ -197,8 +197,12 @@ class NoticeMailbox:
             await self._record(message_id, uidvalidity, uid, "parse_error", str(error)[:500],
                                None)
             return
-        changed = self.book.apply(notice, now, self._source_url)
+        # Filed in a copy: were the publish to fail, the book must not already hold what
+        # it filed, or the message read again would change nothing and be recorded unsent.
+        book = self.book.copy()
+        changed = book.apply(notice, now, self._source_url)
         await self._publish(changed)  # raises BusError: then nothing is recorded
+        self.book = book
         await self._record(message_id, uidvalidity, uid, "published", None, text)
         log.info("notice_processed", source=SOURCE, message_id=message_id, uid=uid,
                  conditions=[c.id for c in changed])
@@ -217,7 +221,10 @@ class NoticeMailbox:
         self._board.report(condition)
 
     async def tick(self) -> None:
-        await self._publish(self.book.tick(self._clock.now()))
+        # As for a message: a move the broker refused is made again at the next tick.
+        book = self.book.copy()
+        await self._publish(book.tick(self._clock.now()))
+        self.book = book
 
     # -- the loop ------------------------------------------------------------------------------
 

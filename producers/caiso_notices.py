@@ -136,6 +136,12 @@ class NoticeBook:
     def get(self, condition_id: str) -> Condition | None:
         return self._conditions.get(condition_id)
 
+    def copy(self) -> NoticeBook:
+        book = NoticeBook()
+        book._conditions = dict(self._conditions)
+        book._aliases = dict(self._aliases)
+        return book
+
     def open_conditions(self) -> list[Condition]:
         return [c for c in self._conditions.values() if c.status.is_open]
 

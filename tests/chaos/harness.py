@@ -1,15 +1,18 @@
 """One chaos trial: capmon's decide and deliver as separate processes on the suite's own Kafka
 and PostgreSQL, a receiver that verifies every webhook's signature and counts the items it
-carries, a burst of EEA notices published on the conditions topic, one fault injected mid-
-burst, and what came out: lost items, duplicates (same webhook-id: a send whose fate was
-unknown; or not), and how long after the fault ended the last item arrived.
+carries, a burst of EEA notices published on the conditions topic (or read by a `capmon produce`
+process from a fake notice feed), one fault injected mid-burst, and what came out: lost items,
+duplicates (same webhook-id: a send whose fate was unknown; or not), and how long after the
+fault ended the last item arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ from standardwebhooks import Webhook
 
 from monitor.attributes import NoticeAttributes
 from monitor.bus.kafka import KafkaBus
+from monitor.clock import PACIFIC, SystemClock
 from monitor.config import KafkaSettings
 from monitor.envelope import condition_event
 from monitor.events import Condition, Kind, Severity, Status, Window, revision_at
@@ -39,6 +43,18 @@ from monitor.store import tenants as tenant_store
 from monitor.subscriptions import SubscriptionSpec
 from monitor.topics import CAISO, TOPIC_SPECS
 from tests.chaos.services import ROOT, ChaosServices
+from tests.producers.fake_caiso import FakeCaiso, Hold, Reply
+
+NOTICES = ROOT / "tests" / "fixtures" / "caiso" / "notices" / "heatwave_2022"
+_DATE = re.compile(rb"\b(\d{2})/(\d{2})/(\d{4})\b")
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
 
 class Receiver:
@@ -56,11 +72,7 @@ class Receiver:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/hook/{sub}", self._hook)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await _serve(app)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -81,6 +93,56 @@ class Receiver:
             self.items.append((request.headers["webhook-id"], sub, item["condition"]["id"]))
         self.last_at = time.monotonic()
         return web.Response(status=200)
+
+
+class NoticeFeed:
+    """The notice feed `capmon produce` reads (`sources.notice_feed_url`), as the replay server
+    serves it at /replay/notices: a listing, then each email. The emails are the 2022 heat
+    wave's numbered EEA notices, each the first and only word on its own condition (a
+    superseding notice would be an update, a second delivery of an item already counted). The
+    one at `held_at` is held the first time it is fetched: its whole body sent, its end withheld.
+    """
+
+    path = "/replay/notices"
+
+    def __init__(self, held_at: int) -> None:
+        files = sorted(p for p in NOTICES.glob("*.eml") if "-eea-" in p.name)
+        raws = [p.read_bytes() for p in files]
+        # decide alerts on windows still to come, and these passed in 2022: every date moves
+        # by the same number of days, to the day after tomorrow at the earliest, times of day
+        # kept, so each notice is scheduled when read and none starts during the trial.
+        first = min(date(int(m[3]), int(m[1]), int(m[2]))
+                    for raw in raws for m in _DATE.finditer(raw))
+        days = (datetime.now(PACIFIC).date() - first).days + 2
+        self.condition_ids = [f"caiso.notice:{p.stem.rsplit('-', 1)[1]}" for p in files]
+        self.hold = Hold()
+        self.fake = FakeCaiso(SystemClock())
+        listing = [{"name": p.name, "url": f"{self.path}/{p.name}",
+                    "delivered_at": datetime.now(UTC).isoformat()} for p in files]
+        self.fake.script(self.path, Reply(body=json.dumps({"messages": listing}).encode(),
+                                          content_type="application/json"))
+        for i, (p, raw) in enumerate(zip(files, raws, strict=True)):
+            reply = Reply(body=_moved(raw, days), content_type="message/rfc822")
+            once = [dataclasses.replace(reply, hold=self.hold)] if i == held_at else []
+            self.fake.script(f"{self.path}/{p.name}", *once, reply)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        self._runner, port = await _serve(self.fake.app)
+        self.url = f"http://127.0.0.1:{port}{self.path}"
+
+    async def stop(self) -> None:
+        self.hold.release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def _moved(raw: bytes, days: int) -> bytes:
+    def later(m: re.Match[bytes]) -> bytes:
+        day = date(int(m[3]), int(m[1]), int(m[2])) + timedelta(days=days)
+        return day.strftime("%m/%d/%Y").encode()
+    return _DATE.sub(later, raw)
 
 
 @dataclass
@@ -112,13 +174,16 @@ class Trial:
         self.procs: dict[str, list[subprocess.Popen[bytes]]] = {}
         self.sub_ids: list[str] = []
         self.fault_ended = 0.0
+        self.condition_ids = [f"caiso.notice:9{self.trial}{i:04d}" for i in range(conditions)]
+        self.role_env: dict[str, dict[str, str]] = {}
+        self.servers: list[NoticeFeed] = []
 
     @property
     def store_url(self) -> str:
         return make_url(self.services.pg_admin_url).set(database=self.db).render_as_string(
             hide_password=False)
 
-    def env(self) -> dict[str, str]:
+    def env(self, role: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAPMON_")}
         env.update({
             "PYTHONPATH": str(ROOT),
@@ -134,6 +199,7 @@ class Trial:
             "CAPMON_API_OPS_ENABLED": "false",
             "CAPMON_LOG_FORMAT": "json", "CAPMON_LOG_LEVEL": "info",
         })
+        env.update(self.role_env.get(role, {}))
         return env
 
     async def setup(self) -> None:
@@ -166,7 +232,7 @@ class Trial:
         log = self.workdir / f"{self.trial}-{role}.log"
         with log.open("ab") as out:  # the child keeps its own copy of the descriptor
             proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", role], cwd=ROOT,
-                                    env=self.env(), stdout=out, stderr=subprocess.STDOUT)
+                                    env=self.env(role), stdout=out, stderr=subprocess.STDOUT)
         self.procs.setdefault(role, []).append(proc)
         return proc
 
@@ -213,8 +279,7 @@ class Trial:
 
     @property
     def expected(self) -> set[tuple[str, str]]:
-        return {(str(s), f"caiso.notice:9{self.trial}{i:04d}")
-                for s in range(self.subscribers) for i in range(self.conditions)}
+        return {(str(s), c) for s in range(self.subscribers) for c in self.condition_ids}
 
     def received(self) -> set[tuple[str, str]]:
         return {(sub, cond) for _id, sub, cond in self.receiver.items} & self.expected
@@ -245,6 +310,8 @@ class Trial:
     async def close(self) -> None:
         await self.stop_all()
         await self.receiver.stop()
+        for server in self.servers:
+            await server.stop()
 
 
 Scenario = Callable[[Trial], Awaitable[None]]
@@ -279,6 +346,24 @@ async def kill_deliver(t: Trial) -> None:
 
 async def kill_both(t: Trial) -> None:
     await _kill_and_restart(t, ("decide", "deliver"))
+
+
+async def kill_produce(t: Trial) -> None:
+    feed = NoticeFeed(held_at=8)
+    t.servers.append(feed)
+    await feed.start()
+    t.condition_ids = feed.condition_ids
+    t.role_env["produce"] = {"CAPMON_SOURCES_ENABLED": "caiso-notices",
+                             "CAPMON_SOURCES_NOTICE_FEED_URL": feed.url}
+    await _roles(t)
+    t.start("produce")
+    # Eight notices are published by now; the ninth is read to its last byte and not yet
+    # handed back to produce, so nothing of it is published or recorded.
+    await asyncio.wait_for(feed.hold.sent.wait(), 60)
+    await t.kill("produce")
+    feed.hold.release.set()
+    t.start("produce")
+    t.fault_ended = time.monotonic()
 
 
 async def postgres_stopped(t: Trial, outage_s: float = 20.0) -> None:
@@ -323,6 +408,7 @@ SCENARIOS: dict[str, Scenario] = {
     "kill -9 decide": kill_decide,
     "kill -9 deliver": kill_deliver,
     "kill -9 decide and deliver": kill_both,
+    "kill -9 produce between fetch and publish": kill_produce,
     "PostgreSQL stopped 20 s": postgres_stopped,
     "broker stopped 20 s": broker_stopped,
     "receiver 503 for 30 s": receiver_503,

@@ -1,6 +1,7 @@
 """The bounded chaos run (`make chaos`): each fault once, on the suite's own broker and
-database, with decide and deliver as separate processes. Nothing may be lost; a duplicate is
-allowed only as the same webhook-id again (a send whose fate was unknown at the fault).
+database, with decide and deliver (and produce, for its own kill) as separate processes.
+Nothing may be lost; a duplicate is allowed only as the same webhook-id again (a send whose
+fate was unknown at the fault).
 `bench/chaos.py --trials 20` runs the long version and prints the figures."""
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from tests.chaos.services import ChaosServices
 pytestmark = pytest.mark.chaos
 
 CI_SCENARIOS = ["kill -9 decide", "kill -9 deliver", "kill -9 decide and deliver",
-                "PostgreSQL stopped 20 s", "broker stopped 20 s", "two deliver processes"]
+                "kill -9 produce between fetch and publish", "PostgreSQL stopped 20 s",
+                "broker stopped 20 s", "two deliver processes"]
 
 
 @pytest.mark.timeout(420)

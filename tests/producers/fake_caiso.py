@@ -2,12 +2,15 @@
 
 Each path serves a queue of scripted replies (the last one repeats); every request is recorded
 with the injected clock's time, its query and its headers. ETag / Last-Modified are honoured
-like a CDN would: a matching If-None-Match gets 304.
+like a CDN would: a matching If-None-Match gets 304. A reply can be held (it goes chunked):
+its whole body is sent, then the end of the response waits, so the client has every byte of an
+answer its fetch has not returned yet (the chaos suite kills the producer right then).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +18,14 @@ from datetime import datetime
 from aiohttp import web
 
 from monitor.clock import Clock
+
+
+@dataclass
+class Hold:
+    """`sent` is set once the body is out; the response ends when `release` is set."""
+
+    sent: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(frozen=True)
@@ -25,6 +36,7 @@ class Reply:
     etag: str | None = None
     content_type: str = "text/plain"
     chunked: bool = False
+    hold: Hold | None = None
 
 
 @dataclass(frozen=True)
@@ -69,14 +81,19 @@ class FakeCaiso:
             headers["ETag"] = reply.etag
             if request.headers.get("If-None-Match") == reply.etag:
                 return web.Response(status=304, headers=headers)
-        if reply.chunked:
+        if reply.chunked or reply.hold is not None:
             resp = web.StreamResponse(status=reply.status, headers=headers)
             resp.content_type = reply.content_type
             resp.enable_chunked_encoding()
             await resp.prepare(request)
             for i in range(0, len(reply.body), 65536):
                 await resp.write(reply.body[i:i + 65536])
-            await resp.write_eof()
+            if reply.hold is not None:
+                reply.hold.sent.set()
+                await reply.hold.release.wait()
+            # A held client may be gone by the time the response ends.
+            with contextlib.suppress(ConnectionResetError):
+                await resp.write_eof()
             return resp
         return web.Response(status=reply.status, body=reply.body, headers=headers,
                             content_type=reply.content_type)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import aioimaplib
@@ -21,7 +22,7 @@ from pydantic import SecretStr
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import ImapSettings
-from monitor.errors import FetchError
+from monitor.errors import BusError, FetchError
 from monitor.events import Condition, Status
 from monitor.store import Store
 from monitor.store.schema import caiso_mailbox_messages
@@ -205,3 +206,50 @@ async def test_ingest_without_imap_parses_dedups_and_records(store: Store) -> No
             caiso_mailbox_messages.c.outcome, caiso_mailbox_messages.c.uidvalidity))).all()
     assert sorted(r.outcome for r in rows) == ["parse_error", "published"]
     assert {r.uidvalidity for r in rows} == {0}
+
+
+class DownOnceBus(MemoryBus):
+    """A broker that refuses the first notice publish, then is back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+
+    async def publish(self, topic: str, key: str, event: Any) -> None:
+        if topic == CAISO and self.down:
+            self.down = False
+            raise BusError("broker unavailable", reason="connect", retriable=True)
+        await super().publish(topic, key, event)
+
+
+async def test_a_notice_whose_publish_failed_is_published_when_read_again(
+        store: Store) -> None:
+    clock = ManualClock(datetime(2022, 9, 6, 17, 30, tzinfo=PT))
+    bus = DownOnceBus()
+    unused = ImapSettings(host="127.0.0.1", port=1, username="u", password=SecretStr("p"),
+                          use_tls=False, poll_interval_s=60)
+    box = NoticeMailbox(unused, store, bus, clock)
+    with pytest.raises(BusError):
+        await box.ingest(eml("33"))
+    await box.ingest(eml("33"))  # not recorded, so read again: its revision goes out now
+    assert [c.id for c in await published(bus)] == ["caiso.notice:202202696"]
+    async with store.connect() as conn:
+        rows = (await conn.execute(sa.select(caiso_mailbox_messages.c.outcome))).all()
+    assert [r.outcome for r in rows] == ["published"]
+
+
+async def test_an_end_whose_publish_failed_is_published_at_the_next_tick(store: Store) -> None:
+    clock = ManualClock(datetime(2022, 9, 6, 17, 30, tzinfo=PT))
+    bus = DownOnceBus()
+    bus.down = False
+    unused = ImapSettings(host="127.0.0.1", port=1, username="u", password=SecretStr("p"),
+                          use_tls=False, poll_interval_s=60)
+    box = NoticeMailbox(unused, store, bus, clock)
+    await box.ingest(eml("33"))
+    clock.set(datetime(2022, 9, 6, 20, 1, tzinfo=PT))  # past the EEA 3's end
+    bus.down = True
+    with pytest.raises(BusError):
+        await box.tick()
+    await box.tick()
+    assert [(c.id, c.status) for c in await published(bus)] == [
+        ("caiso.notice:202202696", Status.ACTIVE), ("caiso.notice:202202696", Status.ENDED)]
