@@ -21,6 +21,10 @@ from monitor.errors import BusError
 from monitor.topics import TOPIC_SPECS, TopicSpec
 
 DEFAULT_PARTITIONS = 3
+# Records every consumer group of a topic has committed past are dropped, except the last
+# RETAIN of each partition (for `read_topic`, and as Kafka would still hold them): without
+# this, a long-running embedded capmon would keep every notification it ever sent.
+RETAIN = 1_000
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -32,13 +36,34 @@ class _Group:
     name: str
     committed: dict[TopicPartition, int] = field(default_factory=dict)
     members: list[MemorySubscription] = field(default_factory=list)
+    # Every topic a member ever subscribed to: the group holds back their retention.
+    topics: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Partition:
+    """One partition's retained records; offsets stay those of the whole log."""
+
+    base: int = 0
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.records)
+
+    def trim(self, floor: int) -> None:
+        """Drop records below `floor - RETAIN`, in large steps (a copy per step)."""
+        cut = floor - RETAIN - self.base
+        if cut >= RETAIN:
+            del self.records[:cut]
+            self.base += cut
 
 
 class MemoryBus:
     name = "memory"
 
     def __init__(self) -> None:
-        self._logs: dict[str, list[list[Record]]] = {}
+        self._logs: dict[str, list[_Partition]] = {}
         self._groups: dict[str, _Group] = {}
         self._closed = False
         self._specs = {s.name: s.partitions for s in TOPIC_SPECS}
@@ -61,12 +86,18 @@ class MemoryBus:
             self._specs[spec.name] = spec.partitions
             self._log(spec.name)
 
-    def _log(self, topic: str) -> list[list[Record]]:
+    def _log(self, topic: str) -> list[_Partition]:
         log = self._logs.get(topic)
         if log is None:
-            log = [[] for _ in range(self._specs.get(topic, DEFAULT_PARTITIONS))]
+            log = [_Partition() for _ in range(self._specs.get(topic, DEFAULT_PARTITIONS))]
             self._logs[topic] = log
         return log
+
+    def _committed(self, tp: TopicPartition) -> None:
+        """A group's commit moved: records every group has passed may go."""
+        topic, p = tp
+        floor = min(g.committed.get(tp, 0) for g in self._groups.values() if topic in g.topics)
+        self._log(topic)[p].trim(floor)
 
     def partitions(self, topic: str) -> int:
         return len(self._log(topic))
@@ -84,7 +115,7 @@ class MemoryBus:
             raise BusError("embedded bus is closed", reason="closed", retriable=True)
         log = self._log(topic)
         for rec in records:
-            log[partition_for(rec.key, len(log))].append(rec)
+            log[partition_for(rec.key, len(log))].records.append(rec)
         for group in self._groups.values():
             for member in group.members:
                 if topic in member.topics:
@@ -92,11 +123,12 @@ class MemoryBus:
         await asyncio.sleep(0)
 
     async def read_topic(self, topic: str) -> list[Message]:
-        return [Message(topic, p, off, rec)
-                for p, part in enumerate(self._log(topic)) for off, rec in enumerate(part)]
+        return [Message(topic, p, part.base + i, rec)
+                for p, part in enumerate(self._log(topic)) for i, rec in enumerate(part.records)]
 
     def subscribe(self, topics: Sequence[str], group: str) -> MemorySubscription:
         grp = self._groups.setdefault(group, _Group(group))
+        grp.topics.update(topics)
         return MemorySubscription(self, grp, tuple(topics))
 
     # -- group coordination -------------------------------------------------------------------
@@ -163,13 +195,16 @@ class MemorySubscription:
         tps = sorted(self._assigned)
         for i in range(len(tps)):
             tp = tps[(self._rr + i) % len(tps)]
-            log = self.bus._log(tp[0])[tp[1]]
-            pos = self._positions.get(tp, 0)
-            if pos < len(log):
+            part = self.bus._log(tp[0])[tp[1]]
+            # Below the retained records (a group new to the topic): the earliest, as Kafka's
+            # `auto_offset_reset="earliest"`.
+            pos = max(self._positions.get(tp, 0), part.base)
+            if pos < part.end:
                 self._positions[tp] = pos + 1
                 self._trackers[tp].hand_out(pos)
                 self._rr = (self._rr + i + 1) % len(tps)
-                return Message(tp[0], tp[1], pos, log[pos], self._generation)
+                return Message(tp[0], tp[1], pos, part.records[pos - part.base],
+                               self._generation)
         return None
 
     async def get(self, timeout: float | None = None) -> Message | None:
@@ -196,6 +231,7 @@ class MemorySubscription:
         tracker = self._trackers[message.tp]
         if tracker.ack(message.offset) and tracker.committable is not None:
             self.group.committed[message.tp] = tracker.committable
+            self.bus._committed(message.tp)
 
     async def close(self) -> None:
         self.bus._leave(self)
