@@ -104,6 +104,9 @@ class _State:
     last_error: str | None = None
     last_reason: str | None = None
     last_request_mono: float | None = None
+    # Set when a publish failed: the next poll asks unconditionally, since the content whose
+    # ETag the fetcher now holds was never published (a 304 would hide it until it changed).
+    refetch: bool = False
 
 
 class _SpacedFetcher:
@@ -133,7 +136,8 @@ class _SpacedFetcher:
         self._state.last_request_mono = self._clock.monotonic()
         try:
             return await self._inner.get(
-                url, params=params, headers=headers, conditional=conditional,
+                url, params=params, headers=headers,
+                conditional=conditional and not self._state.refetch,
                 cache_bust=cache_bust, timeout_s=timeout_s or self._schedule.timeout_s)
         finally:
             # Spacing counts from the end of a request as well: a slow answer plus an
@@ -295,7 +299,9 @@ class Engine:
         except BusError as exc:
             # Nothing is marked published that was not; the next poll publishes it again.
             log.error("source_publish_failed", source=name, error=str(exc), reason=exc.reason)
+            state.refetch = True
             return Outcome.PUBLISH_ERROR
+        state.refetch = False
         state.failures = 0
         state.retry_after = None
         metrics.LAST_SUCCESS.labels(name).set(now.timestamp())

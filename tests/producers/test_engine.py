@@ -16,6 +16,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import pytest
@@ -28,7 +29,7 @@ from monitor.attributes import NoticeAttributes, SourceHealthAttributes
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.envelope import condition_from_event
-from monitor.errors import FetchError, ParseError
+from monitor.errors import BusError, FetchError, ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.source_health import HealthBoard
 from monitor.topics import CAISO, HEALTH
@@ -156,6 +157,40 @@ async def test_conditional_request_304_is_unchanged_and_cache_buster_sent(  # ty
     assert second.query["_"] == str(int(START.timestamp()) + 61)
     assert first.headers["User-Agent"] == "capmon-test/1 (ops@example.org)"
     assert len(await drain(bus, CAISO)) == 1
+
+
+class DownOnceBus(MemoryBus):
+    """A broker that refuses the first publish, then takes them all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    async def publish(self, topic: str, key: str, event: Any) -> None:
+        if not self.refused:
+            self.refused += 1
+            raise BusError("broker unavailable", reason="connect", retriable=True)
+        await super().publish(topic, key, event)
+
+
+async def test_after_a_failed_publish_the_next_poll_is_unconditional(  # type: ignore[no-untyped-def]
+        caiso, fetcher, manual) -> None:
+    # The fetcher keeps the ETag of content it could not publish: a conditional request would
+    # get a 304 and the alert would never go out until the listing changed.
+    fake, server = caiso
+    fake.script(PATH, Reply(body=alerts((6, "2022-09-06T21:00:00-07:00")), etag='"v1"'))
+    bus = DownOnceBus()
+    engine = engine_for(AlertsSource(str(server.make_url(PATH))), fetcher, bus, manual)
+
+    assert await engine.poll_once("test-alerts") is Outcome.PUBLISH_ERROR
+    manual.advance(61)
+    assert await engine.poll_once("test-alerts") is Outcome.OK
+    manual.advance(61)
+    assert await engine.poll_once("test-alerts") is Outcome.UNCHANGED
+    first, second, third = fake.seen(PATH)
+    assert "If-None-Match" not in second.headers
+    assert third.headers["If-None-Match"] == '"v1"'
+    assert [c.id for c in await drain(bus, CAISO)] == ["caiso.flex:6"]
 
 
 async def test_complete_listing_ends_what_disappeared(caiso, fetcher, manual) -> None:  # type: ignore[no-untyped-def]
