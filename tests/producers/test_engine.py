@@ -187,7 +187,7 @@ async def test_after_a_failed_publish_the_next_poll_is_unconditional(  # type: i
     assert await engine.poll_once("test-alerts") is Outcome.OK
     manual.advance(61)
     assert await engine.poll_once("test-alerts") is Outcome.UNCHANGED
-    first, second, third = fake.seen(PATH)
+    _first, second, third = fake.seen(PATH)
     assert "If-None-Match" not in second.headers
     assert third.headers["If-None-Match"] == '"v1"'
     assert [c.id for c in await drain(bus, CAISO)] == ["caiso.flex:6"]
