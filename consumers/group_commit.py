@@ -2,9 +2,10 @@
 
 Callers submit an item and wait for its result. The first item of a quiet period starts a
 transaction at once (no added latency for a lone alert); whatever is submitted while it runs
-goes together in the next, up to `max_batch`. After a commit the runner lingers `linger_s`
-(real time, like Kafka's `linger.ms`: it batches work, it schedules nothing) before the next,
-so a burst whose items arrive one send at a time still shares transactions: a fan-out to
+goes together in the next, up to `max_batch`. After committing a batch of more than one, the
+runner lingers `linger_s` (real time, like Kafka's `linger.ms`: it batches work, it schedules
+nothing) before the next, so a burst whose items arrive one send at a time still shares
+transactions, while a lone alert never waits: a fan-out to
 1,000 subscribers costs a few dozen transactions instead of 2,000. If a batch fails, each
 of its items is tried alone, so one bad item cannot fail the others; an item's own failure
 reaches only its caller.
@@ -54,7 +55,9 @@ class GroupCommit(Generic[T, R]):
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
-            if self._linger > 0 and len(self._queue) < self._max:
+            # Only in a burst (this batch had company): a lone alert's next step, its
+            # outcome after the send, is committed at once.
+            if self._linger > 0 and len(batch) > 1 and len(self._queue) < self._max:
                 await asyncio.sleep(self._linger)
 
     async def _one_by_one(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:

@@ -72,14 +72,23 @@ async def test_after_a_commit_the_runner_lingers_so_a_trickle_shares_the_next() 
     # linger together instead of each starting a transaction of its own.
     r = Recorder()
     gc: GroupCommit[int, int] = GroupCommit(r.apply, linger_s=0.05)
-    first = asyncio.create_task(gc.submit(0))
-    await asyncio.sleep(0.02)  # the first commit is done (0.01 s); the runner lingers
+    burst = [asyncio.create_task(gc.submit(i)) for i in range(2)]
+    await asyncio.sleep(0.02)  # the burst's commit is done (0.01 s); the runner lingers
     trickle = []
-    for i in range(1, 6):
+    for i in range(2, 7):
         trickle.append(asyncio.create_task(gc.submit(i)))
         await asyncio.sleep(0.002)
-    assert await asyncio.gather(first, *trickle) == [i * 10 for i in range(6)]
-    assert r.batches == [[0], [1, 2, 3, 4, 5]]
+    assert await asyncio.gather(*burst, *trickle) == [i * 10 for i in range(7)]
+    assert r.batches == [[0, 1], [2, 3, 4, 5, 6]]
+
+
+async def test_a_lone_item_is_not_followed_by_a_linger() -> None:
+    # A single alert: its claim commits alone, and its outcome right after is not held.
+    r = Recorder()
+    gc: GroupCommit[int, int] = GroupCommit(r.apply, linger_s=10.0)
+    assert await gc.submit(1) == 10
+    assert await asyncio.wait_for(gc.submit(2), 1.0) == 20
+    assert r.batches == [[1], [2]]
 
 
 async def test_without_linger_each_item_of_a_trickle_commits_alone() -> None:
