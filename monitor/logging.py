@@ -43,7 +43,8 @@ def mask_url_passwords(text: str) -> str:
 
 
 def scrub(text: str) -> str:
-    text = mask_url_passwords(text)
+    if "://" in text:  # most values are keys, names and numbers: no regex for them
+        text = mask_url_passwords(text)
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
