@@ -49,7 +49,8 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     except web.HTTPRequestEntityTooLarge:
         raise Problem(413, "Request body too large") from None
     try:
-        return model.model_validate_json(raw)
+        # Strict: JSON's types as the schema states them (no `"5"` or `true` for a number).
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
         raise Problem(422, "Invalid request body", "see errors", errors) from None
