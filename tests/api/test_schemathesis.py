@@ -5,6 +5,7 @@ the spec says. The tenant operations run with a tenant key, the admin ones with 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
 import sys
@@ -19,7 +20,13 @@ from monitor.store import tenants as tenant_store
 from tests.api.conftest import ADMIN_KEY, make_app, make_runtime
 
 ST = str(Path(sys.executable).with_name("st"))
-EXCLUDED = "use_after_free"
+HOOKS = str(Path(__file__).with_name("schemathesis_hooks.py"))
+# `negative_data_rejection` expects every request outside the schema to be refused, but the
+# channel schemas state only a part of what is taken (monitor/api/channel_schema.py: a
+# numbering plan or email-validator's rules are no pattern a generator can use), so a phone
+# number with spaces, or one from another country, is outside the schema and still taken.
+# Negative cases are still sent, and checked for server errors and their responses' schema.
+EXCLUDED = "negative_data_rejection"
 
 
 def _operations(out: str) -> tuple[int, int]:
@@ -42,7 +49,8 @@ async def _schemathesis(base: str, key: str, tag_filter: list[str], tmp: Path) -
         *tag_filter, "--max-examples", "25", "--seed", "1", "--workers", "1",
         "--phases", "examples,coverage,fuzzing", "--generation-database", "none",
         "--request-timeout", "20", "--no-color", "--report-dir", str(tmp),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": HOOKS})
     out, _ = await proc.communicate()
     text = out.decode(errors="replace")
     assert proc.returncode == 0, text
