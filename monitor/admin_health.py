@@ -32,7 +32,7 @@ class AdminHealth:
 
 def health_spec(address: str) -> SubscriptionSpec:
     return SubscriptionSpec(name=NAME, match=Match(kinds=[Kind.SOURCE_HEALTH]),
-                            channel=EmailTarget(address=address))
+                            channel=EmailTarget(type="email", address=address))
 
 
 async def subscribe_admin(conn: AsyncConnection, settings: Settings, tenant_id: str,

@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from enum import StrEnum
 from functools import total_ordering
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AwareDatetime,
@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SerializeAsAny,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -129,7 +130,10 @@ class Condition(BaseModel):
     status: Status
     window: Window = Window()
     regions: tuple[str, ...] = ()
-    attributes: SerializeAsAny[KindAttributes]
+    # Described as any object: which of monitor.attributes' models it is follows from `kind`.
+    attributes: Annotated[SerializeAsAny[KindAttributes], WithJsonSchema({
+        "type": "object", "description": "kind-specific (DESIGN section 2): the fields of "
+                                         "the attribute model of `kind`"})]
     revision: int = Field(ge=0)
     observed_at: AwareDatetime
     source_url: str | None = None

@@ -10,12 +10,13 @@ and the settings, so `monitor.netguard.check_url` runs after validation.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import secrets
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -47,9 +48,26 @@ THRESHOLD_METRICS = {"caiso.peak_forecast": "peak_mw", "caiso.demand": "current_
 DEFAULT_TIMEZONE = "America/Los_Angeles"
 MIN_REPEAT = timedelta(minutes=5)
 
+# ASCII digits only (`\d` would take any script's), and the whole string (`$` would let a
+# trailing newline through).
 _DURATION = re.compile(
-    r"^P(?:(?P<d>\d{1,4})D)?(?:T(?:(?P<h>\d{1,5})H)?(?:(?P<m>\d{1,6})M)?(?:(?P<s>\d{1,7})S)?)?$")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+    "P(?:([0-9]{1,4})D)?(?:T(?:([0-9]{1,5})H)?(?:([0-9]{1,6})M)?(?:([0-9]{1,7})S)?)?")
+HHMM_PATTERN = "^(?:[01][0-9]|2[0-3]):[0-5][0-9]$"
+# `repeat_interval` as the schema states it: `_DURATION`, not empty, and at least PT5M (a
+# day or an hour of any count, 5 minutes or more, 300 seconds or more, or minutes and
+# seconds that add up to 5 minutes).
+_N = "[0-9]*[1-9][0-9]*"  # a count that is not zero
+_AT_LEAST_S = {  # minutes (with leading zeros) -> seconds that make up the rest of PT5M
+    "0*1": "0*(?:2[4-9][0-9]|[3-9][0-9]{2}|[1-9][0-9]{3,})",
+    "0*2": "0*(?:1[89][0-9]|[2-9][0-9]{2}|[1-9][0-9]{3,})",
+    "0*3": "0*(?:1[2-9][0-9]|[2-9][0-9]{2}|[1-9][0-9]{3,})",
+    "0*4": "0*(?:[6-9][0-9]|[1-9][0-9]{2,})",
+}
+_FIVE_MINUTES = (
+    f"P(?:{_N}D|(?:[0-9]+D)?T(?:{_N}H|(?:[0-9]+H)?(?:0*(?:[5-9]|[1-9][0-9]+)M"
+    "|(?:[0-9]+M)?0*(?:[3-9][0-9]{2}|[1-9][0-9]{3,})S"
+    + "".join(f"|{m}M{s}S" for m, s in _AT_LEAST_S.items()) + ")))")
+REPEAT_PATTERN = f"^(?!.*T$)(?={_FIVE_MINUTES}){_DURATION.pattern}$"
 # No control characters (CR, LF, NUL, DEL...) in anything a person names: they end up in
 # email headers, SMS bodies and log lines.
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
@@ -57,12 +75,30 @@ Label = Annotated[str, Field(min_length=1, max_length=64, pattern=_PRINTABLE)]
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=_PRINTABLE)]
 
 
+@functools.cache
+def time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def time_zone_pattern() -> str:
+    """Every zone `_iana_zone` takes, as one alternation: a pattern, not an `enum`, so that a
+    generator (schemathesis's coverage phase) does not try each of some 600 names in turn."""
+    return "^(?:" + "|".join(z.replace("+", "\\+") for z in sorted(time_zones())) + ")$"
+
+
+# The schema states what the validators below accept, so that a document a client generates
+# from it is one capmon takes.
+TimeZone = Annotated[str, Field(max_length=64, json_schema_extra=lambda schema: schema.update(
+    pattern=time_zone_pattern(), description=schema.get("description", "IANA time zone")))]
+HhMm = Annotated[str, Field(json_schema_extra={"pattern": HHMM_PATTERN})]
+
+
 def parse_duration(text: str) -> timedelta:
     """ISO 8601 duration without years/months (`PT4H`, `P1DT12H`, `PT30M`)."""
-    m = _DURATION.match(text)
+    m = _DURATION.fullmatch(text)
     if m is None or text in ("P", "PT") or text.endswith("T"):
         raise ValueError("must be an ISO 8601 duration such as PT4H or P1D")
-    d, h, mi, s = (int(m.group(g) or 0) for g in ("d", "h", "m", "s"))
+    d, h, mi, s = (int(g or 0) for g in m.groups())
     return timedelta(days=d, hours=h, minutes=mi, seconds=s)
 
 
@@ -74,14 +110,25 @@ class Threshold(_Model):
     """A level on a numeric signal, with hysteresis: alert at `above`, all clear below
     `clear_below` (or, for margins, alert at `below`, all clear above `clear_above`)."""
 
+    # `_one_direction` in the schema (absent and null are the same: unset).
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["above"], "properties": {
+            "above": {"type": "number"}, "below": {"type": "null"},
+            "clear_above": {"type": "null"}}},
+        {"required": ["below"], "properties": {
+            "below": {"type": "number"}, "above": {"type": "null"},
+            "clear_below": {"type": "null"}}}]})
+
     kind: Literal["caiso.peak_forecast", "caiso.demand", "caiso.ra_outlook"]
     area: Label | None = Field(default=None, description="TAC area, e.g. SCE-TAC; any if unset")
     day: Literal["today", "tomorrow"] | None = Field(
         default=None, description="trade date relative to the observation date (Pacific)")
     above: float | None = Field(default=None, ge=-1e7, le=1e7)
-    clear_below: float | None = Field(default=None, ge=-1e7, le=1e7)
+    clear_below: float | None = Field(default=None, ge=-1e7, le=1e7,
+                                      description="with `above`; not more than `above`")
     below: float | None = Field(default=None, ge=-1e7, le=1e7)
-    clear_above: float | None = Field(default=None, ge=-1e7, le=1e7)
+    clear_above: float | None = Field(default=None, ge=-1e7, le=1e7,
+                                      description="with `below`; not less than `below`")
     severity: Severity = Severity.WARNING
 
     @model_validator(mode="after")
@@ -131,7 +178,7 @@ class Match(_Model):
 
 
 class WebhookTarget(_Model):
-    type: Literal["webhook"] = "webhook"
+    type: Literal["webhook"]
     url: str = Field(min_length=8, max_length=2048)
 
     @field_validator("url")
@@ -152,7 +199,7 @@ class WebhookTarget(_Model):
 
 
 class SmsTarget(_Model):
-    type: Literal["sms"] = "sms"
+    type: Literal["sms"]
     phone: str = Field(min_length=2, max_length=32, description="E.164, e.g. +14155550100")
 
     @field_validator("phone")
@@ -170,7 +217,7 @@ class SmsTarget(_Model):
 
 
 class EmailTarget(_Model):
-    type: Literal["email"] = "email"
+    type: Literal["email"]
     address: str = Field(min_length=3, max_length=320)
 
     @field_validator("address")
@@ -186,23 +233,21 @@ Target = Annotated[WebhookTarget | SmsTarget | EmailTarget, Field(discriminator=
 
 
 def _iana_zone(v: str) -> str:
-    try:
-        ZoneInfo(v)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown IANA time zone {v!r}") from None
+    if v not in time_zones():
+        raise ValueError(f"unknown IANA time zone {v!r}")
     return v
 
 
 def _hhmm(v: str) -> str:
-    if not _HHMM.match(v):
+    if not re.fullmatch(HHMM_PATTERN, v):
         raise ValueError("must be HH:MM (24-hour)")
     return v
 
 
 class QuietHours(_Model):
-    timezone: str = Field(default=DEFAULT_TIMEZONE, max_length=64)
-    start: str = Field(description="HH:MM local time", examples=["22:00"])
-    end: str = Field(description="HH:MM local time, exclusive", examples=["06:00"])
+    timezone: TimeZone = DEFAULT_TIMEZONE
+    start: HhMm = Field(description="HH:MM local time", examples=["22:00"])
+    end: HhMm = Field(description="HH:MM local time, exclusive", examples=["06:00"])
     bypass_severity: Severity = Severity.EMERGENCY
 
     @field_validator("timezone")
@@ -233,10 +278,10 @@ class Heartbeat(_Model):
     """A daily "capmon is watching: 7 of 7 sources current" at `at` local time, so that
     silence itself means something: no heartbeat, no capmon."""
 
-    at: str = Field(description="HH:MM local time", examples=["08:00"])
-    timezone: str = Field(default=DEFAULT_TIMEZONE, max_length=64,
-                          description="IANA zone; default the quiet hours' zone, else "
-                                      "America/Los_Angeles")
+    at: HhMm = Field(description="HH:MM local time", examples=["08:00"])
+    timezone: TimeZone = Field(default=DEFAULT_TIMEZONE,
+                               description="IANA zone; default the quiet hours' zone, else "
+                                           "America/Los_Angeles")
 
     @field_validator("timezone")
     @classmethod
@@ -268,12 +313,22 @@ class Heartbeat(_Model):
 class SubscriptionSpec(_Model):
     """What a tenant sends: the JSON of DESIGN section 5."""
 
+    # `_reminder_needs_interval` in the schema.
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"required": ["transitions"],
+               "properties": {"transitions": {"contains": {"const": "reminder"}}}},
+        "then": {"required": ["repeat_interval"],
+                 "properties": {"repeat_interval": {"type": "string"}}}})
+
     name: Name
     match: Match = Field(default_factory=Match)
     transitions: list[TransitionName] = Field(
         default_factory=lambda: list(DEFAULT_TRANSITIONS),
         min_length=1, max_length=6)
-    repeat_interval: str | None = Field(default=None, max_length=32, examples=["PT4H"])
+    repeat_interval: Annotated[str, Field(max_length=32, json_schema_extra={
+        "pattern": REPEAT_PATTERN})] | None = Field(
+        default=None, examples=["PT4H"],
+        description="ISO 8601 duration of days, hours, minutes and seconds, at least PT5M")
     channel: Target
     quiet_hours: QuietHours | None = None
     heartbeat: Heartbeat | None = Field(

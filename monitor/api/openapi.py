@@ -31,10 +31,13 @@ class OpenApiSpec:
     schemas: dict[str, Any] = field(default_factory=lambda: {"Problem": PROBLEM_SCHEMA})
 
     def schema_ref(self, model: type[BaseModel]) -> dict[str, Any]:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        for name, sub in schema.pop("$defs", {}).items():
-            self.schemas[name] = sub
-        self.schemas[model.__name__] = schema
+        # Described once: a later operation on the same model keeps what `replace_property`
+        # made of it.
+        if model.__name__ not in self.schemas:
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in schema.pop("$defs", {}).items():
+                self.schemas.setdefault(name, sub)
+            self.schemas[model.__name__] = schema
         return {"$ref": f"#/components/schemas/{model.__name__}"}
 
     def operation(
@@ -45,6 +48,7 @@ class OpenApiSpec:
         summary: str,
         tags: tuple[str, ...] = (),
         request: type[BaseModel] | None = None,
+        form: dict[str, Any] | None = None,
         responses: dict[int, type[BaseModel] | dict[str, Any] | None] | None = None,
         parameters: list[dict[str, Any]] | None = None,
         auth: str | None = "tenant",
@@ -58,6 +62,9 @@ class OpenApiSpec:
         if request is not None:
             body = {"application/json": {"schema": self.schema_ref(request)}}
             op["requestBody"] = {"required": True, "content": body}
+        elif form is not None:
+            op["requestBody"] = {"required": True, "content": {
+                "application/x-www-form-urlencoded": {"schema": form}}}
         out: dict[str, Any] = {}
         for status, model in (responses or {200: None}).items():
             entry: dict[str, Any] = {"description": str(status)}
@@ -77,6 +84,17 @@ class OpenApiSpec:
             op["security"] = [{"bearer": []}]
             op["description"] = "Requires the operator admin key."
         self.paths.setdefault(path, {})[method.lower()] = op
+
+    def replace_property(self, model: type[BaseModel], name: str,
+                         schemas: dict[str, dict[str, Any]]) -> None:
+        """Describe `model.name` (in requests) as one of `schemas`, discriminated by `type`,
+        where what is accepted depends on the deployment, not on the model alone."""
+        self.schemas.update(schemas)
+        refs = {s["properties"]["type"]["const"]: f"#/components/schemas/{n}"
+                for n, s in schemas.items()}
+        self.schemas[model.__name__]["properties"][name] = {
+            "oneOf": [{"$ref": r} for r in refs.values()],
+            "discriminator": {"propertyName": "type", "mapping": refs}}
 
     def document(self) -> dict[str, Any]:
         return {

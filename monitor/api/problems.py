@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -42,14 +44,29 @@ def problem_response(status: int, title: str, detail: str | None = None,
     return web.Response(status=status, text=json.dumps(body), content_type=PROBLEM_TYPE)
 
 
+def _number(text: str) -> float | int:
+    value = float(text)
+    return int(value) if math.isfinite(value) and value.is_integer() else value
+
+
+def _no_constant(text: str) -> None:
+    raise ValueError(f"{text} is not JSON")
+
+
 async def parse_body(request: web.Request, model: type[M]) -> M:
     """Read and validate a JSON body; size is already capped by client_max_size."""
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise Problem(413, "Request body too large") from None
+    text: str | bytes = raw
+    # Strict: JSON's types as the schema states them (no `"5"` or `true` for a number), where
+    # a number is an integer when its value is (`838.0`), as in JSON Schema. What is not JSON
+    # (NaN and Infinity included) goes to pydantic as it came, to say why.
+    with contextlib.suppress(ValueError, RecursionError):
+        text = json.dumps(json.loads(raw, parse_float=_number, parse_constant=_no_constant))
     try:
-        return model.model_validate_json(raw)
+        return model.model_validate_json(text, strict=True)
     except ValidationError as exc:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
         raise Problem(422, "Invalid request body", "see errors", errors) from None

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor import ledger
 from monitor.api.auth import require_tenant
+from monitor.api.channel_schema import channel_schemas
 from monitor.api.common import (
     PageQuery,
     lookup_of,
@@ -304,6 +305,8 @@ def setup(app: web.Application) -> None:
     tags = ("subscriptions",)
     spec.operation("POST", "/v1/subscriptions", summary="Create a subscription", tags=tags,
                    request=SubscriptionSpec, responses={201: Subscription}, problems=(409,))
+    spec.replace_property(SubscriptionSpec, "channel",
+                          channel_schemas(app[RUNTIME].settings))
     spec.operation("GET", "/v1/subscriptions", summary="List this tenant's subscriptions",
                    tags=tags, responses={200: SubscriptionPage},
                    parameters=query_parameters(SubscriptionQuery))

@@ -8,12 +8,15 @@ tenant's admin contact is subscribed to capmon's own health unless `health_alert
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiohttp import web
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from monitor.admin_health import subscribe_admin
 from monitor.api.auth import require_admin
+from monitor.api.channel_schema import EMAIL_PATTERN
 from monitor.api.common import (
     PageQuery,
     next_offset,
@@ -38,8 +41,10 @@ class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Name
-    admin_contact: str | None = Field(default=None, max_length=320,
-                                      description="email of the tenant's administrator")
+    # The pattern is a part of what is taken, as for an email channel (channel_schema).
+    admin_contact: Annotated[str, Field(json_schema_extra={
+        "minLength": len("a@b.io"), "pattern": EMAIL_PATTERN})] | None = Field(
+        default=None, max_length=320, description="email of the tenant's administrator")
     health_alerts: StrictBool = Field(
         default=True, description="subscribe admin_contact by email to capmon's own health "
                                   "(source.health: what capmon cannot see, and when it sees "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 from xml.sax.saxutils import escape
 
 import aiohttp
@@ -219,11 +220,22 @@ def keyword(body: str) -> str:
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
     spec = app[SPEC]
-    form = {"type": "object", "description": "Twilio form fields, signed by X-Twilio-Signature"}
+    signature = [{"name": "X-Twilio-Signature", "in": "header", "required": True,
+                  "description": "Twilio's signature of the public URL and the form",
+                  "schema": {"type": "string"}}]
+
+    def form(*fields: str) -> dict[str, Any]:
+        return {"type": "object", "description": "Twilio's form fields",
+                "properties": {f: {"type": "string"} for f in fields}}
+
+    # 403: not signed by Twilio; 404: Twilio is not configured here.
     spec.operation("POST", "/v1/twilio/status", summary="Twilio message status callback",
-                   tags=("twilio",), auth=None, responses={204: None, 403: form},
-                   problems=(400, 404, 415))  # 404: Twilio is not configured here
+                   tags=("twilio",), auth=None, parameters=signature,
+                   form=form("MessageSid", "MessageStatus", "ErrorCode"),
+                   responses={204: None}, problems=(400, 403, 404, 415))
     spec.operation("POST", "/v1/twilio/inbound",
                    summary="Inbound SMS: STOP/START/HELP update the subscription",
-                   tags=("twilio",), auth=None, responses={200: {"type": "string"}},
+                   tags=("twilio",), auth=None, parameters=signature,
+                   form=form("MessageSid", "From", "Body"),
+                   responses={200: {"type": "string"}},
                    content_type=TWIML, problems=(400, 403, 404, 415, 503))

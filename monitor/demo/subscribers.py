@@ -87,7 +87,7 @@ async def load(store: Store, path: Path, webhook_url: Any, now: datetime
                 original = spec.target()
                 if isinstance(spec.channel, WebhookTarget):
                     spec = spec.model_copy(update={
-                        "channel": WebhookTarget(url=webhook_url(sub_id))})
+                        "channel": WebhookTarget(type="webhook", url=webhook_url(sub_id))})
                 stored, secret = await sub_store.create(conn, tenant.id, spec, now,
                                                         sub_id=sub_id)
                 created.append(DemoSubscription(
