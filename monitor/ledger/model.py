@@ -64,7 +64,8 @@ class Claim:
 
     `unsettled`: the key was taken while still `sending`, its previous claim never settled (its
     sender died, or stopped with the claim unsettled, or the lease ran out): the attempt that
-    claim made may have reached the provider, and nobody knows.
+    claim made may have reached the provider, and nobody knows. Read for SMS claims only
+    (the one channel that acts on it).
     """
 
     key: str

@@ -65,8 +65,8 @@ async def claim(conn: AsyncConnection, ns: Sequence[Notification], now: datetime
     `sender`; the rest are not ours to send now.
 
     A claim taken over from a sender that died mid-send is the only way one key is sent
-    twice, under the same idempotency key; such a claim is `unsettled`, so a channel whose
-    provider keeps a log (SMS) can ask it first.
+    twice, under the same idempotency key; such an SMS claim is `unsettled`, so its
+    provider's log can be asked first.
     """
     if not ns:
         return {}
@@ -79,9 +79,12 @@ async def claim(conn: AsyncConnection, ns: Sequence[Notification], now: datetime
                        *([sender.others_dead(now)] if sender else []))
     # RETURNING sees only the new state, so the claims still `sending` (whose fate is unknown)
     # are read first; the lock keeps them so until the update (SQLite: writers are serial).
+    # Only SMS acts on it (Twilio's log is asked): a webhook or an email is repeated under
+    # its idempotency key, so a fan-out's claims skip this statement.
+    asked = list(dict.fromkeys(n.key for n in ns if n.channel.type == "sms"))
     unsettled = set((await conn.execute(
-        sa.select(_N.key).where(_N.key.in_(keys), _N.state == State.SENDING)
-        .order_by(_N.key).with_for_update())).scalars())
+        sa.select(_N.key).where(_N.key.in_(asked), _N.state == State.SENDING)
+        .order_by(_N.key).with_for_update())).scalars()) if asked else set()
     rows = await conn.execute(
         notifications.update().where(_N.key.in_(keys), claimable)
         .values(state=State.SENDING.value, next_attempt_at=lease_until, updated_at=now,
