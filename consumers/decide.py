@@ -81,6 +81,8 @@ class DecideConfig:
                    sources=enabled_sources(settings))
 
 
+PUBLISH_SLICE = 500
+
 PIPELINE: tuple[Stage, ...] = (match, thresholds, remind, beat, mute, groups.dedup,
                                 groups.group, admit)
 
@@ -156,10 +158,14 @@ class Decider:
         the ledger, where deliver's scheduler finds them."""
         if not outbox:
             return
+        payloads = Payloads()
         try:
-            payloads = Payloads()
-            await self.bus.publish_many(self.config.notifications_topic, [
-                (n.subscription_id, notification_event(n, payloads=payloads)) for n in outbox])
+            # In slices: deliver starts on the first while the rest are encoded, and a
+            # fan-out to 10,000 never holds 10,000 encoded events at once.
+            for at in range(0, len(outbox), PUBLISH_SLICE):
+                await self.bus.publish_many(self.config.notifications_topic, [
+                    (n.subscription_id, notification_event(n, payloads=payloads))
+                    for n in outbox[at:at + PUBLISH_SLICE]])
         except CapmonError as exc:
             log.warning("notifications_publish_failed", notifications=len(outbox),
                         error=str(exc), reason=exc.reason)

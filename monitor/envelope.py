@@ -22,9 +22,11 @@ from monitor.events import Condition
 
 
 class _OrjsonFormat(JSONFormat):
-    """The SDK's JSON format, encoded by orjson: the same JSON (RFC 3339 times with `Z`),
-    several times faster than the standard library's encoder, which was most of the cost of
-    a webhook body and of a fan-out's bus records."""
+    """The SDK's JSON format, structured mode (webhook bodies) encoded by orjson: the same
+    JSON (RFC 3339 times with `Z`), several times faster than the standard library's
+    encoder. A bus record's data keeps the SDK's encoder: with orjson there, decide's peak
+    memory on a fan-out to 10,000 rose from 235 to 308 MB (the embedded bus keeps the
+    records until deliver has them), for a few percent of its time."""
 
     def write(self, event: BaseCloudEvent) -> bytes:
         data = event.get_data()
@@ -34,12 +36,6 @@ class _OrjsonFormat(JSONFormat):
         if data is not None:
             out["data"] = data
         return orjson.dumps(out, option=orjson.OPT_UTC_Z)
-
-    def write_data(self, data: dict[str, Any] | str | bytes | None,
-                   datacontenttype: str | None) -> bytes:
-        if isinstance(data, dict):
-            return orjson.dumps(data, option=orjson.OPT_UTC_Z)
-        return super().write_data(data, datacontenttype)
 
 
 _JSON = _OrjsonFormat()
