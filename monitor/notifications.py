@@ -116,10 +116,11 @@ class Payloads:
 
     def __call__(self, n: Notification) -> dict[str, Any]:
         out = n.model_dump(mode="json", exclude={"items"})
-        out["items"] = [self._item(i) for i in n.items]
+        out["items"] = [self.item(i) for i in n.items]
         return out
 
-    def _item(self, item: NotificationItem) -> Any:
+    def item(self, item: NotificationItem) -> Any:
+        """One item's JSON form, dumped the first time it is asked for."""
         hit = self._items.get(id(item))
         if hit is None:
             hit = self._items[id(item)] = (item, item.model_dump(mode="json"))

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.stages import Candidate, Context, Grouping
-from monitor.notifications import group_key
+from monitor.notifications import Payloads, group_key
 from monitor.store.engine import in_chunks
 from monitor.store.schema import decide_items
 from monitor.store.subscriptions import aware
@@ -69,11 +69,8 @@ async def group(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
     out = [c if c.muted is not None else dataclasses.replace(c, due_at=dues[c.sub.id])
            for c in cands]
     # One condition's item is shared by every subscriber it matched: dumped once.
-    dumped: dict[int, Any] = {}
-    for c in out:
-        if id(c.item) not in dumped:
-            dumped[id(c.item)] = c.item.model_dump(mode="json")
-    await ctx.conn.execute(decide_items.insert(), [_item_row(c, dumped[id(c.item)], now)
+    dump = Payloads()
+    await ctx.conn.execute(decide_items.insert(), [_item_row(c, dump.item(c.item), now)
                                                    for c in out])
     return out
 
