@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
-from monitor.bus import Bus
+from monitor.bus import Bus, MemoryBus
 from monitor.envelope import condition_from_event
+from monitor.errors import BusError
 from monitor.events import Condition
+from monitor.topics import CAISO
 
 CAISO_FIXTURES = Path(__file__).parent.parent / "fixtures" / "caiso"
 
@@ -46,3 +49,18 @@ async def drain(bus: Bus, topic: str, timeout: float = 0.05) -> list[Condition]:
         out.append(condition_from_event(msg.event()))
     await sub.close()
     return out
+
+
+class DownOnceBus(MemoryBus):
+    """A broker that refuses the first publish to `topic`, then is back."""
+
+    def __init__(self, topic: str = CAISO) -> None:
+        super().__init__()
+        self.topic = topic
+        self.down = True
+
+    async def publish(self, topic: str, key: str, event: Any) -> None:
+        if topic == self.topic and self.down:
+            self.down = False
+            raise BusError("broker unavailable", reason="connect", retriable=True)
+        await super().publish(topic, key, event)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import aioimaplib
@@ -29,7 +28,7 @@ from monitor.store.schema import caiso_mailbox_messages
 from monitor.topics import CAISO, HEALTH
 from producers.caiso_mailbox import NoticeMailbox
 from tests.producers.dovecot import Dovecot, dovecot  # noqa: F401 - the fixture
-from tests.producers.helpers import CAISO_FIXTURES, drain
+from tests.producers.helpers import CAISO_FIXTURES, DownOnceBus, drain
 
 PT = ZoneInfo("America/Los_Angeles")
 HEATWAVE = CAISO_FIXTURES / "notices" / "heatwave_2022"
@@ -206,20 +205,6 @@ async def test_ingest_without_imap_parses_dedups_and_records(store: Store) -> No
             caiso_mailbox_messages.c.outcome, caiso_mailbox_messages.c.uidvalidity))).all()
     assert sorted(r.outcome for r in rows) == ["parse_error", "published"]
     assert {r.uidvalidity for r in rows} == {0}
-
-
-class DownOnceBus(MemoryBus):
-    """A broker that refuses the first notice publish, then is back."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.down = True
-
-    async def publish(self, topic: str, key: str, event: Any) -> None:
-        if topic == CAISO and self.down:
-            self.down = False
-            raise BusError("broker unavailable", reason="connect", retriable=True)
-        await super().publish(topic, key, event)
 
 
 async def test_a_notice_whose_publish_failed_is_published_when_read_again(

@@ -16,7 +16,6 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import aiohttp
 import pytest
@@ -29,7 +28,7 @@ from monitor.attributes import NoticeAttributes, SourceHealthAttributes
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.envelope import condition_from_event
-from monitor.errors import BusError, FetchError, ParseError
+from monitor.errors import FetchError, ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.source_health import HealthBoard
 from monitor.topics import CAISO, HEALTH
@@ -38,6 +37,7 @@ from producers.health import health_id
 from producers.http import HttpFetcher, connection_error, parse_retry_after
 from producers.source import Fetcher, PollResult, Schedule
 from tests.producers.fake_caiso import FakeCaiso, Reply
+from tests.producers.helpers import DownOnceBus
 
 PATH = "/TodaysOutlookApi/api/EmergencyNotices/v2/ActiveFlexAlertEvents"
 START = datetime(2022, 9, 6, 16, 0, tzinfo=UTC)
@@ -157,20 +157,6 @@ async def test_conditional_request_304_is_unchanged_and_cache_buster_sent(  # ty
     assert second.query["_"] == str(int(START.timestamp()) + 61)
     assert first.headers["User-Agent"] == "capmon-test/1 (ops@example.org)"
     assert len(await drain(bus, CAISO)) == 1
-
-
-class DownOnceBus(MemoryBus):
-    """A broker that refuses the first publish, then takes them all."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.refused = 0
-
-    async def publish(self, topic: str, key: str, event: Any) -> None:
-        if not self.refused:
-            self.refused += 1
-            raise BusError("broker unavailable", reason="connect", retriable=True)
-        await super().publish(topic, key, event)
 
 
 async def test_after_a_failed_publish_the_next_poll_is_unconditional(  # type: ignore[no-untyped-def]
