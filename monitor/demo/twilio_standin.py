@@ -59,6 +59,8 @@ class Behaviour:
     # False: the message goes through its statuses at once, but no callback is posted (they
     # were lost, or capmon's API was down).
     callbacks: bool = True
+    # Set: callbacks wait for it, so a test can look at the message before Twilio reports.
+    release: asyncio.Event | None = None
 
 
 def _utcnow() -> datetime:
@@ -193,6 +195,8 @@ class TwilioStandIn:
 
     async def _callbacks(self, url: str, sid: str, form: dict[str, str],
                          behaviour: Behaviour) -> None:
+        if behaviour.release is not None:
+            await behaviour.release.wait()
         async with aiohttp.ClientSession() as session:
             for i, status in enumerate(behaviour.statuses):
                 params = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status,

@@ -3,6 +3,7 @@ status callbacks and inbound STOP/START/HELP arriving, signed, at capmon's real 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -185,14 +186,16 @@ async def test_synchronous_error_codes(sms: SmsEnv, code: int, state: str, sub_s
 ])
 async def test_failures_reported_by_status_callback(sms: SmsEnv, code: int, state: str,
                                                     sub_status: str) -> None:
+    release = asyncio.Event()
     sms.twilio.behaviours[PHONE] = Behaviour(statuses=("queued", "sent", "undelivered"),
-                                             error_code=code)
+                                             error_code=code, release=release)
     dlq = sms.bus.subscribe(["capmon.notifications.dlq.v1"], "test-dlq")
     await dlq.start()
     sub_id = await sms.subscription()
     n = notification(sms.tenant_id, sub_id, "sms", PHONE)
     await sms.deliverer.submit(n)
     assert (await sms.entry(n.key)).state == "delivered"  # accepted by Twilio
+    release.set()
     await sms.twilio.wait_callbacks(3)
     e = await sms.entry(n.key)
     assert e.state == state and str(code) in (e.last_error or "")
