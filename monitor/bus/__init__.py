@@ -1,12 +1,12 @@
-"""The bus: one protocol (`Bus`, `Subscription`), an embedded and a Kafka implementation."""
+"""The bus: one protocol (`Bus`, `Consumer`), an embedded and a Kafka implementation."""
 
 from __future__ import annotations
 
-from monitor.bus.base import AckTracker, Bus, Message, Subscription
+from monitor.bus.base import AckTracker, Bus, Consumer, Message
 from monitor.bus.memory import MemoryBus
 from monitor.config import Settings
 
-__all__ = ["AckTracker", "Bus", "MemoryBus", "Message", "Subscription", "make_bus"]
+__all__ = ["AckTracker", "Bus", "Consumer", "MemoryBus", "Message", "make_bus"]
 
 
 def make_bus(settings: Settings) -> Bus:

@@ -9,7 +9,7 @@ next; publishing never runs a handler.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,7 +27,7 @@ class Message:
     partition: int
     offset: int
     record: Record
-    # Which subscription generation handed it out: an ack from before a rebalance is stale.
+    # Which consumer generation handed it out: an ack from before a rebalance is stale.
     generation: int = 0
 
     @property
@@ -43,7 +43,7 @@ class Message:
         return from_record(self.record)
 
 
-class Subscription(Protocol):
+class Consumer(Protocol):
     """One member of a consumer group."""
 
     async def start(self) -> None: ...
@@ -65,8 +65,6 @@ class Subscription(Protocol):
         ...
 
     def assignment(self) -> frozenset[TopicPartition]: ...
-
-    def __aiter__(self) -> AsyncIterator[Message]: ...
 
 
 class Bus(Protocol):
@@ -94,7 +92,7 @@ class Bus(Protocol):
         """Every record the topic holds now, outside any group (for inspecting dead letters)."""
         ...
 
-    def subscribe(self, topics: Sequence[str], group: str) -> Subscription: ...
+    def subscribe(self, topics: Sequence[str], group: str) -> Consumer: ...
 
     async def ping(self) -> None:
         """Raise BusError when the bus cannot serve (readiness)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -153,12 +153,12 @@ class KafkaBus:
         finally:
             await consumer.stop()
 
-    def subscribe(self, topics: Sequence[str], group: str) -> KafkaSubscription:
-        return KafkaSubscription(self.settings, tuple(topics), group)
+    def subscribe(self, topics: Sequence[str], group: str) -> KafkaConsumer:
+        return KafkaConsumer(self.settings, tuple(topics), group)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, sub: KafkaSubscription) -> None:
+    def __init__(self, sub: KafkaConsumer) -> None:
         self.sub = sub
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
@@ -168,7 +168,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self.sub._on_assigned({(tp.topic, tp.partition) for tp in assigned})
 
 
-class KafkaSubscription:
+class KafkaConsumer:
     def __init__(self, settings: KafkaSettings, topics: tuple[str, ...], group: str) -> None:
         self.settings = settings
         self.topics = topics
@@ -287,12 +287,6 @@ class KafkaSubscription:
     async def abort(self) -> None:
         self._aborted = True
         await self._stop()
-
-    async def __aiter__(self) -> AsyncIterator[Message]:
-        while True:
-            msg = await self.get()
-            if msg is not None:
-                yield msg
 
 
 def _message(r: Any, generation: int = 0) -> Message:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import count
 
@@ -35,7 +35,7 @@ def partition_for(key: str, partitions: int) -> int:
 class _Group:
     name: str
     committed: dict[TopicPartition, int] = field(default_factory=dict)
-    members: list[MemorySubscription] = field(default_factory=list)
+    members: list[MemoryConsumer] = field(default_factory=list)
     # Every topic a member ever subscribed to: the group holds back their retention.
     topics: set[str] = field(default_factory=set)
 
@@ -126,25 +126,25 @@ class MemoryBus:
         return [Message(topic, p, part.base + i, rec)
                 for p, part in enumerate(self._log(topic)) for i, rec in enumerate(part.records)]
 
-    def subscribe(self, topics: Sequence[str], group: str) -> MemorySubscription:
+    def subscribe(self, topics: Sequence[str], group: str) -> MemoryConsumer:
         grp = self._groups.setdefault(group, _Group(group))
         grp.topics.update(topics)
-        return MemorySubscription(self, grp, tuple(topics))
+        return MemoryConsumer(self, grp, tuple(topics))
 
     # -- group coordination -------------------------------------------------------------------
 
-    def _join(self, member: MemorySubscription) -> None:
+    def _join(self, member: MemoryConsumer) -> None:
         member.group.members.append(member)
         self._rebalance(member.group)
 
-    def _leave(self, member: MemorySubscription) -> None:
+    def _leave(self, member: MemoryConsumer) -> None:
         if member in member.group.members:
             member.group.members.remove(member)
             self._rebalance(member.group)
 
     def _rebalance(self, group: _Group) -> None:
         # Round-robin over members subscribed to each topic, like Kafka's round-robin assignor.
-        wanted: dict[MemorySubscription, set[TopicPartition]] = {m: set() for m in group.members}
+        wanted: dict[MemoryConsumer, set[TopicPartition]] = {m: set() for m in group.members}
         for topic in sorted({t for m in group.members for t in m.topics}):
             takers = [m for m in group.members if topic in m.topics]
             for p in range(self.partitions(topic)):
@@ -156,7 +156,7 @@ class MemoryBus:
 _member_ids = count(1)
 
 
-class MemorySubscription:
+class MemoryConsumer:
     def __init__(self, bus: MemoryBus, group: _Group, topics: tuple[str, ...]) -> None:
         self.bus = bus
         self.group = group
@@ -240,9 +240,3 @@ class MemorySubscription:
     async def abort(self) -> None:
         # Acks are committed as they come, so a crash loses nothing more than close does.
         await self.close()
-
-    async def __aiter__(self) -> AsyncIterator[Message]:
-        while True:
-            msg = await self.get()
-            if msg is not None:
-                yield msg

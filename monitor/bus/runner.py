@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from monitor.bus.base import Bus, Message, Subscription
+from monitor.bus.base import Bus, Consumer, Message
 from monitor.bus.dead_letters import dead_letter
 from monitor.clock import Clock, sleep_or
 from monitor.errors import BusError, CapmonError
@@ -115,8 +115,8 @@ async def consume(
 ) -> None:
     """Consume until `stop`; with concurrency > 1, records are handled in parallel
     (per-partition order is then not kept: use 1 where order matters)."""
-    sub: Subscription = bus.subscribe(topics, group)
-    await sub.start()
+    consumer: Consumer = bus.subscribe(topics, group)
+    await consumer.start()
     slots = asyncio.Semaphore(concurrency)
     inflight: set[asyncio.Task[None]] = set()
 
@@ -124,7 +124,7 @@ async def consume(
         try:
             if await handle_with_retry(msg, handler, clock, group, dead_letters, bus, stop,
                                        policy):
-                await sub.ack(msg)
+                await consumer.ack(msg)
                 BUS_CONSUMED.labels(topic=msg.topic, group=group).inc()
         finally:
             slots.release()
@@ -132,7 +132,7 @@ async def consume(
     try:
         while not stop.is_set():
             await slots.acquire()
-            msg = await sub.get(timeout=poll_timeout_s)
+            msg = await consumer.get(timeout=poll_timeout_s)
             if msg is None:
                 slots.release()
                 continue
@@ -148,4 +148,4 @@ async def consume(
         for task in inflight:
             task.cancel()
         with contextlib.suppress(Exception):
-            await sub.close()
+            await consumer.close()

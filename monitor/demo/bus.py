@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
 
-from monitor.bus.base import Bus, Message, Subscription
+from monitor.bus.base import Bus, Consumer, Message
 from monitor.envelope import Record
 from monitor.topics import TopicSpec
 
@@ -72,14 +72,14 @@ class ObservedBus:
         return [dataclasses.replace(m, topic=topic)
                 for m in await self.inner.read_topic(self.physical(topic))]
 
-    def subscribe(self, topics: Sequence[str], group: str) -> Subscription:
+    def subscribe(self, topics: Sequence[str], group: str) -> Consumer:
         self.groups.setdefault(group, set()).update(topics)
         inner = self.inner.subscribe([self.physical(t) for t in topics], self.prefix + group)
-        return _ObservedSubscription(self, inner, group)
+        return _ObservedConsumer(self, inner, group)
 
 
-class _ObservedSubscription:
-    def __init__(self, bus: ObservedBus, inner: Subscription, group: str) -> None:
+class _ObservedConsumer:
+    def __init__(self, bus: ObservedBus, inner: Consumer, group: str) -> None:
         self._bus = bus
         self._inner = inner
         self._group = group
@@ -107,7 +107,3 @@ class _ObservedSubscription:
 
     async def abort(self) -> None:
         await self._inner.abort()
-
-    async def __aiter__(self) -> AsyncIterator[Message]:
-        while (message := await self.get()) is not None:
-            yield message

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from consumers.decide import run
 from monitor.attributes import NoticeAttributes
 from monitor.bus import MemoryBus
-from monitor.bus.base import Subscription
+from monitor.bus.base import Consumer
 from monitor.clock import ManualClock
 from monitor.config import AdminSettings, Settings
 from monitor.envelope import condition_event
@@ -23,7 +23,7 @@ from monitor.topics import CAISO, NOTIFICATIONS, TOPIC_SPECS
 from tests.decide.conftest import add_subscription, add_tenant
 
 
-async def next_notification(sub: Subscription) -> Notification:
+async def next_notification(sub: Consumer) -> Notification:
     msg = await asyncio.wait_for(sub.get(), timeout=10)
     assert msg is not None
     await sub.ack(msg)

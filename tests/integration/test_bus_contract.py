@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from monitor.bus import Bus, Message, Subscription
+from monitor.bus import Bus, Consumer, Message
 from monitor.envelope import condition_event, condition_from_event
 from monitor.events import Condition
 
@@ -29,7 +29,7 @@ async def publish(bus: Bus, topic: str, conditions: list[Condition]) -> None:
         await bus.publish_many(topic, items[i:i + 500])
 
 
-async def drain(sub: Subscription, want: int, *, ack: bool = True,
+async def drain(sub: Consumer, want: int, *, ack: bool = True,
                 deadline_s: float = 60.0) -> list[Message]:
     got: list[Message] = []
     loop = asyncio.get_running_loop()
@@ -44,7 +44,7 @@ async def drain(sub: Subscription, want: int, *, ack: bool = True,
     return got
 
 
-async def until(predicate: Callable[[], bool], subs: list[Subscription],
+async def until(predicate: Callable[[], bool], subs: list[Consumer],
                 inbox: dict[int, list[Message]], deadline_s: float = 45.0) -> None:
     """Drive the members' polls (rebalances happen while polling) until predicate holds."""
     loop = asyncio.get_running_loop()
