@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from tests.chaos.harness import SCENARIOS, Outcome, run_trial
+from tests.chaos.harness import SCENARIOS, TrialOutcome, run_trial
 from tests.chaos.services import ChaosServices
 
 
@@ -30,7 +30,7 @@ async def main(trials: int, names: list[str], work: Path) -> dict[str, dict[str,
     figures: dict[str, dict[str, object]] = {}
     try:
         for name in names:
-            outs: list[Outcome] = []
+            outs: list[TrialOutcome] = []
             for _ in range(trials):
                 outs.append(await run_trial(services, work, name))
             recover = [o.recover_s for o in outs if o.recover_s is not None]

@@ -58,7 +58,7 @@ from producers.caiso_flex import FlexSource  # noqa: E402
 from producers.caiso_oasis import OasisSource  # noqa: E402
 from producers.caiso_ra import RaOutlookSource  # noqa: E402
 from producers.caiso_stats import StatsSource  # noqa: E402
-from producers.engine import Engine, Outcome  # noqa: E402
+from producers.engine import Engine, PollOutcome  # noqa: E402
 from producers.http import HttpFetcher  # noqa: E402
 
 F = ROOT / "tests" / "fixtures" / "caiso"
@@ -274,7 +274,7 @@ async def poll_cycles(cycles: int) -> dict[str, object]:
             for s in [*sources, oasis]:
                 # A cycle that measures a refusal measures the wrong thing.
                 outcome = await engine.poll_once(s.name)
-                assert outcome is Outcome.OK, (s.name, outcome)
+                assert outcome is PollOutcome.OK, (s.name, outcome)
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             for s in sources:

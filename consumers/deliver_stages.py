@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.deliver_ledger import After, DeliverLedger, Effects, Settlement
 from consumers.limits import Limits
-from consumers.notifiers.base import Delivery, EndpointAction, Notifier, Outcome
+from consumers.notifiers.base import Delivery, EndpointAction, Notifier, SendOutcome
 from consumers.notifiers.email import EmailNotifier
 from monitor import ledger
 from monitor.bus import Bus
@@ -77,7 +77,7 @@ class Attempt:
     # the ledger knows for the key then.
     unsettled: bool = False
     sms_sids: Mapping[str, int] = dataclasses.field(default_factory=dict)
-    outcome: Outcome | None = None
+    outcome: SendOutcome | None = None
     latency_s: float = 0.0
     state: State | None = None  # the ledger state this attempt settled in
     error: str | None = None
@@ -180,7 +180,7 @@ def send(d: Deps) -> Stage:
         notifier = d.notifiers.get(a.channel)
         started = d.clock.monotonic()
         if notifier is None:
-            outcome = Outcome.failed("config", f"channel {a.channel} is not configured",
+            outcome = SendOutcome.failed("config", f"channel {a.channel} is not configured",
                                      retriable=True)
         else:
             try:
@@ -189,7 +189,7 @@ def send(d: Deps) -> Stage:
                     unsettled=a.unsettled, known_ids=a.sms_sids))
             except Exception as exc:  # a notifier bug must cost attempts, not loop forever
                 log.exception("notifier_failed", key=a.key, channel=a.channel)
-                outcome = Outcome.failed("internal", type(exc).__name__, retriable=True)
+                outcome = SendOutcome.failed("internal", type(exc).__name__, retriable=True)
         latency = d.clock.monotonic() - started
         ATTEMPT_LATENCY.labels(channel=a.channel).observe(latency)
         return dataclasses.replace(a, outcome=outcome, latency_s=latency)
@@ -289,7 +289,7 @@ def _effects(d: Deps, a: Attempt, verdict: Verdict, number: int, *, sms_sent: bo
     return effects
 
 
-async def _track_sms(d: Deps, conn: AsyncConnection, key: str, number: int, o: Outcome,
+async def _track_sms(d: Deps, conn: AsyncConnection, key: str, number: int, o: SendOutcome,
                      done: datetime) -> SmsFailure | None:
     """Remember the message SID; if its failure callback overtook us, apply it now."""
     assert o.provider_id is not None

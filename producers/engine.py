@@ -51,7 +51,7 @@ log = structlog.get_logger(__name__)
 _FORGET_CLOSED_AFTER = timedelta(days=2)
 
 
-class Outcome(StrEnum):
+class PollOutcome(StrEnum):
     """The `outcome` label of capmon_source_polls_total."""
 
     OK = "ok"
@@ -63,7 +63,7 @@ class Outcome(StrEnum):
 
     @property
     def succeeded(self) -> bool:
-        return self in (Outcome.OK, Outcome.UNCHANGED)
+        return self in (PollOutcome.OK, PollOutcome.UNCHANGED)
 
 
 def next_slot(schedule: Schedule, now: datetime, rng: random.Random) -> datetime:
@@ -223,7 +223,7 @@ class Engine:
             outcome = await self.poll_once(state.source.name)
             next_at = self._next_after(state, outcome)
 
-    def _next_after(self, state: _State, outcome: Outcome) -> datetime:
+    def _next_after(self, state: _State, outcome: PollOutcome) -> datetime:
         schedule = state.source.schedule
         now = self._clock.now()
         if outcome.succeeded:
@@ -251,7 +251,7 @@ class Engine:
 
     # -- one poll ------------------------------------------------------------------------------
 
-    async def poll_once(self, source_name: str) -> Outcome:
+    async def poll_once(self, source_name: str) -> PollOutcome:
         """Poll one source once and publish what changed. Never raises for source failures."""
         state = self._states[source_name]
         source = state.source
@@ -272,13 +272,13 @@ class Engine:
             metrics.PARSE_ERRORS.labels(source_name, exc.reason).inc()
             outcome = await self._failed(state, exc.reason,
                                          f"its answer could not be read: {exc}", None,
-                                         outcome=Outcome.PARSE_ERROR)
+                                         outcome=PollOutcome.PARSE_ERROR)
         except Exception as exc:  # a bug in a source must not stop the other sources
             log.exception("source_poll_crashed", source=source_name)
             metrics.PARSE_ERRORS.labels(source_name, "internal").inc()
             outcome = await self._failed(state, "internal",
                                          f"capmon failed to read it ({type(exc).__name__}: "
-                                         f"{exc})", None, outcome=Outcome.INTERNAL_ERROR)
+                                         f"{exc})", None, outcome=PollOutcome.INTERNAL_ERROR)
         else:
             outcome = await self._succeeded(state, result, self._clock.now())
         metrics.POLLS.labels(source_name, outcome.value).inc()
@@ -286,7 +286,7 @@ class Engine:
             max(0.0, self._clock.monotonic() - started))
         return outcome
 
-    async def _succeeded(self, state: _State, result: PollResult, now: datetime) -> Outcome:
+    async def _succeeded(self, state: _State, result: PollResult, now: datetime) -> PollOutcome:
         name = state.source.name
         try:
             if not result.unchanged:
@@ -300,13 +300,13 @@ class Engine:
             # Nothing is marked published that was not; the next poll publishes it again.
             log.error("source_publish_failed", source=name, error=str(exc), reason=exc.reason)
             state.refetch = True
-            return Outcome.PUBLISH_ERROR
+            return PollOutcome.PUBLISH_ERROR
         state.refetch = False
         state.failures = 0
         state.retry_after = None
         metrics.LAST_SUCCESS.labels(name).set(now.timestamp())
         metrics.SOURCE_STALE.labels(name).set(0)
-        return Outcome.UNCHANGED if result.unchanged else Outcome.OK
+        return PollOutcome.UNCHANGED if result.unchanged else PollOutcome.OK
 
     async def _publish_changes(self, state: _State, result: PollResult, now: datetime) -> None:
         source = state.source
@@ -346,7 +346,7 @@ class Engine:
 
     async def _failed(self, state: _State, reason: str, message: str,
                       retry_after: float | None, *,
-                      outcome: Outcome = Outcome.FETCH_ERROR) -> Outcome:
+                      outcome: PollOutcome = PollOutcome.FETCH_ERROR) -> PollOutcome:
         name = state.source.name
         state.failures += 1
         state.retry_after = retry_after

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from consumers.notifiers.base import Delivery, EndpointAction, Notifier, Outcome
+from consumers.notifiers.base import Delivery, EndpointAction, Notifier, SendOutcome
 from consumers.notifiers.email import EmailConfig, EmailNotifier
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
 from consumers.notifiers.webhook import WebhookConfig, WebhookNotifier
@@ -37,4 +37,4 @@ def build_notifiers(settings: Settings, clock: Clock) -> dict[str, Notifier]:
     return notifiers
 
 
-__all__ = ["Delivery", "EndpointAction", "Notifier", "Outcome", "build_notifiers"]
+__all__ = ["Delivery", "EndpointAction", "Notifier", "SendOutcome", "build_notifiers"]

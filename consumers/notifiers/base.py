@@ -2,7 +2,7 @@
 
 A notifier knows its wire protocol and nothing else: it never touches the ledger, the bus, the
 retry schedule or rate limits (the deliver pipeline does). It turns one delivery into an
-`Outcome` whose `retriable` flag and bounded `reason` are decided where the failure is
+`SendOutcome` whose `retriable` flag and bounded `reason` are decided where the failure is
 understood, as Alertmanager's `Notify` returns `(recoverable, err)`. Outcomes and their
 `detail` never carry a secret.
 """
@@ -29,7 +29,7 @@ class EndpointAction(StrEnum):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SendOutcome:
     ok: bool
     retriable: bool
     # Bounded: ok, timeout, connect, server, client, auth, rate_limited, redirect, gone,
@@ -46,7 +46,7 @@ class Outcome:
 
     @classmethod
     def delivered(cls, status_code: int | None = None, provider_id: str | None = None,
-                  detail: str = "", provider_code: str | None = None) -> Outcome:
+                  detail: str = "", provider_code: str | None = None) -> SendOutcome:
         return cls(ok=True, retriable=False, reason="ok", status_code=status_code,
                    provider_id=provider_id, detail=detail, provider_code=provider_code)
 
@@ -54,7 +54,7 @@ class Outcome:
     def failed(cls, reason: str, detail: str = "", *, retriable: bool,
                status_code: int | None = None, provider_code: str | None = None,
                retry_after: float | None = None,
-               action: EndpointAction = EndpointAction.NONE) -> Outcome:
+               action: EndpointAction = EndpointAction.NONE) -> SendOutcome:
         return cls(ok=False, retriable=retriable, reason=reason, status_code=status_code,
                    provider_code=provider_code, retry_after=retry_after, detail=detail,
                    action=action)
@@ -82,8 +82,8 @@ class Notifier(Protocol):
         """Open pools and clients (inside the running event loop)."""
         ...
 
-    async def send(self, delivery: Delivery) -> Outcome:
-        """Make one attempt; never raises for a delivery failure, only returns an Outcome."""
+    async def send(self, delivery: Delivery) -> SendOutcome:
+        """Make one attempt; never raises for a delivery failure, only returns an SendOutcome."""
         ...
 
     async def close(self) -> None: ...

@@ -21,7 +21,7 @@ import aiosmtplib
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import SecretStr
 
-from consumers.notifiers.base import Delivery, EndpointAction, Outcome
+from consumers.notifiers.base import Delivery, EndpointAction, SendOutcome
 from consumers.notifiers.sms_text import window_text
 from monitor.clock import PACIFIC, Clock
 from monitor.condition_text import TEST_TEXT, health_line, heartbeat_line, label
@@ -140,23 +140,23 @@ class EmailNotifier:
     async def close(self) -> None:
         """Nothing held open between messages."""
 
-    async def send(self, delivery: Delivery) -> Outcome:
+    async def send(self, delivery: Delivery) -> SendOutcome:
         try:
             msg = build_message(delivery.notification, delivery.endpoint.target, self.config,
                                 self._clock)
         except (ValueError, IndexError) as exc:  # an address the email package rejects
-            return Outcome.failed("invalid_contact", f"bad address: {type(exc).__name__}",
+            return SendOutcome.failed("invalid_contact", f"bad address: {type(exc).__name__}",
                                   retriable=False, action=EndpointAction.INVALID_CONTACT)
         return await self._submit(msg)
 
-    async def send_notice(self, to: str, subject: str, text: str) -> Outcome:
+    async def send_notice(self, to: str, subject: str, text: str) -> SendOutcome:
         """A plain operational mail (e.g. "your endpoint was disabled") to a tenant admin."""
         msg = EmailMessage()
         msg["From"] = self.config.sender
         try:
             msg["To"] = Address(addr_spec=to)
         except (ValueError, IndexError) as exc:
-            return Outcome.failed("invalid_contact", f"bad address: {type(exc).__name__}",
+            return SendOutcome.failed("invalid_contact", f"bad address: {type(exc).__name__}",
                                   retriable=False)
         msg["Subject"] = subject
         msg["Date"] = format_datetime(self._clock.now())
@@ -165,7 +165,7 @@ class EmailNotifier:
         msg.set_content(text)
         return await self._submit(msg)
 
-    async def _submit(self, msg: EmailMessage) -> Outcome:
+    async def _submit(self, msg: EmailMessage) -> SendOutcome:
         cfg = self.config
         try:
             _errors, reply = await aiosmtplib.send(
@@ -176,23 +176,23 @@ class EmailNotifier:
             first = exc.recipients[0]
             return _from_code(first.code, first.message, recipient=True)
         except aiosmtplib.SMTPAuthenticationError as exc:
-            return Outcome.failed("auth", f"SMTP {exc.code} authentication failed",
+            return SendOutcome.failed("auth", f"SMTP {exc.code} authentication failed",
                                   retriable=True, status_code=exc.code)
         except aiosmtplib.SMTPResponseException as exc:
             return _from_code(exc.code, exc.message, recipient=False)
         except aiosmtplib.SMTPTimeoutError:
-            return Outcome.failed("timeout", "SMTP server did not answer in time",
+            return SendOutcome.failed("timeout", "SMTP server did not answer in time",
                                   retriable=True)
         except (aiosmtplib.SMTPException, OSError) as exc:
-            return Outcome.failed("connect", f"SMTP: {type(exc).__name__}", retriable=True)
-        return Outcome.delivered(status_code=250, provider_id=str(msg["Message-ID"]),
+            return SendOutcome.failed("connect", f"SMTP: {type(exc).__name__}", retriable=True)
+        return SendOutcome.delivered(status_code=250, provider_id=str(msg["Message-ID"]),
                                  detail=reply[:200])
 
 
-def _from_code(code: int, message: str, *, recipient: bool) -> Outcome:
+def _from_code(code: int, message: str, *, recipient: bool) -> SendOutcome:
     detail = f"SMTP {code} {message.strip()[:200]}"
     if 400 <= code < 500:
-        return Outcome.failed("server", detail, retriable=True, status_code=code)
+        return SendOutcome.failed("server", detail, retriable=True, status_code=code)
     action = EndpointAction.INVALID_CONTACT if recipient else EndpointAction.NONE
     reason = "invalid_contact" if recipient else "client"
-    return Outcome.failed(reason, detail, retriable=False, status_code=code, action=action)
+    return SendOutcome.failed(reason, detail, retriable=False, status_code=code, action=action)

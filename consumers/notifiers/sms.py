@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
-from consumers.notifiers.base import Delivery, EndpointAction, Outcome
+from consumers.notifiers.base import Delivery, EndpointAction, SendOutcome
 from consumers.notifiers.sms_text import render_sms
 from monitor.config import Settings
 from monitor.delivery import twilio_code
@@ -98,7 +98,7 @@ class SmsNotifier:
         n = delivery.notification
         return render_sms(n, detail_url(self.config.public_url, n.key))
 
-    async def send(self, delivery: Delivery) -> Outcome:
+    async def send(self, delivery: Delivery) -> SendOutcome:
         assert self._client is not None, "SmsNotifier.start() was not awaited"
         if delivery.unsettled:
             sent = await self._sent_already(delivery)
@@ -118,13 +118,13 @@ class SmsNotifier:
         except TwilioRestException as exc:
             return _from_error(exc.code, exc.status, exc.msg)
         except TimeoutError:
-            return Outcome.failed("timeout", "Twilio did not answer in time", retriable=True)
+            return SendOutcome.failed("timeout", "Twilio did not answer in time", retriable=True)
         except aiohttp.ClientError as exc:
-            return Outcome.failed("connect", type(exc).__name__, retriable=True)
-        return Outcome.delivered(status_code=201, provider_id=str(message.sid),
+            return SendOutcome.failed("connect", type(exc).__name__, retriable=True)
+        return SendOutcome.delivered(status_code=201, provider_id=str(message.sid),
                                  detail=str(message.status or ""))
 
-    async def _sent_already(self, delivery: Delivery) -> Outcome | None:
+    async def _sent_already(self, delivery: Delivery) -> SendOutcome | None:
         """The message an unsettled try of this attempt sent, as this attempt's delivery, or
         None when there is none or Twilio cannot say (then the text is sent)."""
         key = delivery.notification.key
@@ -147,12 +147,12 @@ class SmsNotifier:
         return self._found(key, sid, status, code, status_code=200)
 
     def _found(self, key: str, sid: str, status: str, code: int | None, *,
-               status_code: int | None) -> Outcome:
+               status_code: int | None) -> SendOutcome:
         SMS_FATE_CHECKS.labels(result="found").inc()
         log.info("sms_fate_check", key=key, result="found", sid=sid, status=status or None)
         # The message's error code travels as the provider code: a failed message found in
         # the log then fails the attempt as its callback would have (deliver_stages).
-        return Outcome.delivered(status_code=status_code, provider_id=sid, detail=status,
+        return SendOutcome.delivered(status_code=status_code, provider_id=sid, detail=status,
                                  provider_code=str(code) if code else None)
 
     async def _find(self, delivery: Delivery) -> tuple[str, str, int | None] | None:
@@ -181,9 +181,9 @@ class SmsNotifier:
         return None
 
 
-def _from_error(code: int | None, status: int | None, msg: str | None) -> Outcome:
+def _from_error(code: int | None, status: int | None, msg: str | None) -> SendOutcome:
     meaning = twilio_code(code, status)
     detail = f"Twilio {code}: {(msg or '').strip()[:200]}" if code else f"Twilio HTTP {status}"
-    return Outcome.failed(meaning.reason, detail, retriable=meaning.retriable,
+    return SendOutcome.failed(meaning.reason, detail, retriable=meaning.retriable,
                           status_code=status, provider_code=str(code) if code else None,
                           action=_ACTIONS.get(meaning.contact, EndpointAction.NONE))

@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 from standardwebhooks import Webhook
 
-from consumers.notifiers.base import Delivery, EndpointAction, Outcome
+from consumers.notifiers.base import Delivery, EndpointAction, SendOutcome
 from monitor.clock import Clock
 from monitor.config import Settings, WebhookSettings
 from monitor.envelope import to_json
@@ -97,29 +97,29 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 def classify(status: int, headers: aiohttp.typedefs.LooseHeaders | None,
-             now: datetime) -> Outcome:
+             now: datetime) -> SendOutcome:
     """The retry verdict for an HTTP answer (delivery-conventions section 1)."""
     if 200 <= status < 300:  # first: a success needs none of the headers
-        return Outcome.delivered(status_code=status)
+        return SendOutcome.delivered(status_code=status)
     h = dict(headers or {})
     lower = {str(k).lower(): str(v) for k, v in h.items()}
     if lower.get("webhook-delivery", "").strip().lower() == "abort-message":
-        return Outcome.failed("aborted", "receiver asked to stop retrying this message",
+        return SendOutcome.failed("aborted", "receiver asked to stop retrying this message",
                               retriable=False, status_code=status)
     if 300 <= status < 400:
-        return Outcome.failed("redirect", "redirects are not followed", retriable=True,
+        return SendOutcome.failed("redirect", "redirects are not followed", retriable=True,
                               status_code=status)
     if status == 410:
-        return Outcome.failed("gone", "endpoint answered 410 Gone: disabling it",
+        return SendOutcome.failed("gone", "endpoint answered 410 Gone: disabling it",
                               retriable=False, status_code=status, action=EndpointAction.DISABLE)
     if status in _THROTTLE:
         reason = "rate_limited" if status == 429 else "server"
-        return Outcome.failed(reason, f"HTTP {status}", retriable=True, status_code=status,
+        return SendOutcome.failed(reason, f"HTTP {status}", retriable=True, status_code=status,
                               retry_after=parse_retry_after(lower.get("retry-after"), now))
     if status in (401, 403):
-        return Outcome.failed("auth", f"HTTP {status}", retriable=True, status_code=status)
+        return SendOutcome.failed("auth", f"HTTP {status}", retriable=True, status_code=status)
     reason = "client" if status < 500 else "server"
-    return Outcome.failed(reason, f"HTTP {status}", retriable=True, status_code=status)
+    return SendOutcome.failed(reason, f"HTTP {status}", retriable=True, status_code=status)
 
 
 class WebhookNotifier:
@@ -160,15 +160,15 @@ class WebhookNotifier:
                 self._checked[url] = str(exc)
         return self._checked[url]
 
-    async def send(self, delivery: Delivery) -> Outcome:
+    async def send(self, delivery: Delivery) -> SendOutcome:
         assert self._session is not None, "WebhookNotifier.start() was not awaited"
         endpoint = delivery.endpoint
         if not endpoint.secrets:
-            return Outcome.failed("config", "subscription has no signing secret",
+            return SendOutcome.failed("config", "subscription has no signing secret",
                                   retriable=False)
         refused = self._refusal(endpoint.target)
         if refused is not None:
-            return Outcome.failed("forbidden_address", refused, retriable=False)
+            return SendOutcome.failed("forbidden_address", refused, retriable=False)
         body = webhook_body(delivery.notification)
         now = self._clock.now()
         headers = signed_headers(endpoint.secrets, delivery.notification.key,
@@ -181,14 +181,14 @@ class WebhookNotifier:
                 return classify(resp.status, resp.headers, self._clock.now())
         except aiohttp.ClientConnectorDNSError as exc:
             if isinstance(exc.os_error, ForbiddenAddress):
-                return Outcome.failed("forbidden_address", str(exc.os_error), retriable=False)
-            return Outcome.failed("connect", f"DNS: {type(exc.os_error).__name__}",
+                return SendOutcome.failed("forbidden_address", str(exc.os_error), retriable=False)
+            return SendOutcome.failed("connect", f"DNS: {type(exc.os_error).__name__}",
                                   retriable=True)
         except TimeoutError:
-            return Outcome.failed("timeout", f"no answer within {self.config.timeout_s:g}s",
+            return SendOutcome.failed("timeout", f"no answer within {self.config.timeout_s:g}s",
                                   retriable=True)
         except aiohttp.ClientConnectorError as exc:
-            return Outcome.failed("connect", f"connect failed: {exc.strerror or 'refused'}",
+            return SendOutcome.failed("connect", f"connect failed: {exc.strerror or 'refused'}",
                                   retriable=True)
         except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
-            return Outcome.failed("connect", f"{type(exc).__name__}", retriable=True)
+            return SendOutcome.failed("connect", f"{type(exc).__name__}", retriable=True)

@@ -146,7 +146,7 @@ def _moved(raw: bytes, days: int) -> bytes:
 
 
 @dataclass
-class Outcome:
+class TrialOutcome:
     scenario: str
     expected: int
     lost: int
@@ -293,7 +293,7 @@ class Trial:
             await asyncio.sleep(0.1)
         return False
 
-    def outcome(self, scenario: str) -> Outcome:
+    def outcome(self, scenario: str) -> TrialOutcome:
         mine = [(wid, sub, cond) for wid, sub, cond in self.receiver.items
                 if (sub, cond) in self.expected]
         per_item = Counter((sub, cond) for _wid, sub, cond in mine)
@@ -304,7 +304,7 @@ class Trial:
                    if self.fault_ended and self.receiver.last_at else None)
         logs = {p.name: p.read_text(errors="replace")[-4000:]
                 for p in self.workdir.glob(f"{self.trial}-*.log")}
-        return Outcome(scenario, len(self.expected), len(self.expected - self.received()),
+        return TrialOutcome(scenario, len(self.expected), len(self.expected - self.received()),
                        same_id, other, self.receiver.unverified, recover, logs)
 
     async def close(self) -> None:
@@ -417,7 +417,7 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 async def run_trial(services: ChaosServices, workdir: Path, name: str, *,
-                    settle_timeout_s: float = 240.0) -> Outcome:
+                    settle_timeout_s: float = 240.0) -> TrialOutcome:
     t = Trial(services, workdir)
     await t.setup()
     try:

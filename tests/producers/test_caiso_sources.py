@@ -28,7 +28,7 @@ from producers.caiso_oasis import OasisSource
 from producers.caiso_ra import RaOutlookSource
 from producers.caiso_stats import StatsSource
 from producers.catalog import build_sources
-from producers.engine import Engine, Outcome
+from producers.engine import Engine, PollOutcome
 from producers.health import health_id
 from producers.http import HttpFetcher
 from tests.producers.fake_caiso import FakeCaiso, Reply
@@ -76,8 +76,8 @@ async def test_outlook_and_flex_sources_publish_through_the_engine(served) -> No
                            max_response_bytes=1_000_000) as fetcher:
         engine = Engine(sources, fetcher, bus, clock, rng=random.Random(1))
         for s in sources:
-            assert await engine.poll_once(s.name) is Outcome.OK
-        assert await engine.poll_once("caiso-flex") is Outcome.UNCHANGED  # 304 on the ETag
+            assert await engine.poll_once(s.name) is PollOutcome.OK
+        assert await engine.poll_once("caiso-flex") is PollOutcome.UNCHANGED  # 304 on the ETag
     ids = [c.id for c in await drain(bus, CAISO)]
     assert "caiso.status" in ids and "caiso.demand:2026-03-11" in ids
     assert "caiso.ra-margin:2026-03-17" in ids
@@ -105,10 +105,10 @@ async def test_a_cut_or_stale_demand_file_reaches_the_operator_as_source_health(
                            max_response_bytes=1_000_000) as fetcher:
         engine = Engine([DemandSource(str(server.make_url("/outlook")))], fetcher, bus, clock,
                         stale_after_intervals=3, rng=random.Random(1))
-        assert await engine.poll_once("caiso-demand") is Outcome.OK
+        assert await engine.poll_once("caiso-demand") is PollOutcome.OK
         for minutes in (20, 25):
             clock.set(pt(2026, 3, 11, 17, minutes, 30))
-            assert await engine.poll_once("caiso-demand") is Outcome.PARSE_ERROR
+            assert await engine.poll_once("caiso-demand") is PollOutcome.PARSE_ERROR
     [demand] = await drain(bus, CAISO)
     assert demand.attributes.current_mw == 21020  # type: ignore[attr-defined]
     [health] = await drain(bus, HEALTH)
@@ -127,7 +127,7 @@ async def test_oasis_source_queries_polls_after_publication_and_spaces_requests(
     async with HttpFetcher(clock, user_agent="capmon-test", timeout_s=5,
                            max_response_bytes=5_000_000) as fetcher:
         engine = Engine([source], fetcher, bus, clock)
-        assert await engine.poll_once("caiso-oasis") is Outcome.OK
+        assert await engine.poll_once("caiso-oasis") is PollOutcome.OK
         requests = fake.seen(OASIS)
         assert [r.query["market_run_id"] for r in requests] == ["DAM", "2DA", "7DA"]
         assert requests[0].query["startdatetime"] == "20250127T08:00-0000"
@@ -135,11 +135,11 @@ async def test_oasis_source_queries_polls_after_publication_and_spaces_requests(
         assert all((b.at - a.at).total_seconds() >= 5 for a, b in itertools.pairwise(requests))
         # The file holds no DAM for 01-28: before noon the source asks again next poll ...
         clock.advance(600)
-        assert await engine.poll_once("caiso-oasis") is Outcome.OK
+        assert await engine.poll_once("caiso-oasis") is PollOutcome.OK
         assert len(fake.seen(OASIS)) == 6
         # ... and after noon it gives up until tomorrow's publication.
         clock.set(pt(2025, 1, 27, 12, 30))
-        assert await engine.poll_once("caiso-oasis") is Outcome.UNCHANGED
+        assert await engine.poll_once("caiso-oasis") is PollOutcome.UNCHANGED
         assert len(fake.seen(OASIS)) == 6
     published = await drain(bus, CAISO)
     dam = next(c for c in published if c.id == "caiso.peak_forecast:CA ISO-TAC:2025-01-27")
@@ -160,9 +160,9 @@ async def test_oasis_no_data_error_is_not_a_failure_but_other_errors_are(served)
     async with HttpFetcher(clock, user_agent="capmon-test", timeout_s=5,
                            max_response_bytes=5_000_000) as fetcher:
         engine = Engine([source], fetcher, MemoryBus(), clock)
-        assert await engine.poll_once("caiso-oasis") is Outcome.OK
+        assert await engine.poll_once("caiso-oasis") is PollOutcome.OK
         clock.advance(600)
-        assert await engine.poll_once("caiso-oasis") is Outcome.PARSE_ERROR
+        assert await engine.poll_once("caiso-oasis") is PollOutcome.PARSE_ERROR
 
 
 async def test_oasis_source_publishes_no_peak_for_a_partial_day_and_logs_it(served) -> None:  # type: ignore[no-untyped-def]
@@ -178,7 +178,7 @@ async def test_oasis_source_publishes_no_peak_for_a_partial_day_and_logs_it(serv
                            max_response_bytes=5_000_000) as fetcher:
         engine = Engine([source], fetcher, bus, clock)
         with structlog.testing.capture_logs() as logs:
-            assert await engine.poll_once("caiso-oasis") is Outcome.OK
+            assert await engine.poll_once("caiso-oasis") is PollOutcome.OK
     published = await drain(bus, CAISO)
     assert {c.id.rsplit(":", 1)[1] for c in published} == {"2025-02-20"}
     partial = [e for e in logs if e["event"] == "oasis_partial_days"]

@@ -32,7 +32,7 @@ from monitor.errors import FetchError, ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.source_health import HealthBoard
 from monitor.topics import CAISO, HEALTH
-from producers.engine import Engine, Outcome, backoff_delay, next_slot
+from producers.engine import Engine, PollOutcome, backoff_delay, next_slot
 from producers.health import health_id
 from producers.http import HttpFetcher, connection_error, parse_retry_after
 from producers.source import Fetcher, PollResult, Schedule
@@ -124,9 +124,9 @@ async def test_unchanged_observations_are_not_republished(caiso, fetcher, manual
     bus = MemoryBus()
     engine = engine_for(AlertsSource(str(server.make_url(PATH))), fetcher, bus, manual)
 
-    assert await engine.poll_once("test-alerts") is Outcome.OK
+    assert await engine.poll_once("test-alerts") is PollOutcome.OK
     manual.advance(60)
-    assert await engine.poll_once("test-alerts") is Outcome.OK
+    assert await engine.poll_once("test-alerts") is PollOutcome.OK
     first = await drain(bus, CAISO)
     assert [c.id for c in first] == ["caiso.flex:6"]
 
@@ -147,9 +147,9 @@ async def test_conditional_request_304_is_unchanged_and_cache_buster_sent(  # ty
     bus = MemoryBus()
     engine = engine_for(AlertsSource(str(server.make_url(PATH))), fetcher, bus, manual)
 
-    assert await engine.poll_once("test-alerts") is Outcome.OK
+    assert await engine.poll_once("test-alerts") is PollOutcome.OK
     manual.advance(61)
-    assert await engine.poll_once("test-alerts") is Outcome.UNCHANGED
+    assert await engine.poll_once("test-alerts") is PollOutcome.UNCHANGED
     first, second = fake.seen(PATH)
     assert "If-None-Match" not in first.headers
     assert second.headers["If-None-Match"] == '"v1"'
@@ -168,11 +168,11 @@ async def test_after_a_failed_publish_the_next_poll_is_unconditional(  # type: i
     bus = DownOnceBus()
     engine = engine_for(AlertsSource(str(server.make_url(PATH))), fetcher, bus, manual)
 
-    assert await engine.poll_once("test-alerts") is Outcome.PUBLISH_ERROR
+    assert await engine.poll_once("test-alerts") is PollOutcome.PUBLISH_ERROR
     manual.advance(61)
-    assert await engine.poll_once("test-alerts") is Outcome.OK
+    assert await engine.poll_once("test-alerts") is PollOutcome.OK
     manual.advance(61)
-    assert await engine.poll_once("test-alerts") is Outcome.UNCHANGED
+    assert await engine.poll_once("test-alerts") is PollOutcome.UNCHANGED
     _first, second, third = fake.seen(PATH)
     assert "If-None-Match" not in second.headers
     assert third.headers["If-None-Match"] == '"v1"'
@@ -204,7 +204,7 @@ async def test_parse_error_is_counted_and_never_an_all_clear(caiso, fetcher, man
     before = metrics.PARSE_ERRORS.labels("test-alerts", "parse")._value.get()
     await engine.poll_once("test-alerts")
     manual.advance(60)
-    assert await engine.poll_once("test-alerts") is Outcome.PARSE_ERROR
+    assert await engine.poll_once("test-alerts") is PollOutcome.PARSE_ERROR
     assert metrics.PARSE_ERRORS.labels("test-alerts", "parse")._value.get() == before + 1
     published = await drain(bus, CAISO)
     assert [(c.id, c.status) for c in published] == [("caiso.flex:6", Status.ACTIVE)]
@@ -219,8 +219,8 @@ async def test_oversized_body_is_a_too_large_fetch_error(caiso, fetcher, manual)
     bus = MemoryBus()
     engine = engine_for(AlertsSource(url), fetcher, bus, manual)
     before = metrics.FETCH_ERRORS.labels("test-alerts", "too_large")._value.get()
-    assert await engine.poll_once("test-alerts") is Outcome.FETCH_ERROR
-    assert await engine.poll_once("test-alerts") is Outcome.FETCH_ERROR
+    assert await engine.poll_once("test-alerts") is PollOutcome.FETCH_ERROR
+    assert await engine.poll_once("test-alerts") is PollOutcome.FETCH_ERROR
     assert metrics.FETCH_ERRORS.labels("test-alerts", "too_large")._value.get() == before + 2
     assert await drain(bus, CAISO) == []
 
@@ -329,12 +329,12 @@ async def test_a_restart_keeps_a_stored_blindness_until_a_good_poll_ends_it(  # 
     assert metrics.SOURCE_STALE.labels("test-alerts")._value.get() == 1
 
     # Still failing, for the same reason: nothing new to say (no "updated" after a restart).
-    assert await engine.poll_once("test-alerts") is Outcome.FETCH_ERROR
+    assert await engine.poll_once("test-alerts") is PollOutcome.FETCH_ERROR
     manual.advance(60)
-    assert await engine.poll_once("test-alerts") is Outcome.FETCH_ERROR
+    assert await engine.poll_once("test-alerts") is PollOutcome.FETCH_ERROR
     assert await drain(bus, HEALTH) == []
     manual.advance(60)
-    assert await engine.poll_once("test-alerts") is Outcome.OK
+    assert await engine.poll_once("test-alerts") is PollOutcome.OK
     (ended,) = await drain(bus, HEALTH)
     assert ended.status is Status.ENDED and ended.window.start == stored.window.start
     assert ended.revision > stored.revision
@@ -390,7 +390,7 @@ async def test_min_spacing_between_requests_of_one_poll(caiso, fetcher) -> None:
     source = AlertsSource(str(server.make_url(PATH)), requests_per_poll=3,
                           schedule=Schedule(interval_s=600, min_spacing_s=5))
     engine = engine_for(source, fetcher, MemoryBus(), clock)
-    assert await engine.poll_once("test-alerts") is Outcome.OK
+    assert await engine.poll_once("test-alerts") is PollOutcome.OK
     times = [r.at for r in fake.requests]
     assert len(times) == 3
     assert all((b - a).total_seconds() >= 5 for a, b in itertools.pairwise(times))
@@ -438,7 +438,7 @@ async def test_revisions_reach_both_buses_in_order_without_republishing(  # type
     source = AlertsSource(str(server.make_url(PATH)), topic=topic)
     engine = engine_for(source, fetcher, bus, manual)
     for _ in range(3):
-        assert await engine.poll_once("test-alerts") is Outcome.OK
+        assert await engine.poll_once("test-alerts") is PollOutcome.OK
         manual.advance(60)
     sub = bus.subscribe([topic], group=f"check-{random.random()}")
     got = []

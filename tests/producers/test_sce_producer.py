@@ -25,7 +25,7 @@ from monitor.events import Condition, Status
 from monitor.topics import HEALTH, SCE
 from producers.catalog import build_sources
 from producers.dr_events import DrProducer
-from producers.engine import Engine, Outcome
+from producers.engine import Engine, PollOutcome
 from producers.http import HttpFetcher
 from producers.sce_dr import NAME, SCHEDULE, SceDrEvents
 from producers.sce_locations import ALL_SUBLAPS, sublaps_of_zips
@@ -75,7 +75,7 @@ class Day:
                              clock, stale_after_intervals=3, rng=random.Random(7))
         self.sub = self.bus.subscribe([SCE], group="test")
 
-    async def at(self, when: str, events: list[SiteEvent] | None = None) -> Outcome:
+    async def at(self, when: str, events: list[SiteEvent] | None = None) -> PollOutcome:
         self.clock.set(local(when))
         if events is not None:
             self.fake.show(events, local(when).replace(tzinfo=None))
@@ -115,7 +115,7 @@ async def test_the_day_schedule_start_tbd_resolved_end(sce, fetcher, clock) -> N
     fake, base = sce
     day = Day(fake, base, fetcher, clock, "2010-09-26 18:30")
 
-    assert await day.at("2010-09-26 18:30", episode("2010-09-26 18:30")) is Outcome.OK
+    assert await day.at("2010-09-26 18:30", episode("2010-09-26 18:30")) is PollOutcome.OK
     assert sorted(story(await day.published())) == [
         ("CBP-1-4-DA-20100927", "scheduled", "18:00"),
         ("CBP-2-6-DA-20100927", "scheduled", "18:00"),
@@ -206,7 +206,7 @@ async def test_api_down_falls_back_to_pages_without_false_transitions(  # type: 
 
     failures = metrics.FETCH_ERRORS.labels(f"{NAME}-api", "server")._value.get()
     fake.api_status = 503
-    assert await day.at("2010-09-27 15:20") is Outcome.OK
+    assert await day.at("2010-09-27 15:20") is PollOutcome.OK
     assert metrics.FETCH_ERRORS.labels(f"{NAME}-api", "server")._value.get() == failures + 1
     assert day.events.last_channel == "html"
     by_pages = {c.id: c for c in await day.published()}
@@ -251,10 +251,10 @@ async def test_when_both_halves_fail_nothing_is_announced(sce, fetcher, clock) -
     fake.api_body = b"<html><body>Please log in</body></html>"  # 200, but not JSON
     fake.html_body = b"<html><body><h1>Site maintenance</h1></body></html>"
     errors = metrics.PARSE_ERRORS.labels(NAME, "shape")._value.get()
-    assert await day.at("2010-09-27 15:18") is Outcome.PARSE_ERROR
+    assert await day.at("2010-09-27 15:18") is PollOutcome.PARSE_ERROR
     assert metrics.PARSE_ERRORS.labels(NAME, "shape")._value.get() == errors + 1
     fake.html_body, fake.html_status = None, 502
-    assert await day.at("2010-09-27 15:19") is Outcome.FETCH_ERROR
+    assert await day.at("2010-09-27 15:19") is PollOutcome.FETCH_ERROR
     assert await day.published() == []  # no event ended or was cancelled
 
     # A page that lost a panel it had before is a changed page, not the end of its events.
@@ -262,14 +262,14 @@ async def test_when_both_halves_fail_nothing_is_announced(sce, fetcher, clock) -
     fake.api_status = 503
     fake.html_status = 200
     day.events.api_retry = timedelta(hours=1)
-    assert await day.at("2010-09-27 15:20") is Outcome.OK
+    assert await day.at("2010-09-27 15:20") is PollOutcome.OK
     await day.published()
     real = episode("2010-09-27 15:21")
     body = sce_site.status_page("COMMERCIAL", real, datetime(2010, 9, 27, 15, 21)).decode()
     start = body.index('<div class="rich-panel" id="panelAPI">')
     end = body.index('<div class="rich-panel" id="panelCBP">')
     fake.html_body = (body[:start] + body[end:]).encode()  # AP-I's panel is gone
-    assert await day.at("2010-09-27 15:21") is Outcome.PARSE_ERROR
+    assert await day.at("2010-09-27 15:21") is PollOutcome.PARSE_ERROR
     assert await day.published() == []
     health = day.bus.subscribe([HEALTH], group="h")
     assert await health.get(timeout=0.05) is None  # not stale yet: 3 intervals
