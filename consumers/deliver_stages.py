@@ -35,6 +35,7 @@ from monitor.metrics import ATTEMPT_LATENCY, DELIVERIES, END_TO_END_LATENCY
 from monitor.notifications import Notification
 from monitor.store import Store
 from monitor.store import endpoints as endpoint_store
+from monitor.store import subscriptions as sub_store
 from monitor.store import tenants as tenant_store
 from monitor.store.endpoints import Endpoint
 
@@ -142,7 +143,7 @@ def check_endpoint(d: Deps) -> Stage:
 
     async def stage(a: Attempt) -> Attempt | None:
         ep = a.endpoint
-        if ep is not None and ep.status == endpoint_store.ACTIVE:
+        if ep is not None and ep.status == sub_store.ACTIVE:
             return a
         why = ("subscription deleted" if ep is None
                else f"subscription {ep.status}: {ep.status_reason or ''}".strip())
@@ -277,11 +278,14 @@ def _effects(d: Deps, a: Attempt, verdict: Verdict, number: int, *, sms_sent: bo
         if o.action != EndpointAction.NONE:
             disabled_for = disabled_for or o.detail
         if disabled_for is not None:
-            status = (endpoint_store.UNSUBSCRIBED if o.action == EndpointAction.UNSUBSCRIBE
-                      else endpoint_store.DISABLED)
-            changed = await endpoint_store.set_status(
-                conn, ep.subscription_id, status, f"{o.reason}: {disabled_for}"[:500],
-                verdict.at)
+            reason = f"{o.reason}: {disabled_for}"[:500]
+            if o.action == EndpointAction.UNSUBSCRIBE:
+                changed = await endpoint_store.opt_out(conn, ep.subscription_id, reason,
+                                                       verdict.at)
+            else:
+                changed = await sub_store.set_status(conn, ep.subscription_id,
+                                                     sub_store.DISABLED, verdict.at,
+                                                     reason=reason)
             if not changed:
                 disabled_for = None
         return After(state, error, disabled_for)

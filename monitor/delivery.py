@@ -23,6 +23,7 @@ from monitor import ledger
 from monitor.envelope import make_event
 from monitor.notifications import Notification
 from monitor.store import endpoints
+from monitor.store import subscriptions as sub_store
 
 # Delay before attempt n+1 (index n-1 after attempt n); attempt 1 is immediate.
 RETRY_SCHEDULE_S: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -124,11 +125,12 @@ async def fail_accepted_sms(conn: AsyncConnection, key: str, attempt_no: int,
            if meaning.retriable else None)
     if not await ledger.undeliver(conn, key, attempt_no, now, next_attempt_at=nxt, error=error):
         return None
-    if meaning.contact:
-        status = (endpoints.UNSUBSCRIBED if meaning.contact == "unsubscribe"
-                  else endpoints.DISABLED)
-        await endpoints.set_status(conn, entry.subscription_id, status,
-                                   f"{meaning.reason}: Twilio {code}", now)
+    if meaning.contact == "unsubscribe":
+        await endpoints.opt_out(conn, entry.subscription_id, f"{meaning.reason}: Twilio {code}",
+                                now)
+    elif meaning.contact:
+        await sub_store.set_status(conn, entry.subscription_id, sub_store.DISABLED, now,
+                                   reason=f"{meaning.reason}: Twilio {code}")
     return SmsFailure(entry.notification(), dead=nxt is None, reason=meaning.reason,
                       error=error, attempts=entry.attempt_count)
 

@@ -17,6 +17,7 @@ from monitor.api.auth import require_tenant
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
 from monitor.store import endpoints as endpoint_store
+from monitor.store import subscriptions as sub_store
 
 routes = web.RouteTableDef()
 
@@ -38,7 +39,7 @@ async def replay(request: web.Request) -> web.Response:
             raise Problem(409, "Notification was suppressed, not sent",
                           entry.last_error or "suppressed by decide")
         ep = await endpoint_store.get_endpoint(conn, entry.subscription_id, now)
-        if ep is None or ep.status != endpoint_store.ACTIVE:
+        if ep is None or ep.status != sub_store.ACTIVE:
             raise Problem(409, "Subscription is not active",
                           "reactivate the subscription first" if ep is None
                           else f"{ep.status}: {ep.status_reason or ''}".strip())

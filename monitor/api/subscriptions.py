@@ -219,7 +219,7 @@ async def replace(request: web.Request) -> web.Response:
 
 
 @routes.patch("/v1/subscriptions/{id}")
-async def set_status(request: web.Request) -> web.Response:
+async def patch_status(request: web.Request) -> web.Response:
     sub = await _own(request)
     patch = await parse_body(request, StatusPatch)
     check_transition(sub, patch.status)

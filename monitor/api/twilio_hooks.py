@@ -31,6 +31,7 @@ from monitor.api.problems import Problem
 from monitor.config import TwilioSettings
 from monitor.delivery import dead_letter_event, fail_accepted_sms
 from monitor.store import endpoints as endpoint_store
+from monitor.store import subscriptions as sub_store
 from monitor.twilio_rest import TwilioHttp, rest_client
 
 log = structlog.get_logger(__name__)
@@ -153,12 +154,10 @@ async def inbound(request: web.Request) -> web.Response:
             for sub_id, status, reason in await endpoint_store.subscriptions_for_target(
                     conn, "sms", phone):
                 if stop:
-                    changed += await endpoint_store.set_status(
-                        conn, sub_id, endpoint_store.UNSUBSCRIBED, STOP_REASON, now)
-                elif status == endpoint_store.UNSUBSCRIBED and sms_opt_out(reason):
+                    changed += await endpoint_store.opt_out(conn, sub_id, STOP_REASON, now)
+                elif status == sub_store.UNSUBSCRIBED and sms_opt_out(reason):
                     # START undoes only what STOP did, never an operator's or tenant's choice.
-                    changed += await endpoint_store.set_status(
-                        conn, sub_id, endpoint_store.ACTIVE, None, now)
+                    changed += await sub_store.set_status(conn, sub_id, sub_store.ACTIVE, now)
             if not stop:
                 await endpoint_store.clear_opt_out(conn, "sms", phone)
         log.info("sms_keyword", keyword="stop" if stop else "start",

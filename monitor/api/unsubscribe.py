@@ -86,8 +86,7 @@ async def unsubscribe(request: web.Request) -> web.Response:
     sub_id = await _subscription_for(request)
     rt = request.app[RUNTIME]
     async with rt.store.begin() as conn:
-        await endpoint_store.set_status(conn, sub_id, endpoint_store.UNSUBSCRIBED,
-                                        UNSUBSCRIBE_REASON, rt.clock.now())
+        await endpoint_store.opt_out(conn, sub_id, UNSUBSCRIBE_REASON, rt.clock.now())
     return _page("Unsubscribed", "<h1>Unsubscribed</h1>"
                  "<p>You will not receive these alerts any more.</p>")
 

@@ -2,8 +2,9 @@
 
 A subscription is one endpoint (its own URL, phone or address, and webhook secret). Deliver
 reads the target and secrets here at send time (secrets never travel on the bus), tracks a run
-of failures so an endpoint failing for days can be disabled, and changes a subscription's
-status when a channel says so (410 Gone, SMS STOP, an invalid number, email unsubscribe).
+of failures so an endpoint failing for days can be disabled, and records a recipient's opt-out
+(SMS STOP, email unsubscribe, a carrier's 21610) for the address; the status itself is written
+by `monitor.store.subscriptions.set_status`.
 """
 
 from __future__ import annotations
@@ -17,12 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from monitor.store import subscriptions as sub_store
 from monitor.store.engine import in_chunks, insert_ignore
 from monitor.store.schema import endpoint_health, opt_outs, sms_inbound, subscriptions
-
-ACTIVE = "active"
-DISABLED = "disabled"
-UNSUBSCRIBED = "unsubscribed"
 
 
 @dataclass(frozen=True)
@@ -77,25 +75,21 @@ async def get_endpoints(conn: AsyncConnection, subscription_ids: Iterable[str],
     return out
 
 
-async def set_status(conn: AsyncConnection, subscription_id: str, status: str,
-                     reason: str | None, now: datetime, *, only_from: str | None = None) -> bool:
-    """Change a subscription's status; `only_from` makes it conditional. True if changed."""
-    q = subscriptions.update().where(subscriptions.c.id == subscription_id,
-                                     subscriptions.c.status != status)
-    if only_from is not None:
-        q = q.where(subscriptions.c.status == only_from)
-    result = await conn.execute(q.values(status=status, status_reason=reason, updated_at=now))
-    changed = bool(result.rowcount)
-    if status == UNSUBSCRIBED:
-        # Every path here is the recipient's (STOP, one-click unsubscribe, carrier opt-out):
-        # it binds the address, not just this subscription, whatever the subscription's
-        # status was (its tenant may have set it `unsubscribed` already, which binds
-        # nothing). A tenant's own unsubscribe goes through store.subscriptions.set_status.
-        row = (await conn.execute(sa.select(subscriptions.c.channel_type,
-                                            subscriptions.c.target)
-                                  .where(subscriptions.c.id == subscription_id))).first()
-        if row is not None:
-            await record_opt_out(conn, row.channel_type, row.target, reason or status, now)
+async def opt_out(conn: AsyncConnection, subscription_id: str, reason: str,
+                  now: datetime) -> bool:
+    """The recipient's own unsubscribe (SMS STOP, one-click unsubscribe, a carrier's opt-out):
+    the subscription turns `unsubscribed`; True if its status changed.
+
+    It binds the address, not just this subscription, whatever the subscription's status was
+    (its tenant may have set it `unsubscribed` already, which binds nothing). A tenant's own
+    unsubscribe goes through `subscriptions.set_status` alone.
+    """
+    changed = await sub_store.set_status(conn, subscription_id, sub_store.UNSUBSCRIBED, now,
+                                         reason=reason)
+    row = (await conn.execute(sa.select(subscriptions.c.channel_type, subscriptions.c.target)
+                              .where(subscriptions.c.id == subscription_id))).first()
+    if row is not None:
+        await record_opt_out(conn, row.channel_type, row.target, reason, now)
     return changed
 
 

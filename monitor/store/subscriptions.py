@@ -1,8 +1,10 @@
 """Subscriptions in the store: the validated spec as JSON plus the columns queries need.
 
 Every function that a tenant can reach takes `tenant_id` and filters on it, so one tenant can
-never see or change another's subscriptions. The status column is authoritative (SMS STOP and
-email unsubscribe set it); the spec JSON is stored without it.
+never see or change another's subscriptions. The status column is authoritative and
+`set_status` here is its one writer, for the tenant (API, CLI) and for the recipient and the
+channels alike (SMS STOP, one-click unsubscribe, deliver disabling an endpoint, through
+`monitor.store.endpoints`); the spec JSON is stored without it.
 """
 
 from __future__ import annotations
@@ -10,13 +12,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.store.schema import subscriptions
-from monitor.subscriptions import Subscription, SubscriptionSpec, new_webhook_secret
+from monitor.subscriptions import Subscription, SubscriptionSpec, SubStatus, new_webhook_secret
+
+ACTIVE: SubStatus = "active"
+UNSUBSCRIBED: SubStatus = "unsubscribed"
+DISABLED: SubStatus = "disabled"
+STATUSES: tuple[str, ...] = get_args(SubStatus)
 
 # Bumped on every write by this process, so an index in the same process (decide beside the
 # API in `capmon run`) refreshes at once; other processes notice through `version`.
@@ -107,7 +114,7 @@ async def list_for(conn: AsyncConnection, tenant_id: str | None, *, status: str 
 
 async def active(conn: AsyncConnection) -> list[StoredSubscription]:
     """Every active subscription (what decide indexes)."""
-    q = sa.select(*_COLS).where(subscriptions.c.status == "active")
+    q = sa.select(*_COLS).where(subscriptions.c.status == ACTIVE)
     return [_row(r) for r in await conn.execute(q)]
 
 
@@ -151,19 +158,27 @@ async def replace(conn: AsyncConnection, sub_id: str, tenant_id: str, spec: Subs
 async def set_status(conn: AsyncConnection, sub_id: str, status: str, now: datetime, *,
                      reason: str | None = None, tenant_id: str | None = None,
                      only_from: str | None = None) -> bool:
-    """Pause, resume or unsubscribe. This writes whatever it is told: the rule that a tenant
-    may not undo a recipient's opt-out lives in the API (`only_from` lets it write only if
-    the status is still the one it checked)."""
-    if status not in ("active", "paused", "unsubscribed", "disabled"):
+    """Change a subscription's status and its reason; True if it changed.
+
+    A subscription already in `status` is left alone, reason included (the reason says who
+    opted out). This writes whatever it is told: who may make which change is the caller's
+    rule (a tenant may not undo a recipient's opt-out: the API; a recipient's opt-out also
+    binds the address: `endpoints.opt_out`). `only_from` writes only if the status is still
+    the one the caller checked; `tenant_id` confines it to that tenant's subscriptions.
+    """
+    if status not in STATUSES:
         raise ValueError(f"unknown subscription status {status!r}")
-    q = subscriptions.update().where(subscriptions.c.id == sub_id)
+    q = subscriptions.update().where(subscriptions.c.id == sub_id,
+                                     subscriptions.c.status != status)
     if tenant_id is not None:
         q = q.where(subscriptions.c.tenant_id == tenant_id)
     if only_from is not None:
         q = q.where(subscriptions.c.status == only_from)
     result = await conn.execute(q.values(status=status, status_reason=reason, updated_at=now))
-    _changed()
-    return bool(result.rowcount)
+    changed = bool(result.rowcount)
+    if changed:
+        _changed()
+    return changed
 
 
 async def delete(conn: AsyncConnection, sub_id: str, tenant_id: str | None) -> bool:

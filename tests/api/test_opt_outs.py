@@ -31,7 +31,7 @@ async def test_a_stop_blocks_every_new_subscription_to_that_phone(
     _b, key_b = await new_tenant(client, "DCE")
     first = await (await subscribe(client, key_a, SMS)).json()
     async with store.begin() as conn:  # what /v1/twilio/inbound does on STOP
-        await endpoints.set_status(conn, first["id"], "unsubscribed", STOP_REASON, clock.now())
+        await endpoints.opt_out(conn, first["id"], STOP_REASON, clock.now())
     # Delete and recreate, or another tenant: refused, with the way back.
     assert (await client.delete(f"/v1/subscriptions/{first['id']}",
                                 headers=bearer(key_a))).status == 204
@@ -54,8 +54,7 @@ async def test_an_email_unsubscribe_binds_the_address(
     _a, key = await new_tenant(client, "CPA mail")
     sub = await (await subscribe(client, key, EMAIL)).json()
     async with store.begin() as conn:  # what the one-click unsubscribe POST does
-        await endpoints.set_status(conn, sub["id"], "unsubscribed", UNSUBSCRIBE_REASON,
-                                   clock.now())
+        await endpoints.opt_out(conn, sub["id"], UNSUBSCRIBE_REASON, clock.now())
     resp = await subscribe(client, key, EMAIL)
     assert resp.status == 409 and "only the recipient" in (await resp.json())["detail"]
 

@@ -17,6 +17,7 @@ from monitor.api.twilio_hooks import STOP_REASON
 from monitor.api.unsubscribe import UNSUBSCRIBE_REASON
 from monitor.clock import ManualClock
 from monitor.store import Store, endpoints
+from monitor.store import subscriptions as sub_store
 from monitor.store.schema import endpoint_health
 from tests.api.conftest import bearer, new_tenant
 
@@ -38,7 +39,10 @@ async def _subscribe(client: TestClient[Any, Any], spec: dict[str, Any]) -> tupl
 async def _set(store: Store, clock: ManualClock, sub_id: str, status: str, reason: str) -> None:
     """What SMS STOP, email unsubscribe and deliver do: write the status directly."""
     async with store.begin() as conn:
-        assert await endpoints.set_status(conn, sub_id, status, reason, clock.now())
+        if status == "unsubscribed":
+            assert await endpoints.opt_out(conn, sub_id, reason, clock.now())
+        else:
+            assert await sub_store.set_status(conn, sub_id, status, clock.now(), reason=reason)
 
 
 async def _get(client: TestClient[Any, Any], key: str, sub_id: str) -> dict[str, Any]:

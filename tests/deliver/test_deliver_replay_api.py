@@ -15,7 +15,7 @@ from monitor.clock import ManualClock
 from monitor.config import Settings
 from monitor.runtime import Runtime
 from monitor.store import Store
-from monitor.store.endpoints import set_status
+from monitor.store.subscriptions import set_status
 from tests import ledger_states
 from tests.deliver.conftest import make_deliverer, webhook_notifier
 from tests.deliver.helpers import add_subscription, add_tenant, new_secret, notification
@@ -49,7 +49,7 @@ async def test_replay_of_a_dead_notification_is_sent_again(
     assert r.status == 409 and "disabled" in (await r.json())["detail"]
 
     async with store.begin() as conn:
-        await set_status(conn, sub_id, "active", None, wall_clock.now())
+        await set_status(conn, sub_id, "active", wall_clock.now())
     receiver.mode["/gone"] = 200
     r = await api.post(f"/v1/notifications/{n.key}/replay", headers=auth)
     assert r.status == 202
