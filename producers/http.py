@@ -10,7 +10,6 @@ connection"): that message is what the status page, `/readyz` and `source.health
 
 from __future__ import annotations
 
-import email.utils
 import errno
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from yarl import URL
 
 from monitor.clock import Clock
 from monitor.errors import FetchError
+from monitor.retry_after import parse_retry_after
 from producers.source import Response
 
 _CHUNK = 64 * 1024
@@ -189,20 +189,4 @@ def _status_error(target: URL, status: int, headers: Mapping[str, str], snippet:
     return FetchError(message, reason="client")
 
 
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - now).total_seconds())
-
-
-__all__ = ["HttpFetcher", "connection_error", "parse_retry_after"]
+__all__ = ["HttpFetcher", "connection_error"]

@@ -13,7 +13,6 @@ import asyncio
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 from standardwebhooks import Webhook
@@ -24,6 +23,7 @@ from monitor.config import Settings, WebhookSettings
 from monitor.envelope import to_json
 from monitor.netguard import ForbiddenAddress, GuardedResolver, UnsafeUrlError, check_url_syntax
 from monitor.notifications import Notification, notification_event
+from monitor.retry_after import parse_retry_after
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 SOURCE = "/capmon/deliver"
@@ -78,22 +78,6 @@ def signed_headers(secrets: tuple[str, ...], msg_id: str, timestamp: int,
         "webhook-signature": " ".join(sign(s, msg_id, timestamp, body) for s in secrets),
         "content-type": CONTENT_TYPE,
     }
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds from `Retry-After` (delta-seconds or an HTTP date); None if absent or garbage."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - now).total_seconds())
 
 
 def classify(status: int, headers: aiohttp.typedefs.LooseHeaders | None,

@@ -1,4 +1,4 @@
-"""The pure parts of delivery policy: the retry schedule, Retry-After, the SSRF guard, token
+"""The pure parts of delivery policy: the retry schedule, the SSRF guard, token
 buckets, the circuit breaker, unsubscribe tokens and Twilio's error-code table."""
 
 from __future__ import annotations
@@ -6,14 +6,13 @@ from __future__ import annotations
 import random
 import socket
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from pydantic import SecretStr
 
 from consumers.limits import CircuitBreaker, TokenBucket
-from consumers.notifiers.webhook import classify, parse_retry_after
+from consumers.notifiers.webhook import classify
 from monitor.config import WebhookSettings
 from monitor.delivery import MAX_ATTEMPTS, RETRY_SCHEDULE_S, retry_delay, twilio_code
 from monitor.links import (
@@ -42,14 +41,6 @@ def test_retry_after_replaces_the_delay_within_a_cap() -> None:
     assert retry_delay(1, retry_after=120) == 120
     assert retry_delay(1, retry_after=10 ** 9, max_retry_after_s=3600) == 3600
     assert retry_delay(8, retry_after=5) is None  # the budget still ends
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    ("120", 120.0), (" 7 ", 7.0), (format_datetime(NOW + timedelta(minutes=2)), 120.0),
-    (format_datetime(NOW - timedelta(minutes=2)), 0.0), ("soon", None), ("", None), (None, None),
-])
-def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    assert parse_retry_after(value, NOW) == expected
 
 
 @pytest.mark.parametrize(("status", "retriable", "reason"), [

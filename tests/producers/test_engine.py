@@ -34,7 +34,7 @@ from monitor.source_health import HealthBoard
 from monitor.topics import CAISO, HEALTH
 from producers.engine import Engine, PollOutcome, backoff_delay, next_slot
 from producers.health import health_id
-from producers.http import HttpFetcher, connection_error, parse_retry_after
+from producers.http import HttpFetcher, connection_error
 from producers.source import Fetcher, PollResult, Schedule
 from tests.producers.fake_caiso import FakeCaiso, Reply
 from tests.producers.helpers import DownOnceBus
@@ -417,14 +417,6 @@ def test_backoff_is_capped_at_the_interval_but_retry_after_is_a_floor() -> None:
     hourly = Schedule(interval_s=3600, backoff_initial_s=5, backoff_max_s=300)
     assert 270 <= backoff_delay(hourly, 20, None, rng) <= 330
     assert backoff_delay(minute, 1, 900, rng) == 900
-
-
-def test_retry_after_header_forms() -> None:
-    now = datetime(2026, 3, 11, 10, 0, tzinfo=UTC)
-    assert parse_retry_after("120", now) == 120
-    assert parse_retry_after("Wed, 11 Mar 2026 10:01:00 GMT", now) == 60
-    assert parse_retry_after("soon", now) is None
-    assert parse_retry_after(None, now) is None
 
 
 async def test_revisions_reach_both_buses_in_order_without_republishing(  # type: ignore[no-untyped-def]
