@@ -38,6 +38,11 @@ def pacific_day(moment: datetime) -> date:
     return moment.astimezone(PACIFIC).date()
 
 
+def outlook_file(outlook_url: str, name: str) -> str:
+    """The URL of one of Today's Outlook's `current/` files."""
+    return f"{outlook_url.rstrip('/')}/current/{name}"
+
+
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     """UTC start and end of a Pacific day (23, 24 or 25 hours long)."""
     start = datetime(day.year, day.month, day.day, tzinfo=PACIFIC).astimezone(UTC)

@@ -32,7 +32,6 @@ from datetime import date, datetime, timedelta
 from monitor.attributes import DemandAttributes
 from monitor.errors import ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
-from monitor.topics import CAISO
 from producers.caiso_common import (
     STALE_AFTER,
     csv_rows,
@@ -42,10 +41,12 @@ from producers.caiso_common import (
     exists_in_pacific,
     interval_day,
     number,
+    outlook_file,
     pacific,
     pacific_day,
 )
-from producers.source import Fetcher, PollResult, Schedule
+from producers.single_url import SingleUrlSource
+from producers.source import Schedule
 
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$", re.ASCII)
 _CURRENT = "Current demand"
@@ -193,21 +194,11 @@ def parse(raw: bytes, fetched_at: datetime, day: date | None = None,
         attributes=attributes, revision=0, observed_at=fetched_at, source_url=source_url)]
 
 
-class DemandSource:
-    """`current/demand.csv`, 60-90 s after each 5-minute mark, with the CDN cache-buster."""
+class DemandSource(SingleUrlSource):
+    """`current/demand.csv`, 60-90 s after each 5-minute mark."""
 
     name = "caiso-demand"
-    topic = CAISO
 
     def __init__(self, outlook_url: str) -> None:
-        self.url = f"{outlook_url.rstrip('/')}/current/demand.csv"
-        self.schedule = Schedule(interval_s=300, offset_s=60, jitter_s=30)
-
-    async def poll(self, fetch: Fetcher, now: datetime) -> PollResult:
-        resp = await fetch.get(self.url, cache_bust=True)
-        return PollResult(conditions=tuple(parse(resp.body, resp.fetched_at or now,
-                                                 source_url=self.url)))
-
-    def disappeared(self, last: Condition, now: datetime) -> Condition:
-        return last
-
+        super().__init__(outlook_file(outlook_url, "demand.csv"),
+                         Schedule(interval_s=300, offset_s=60, jitter_s=30), parse)

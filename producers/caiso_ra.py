@@ -28,7 +28,6 @@ from typing import NamedTuple
 from monitor.attributes import RaOutlookAttributes
 from monitor.errors import ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
-from monitor.topics import CAISO
 from producers.caiso_common import (
     FIVE_MINUTES,
     csv_table,
@@ -38,10 +37,12 @@ from producers.caiso_common import (
     interval_day,
     is_ambiguous,
     number,
+    outlook_file,
     pacific,
     pacific_day,
 )
-from producers.source import Fetcher, PollResult, Schedule
+from producers.single_url import SingleUrlSource
+from producers.source import Schedule
 
 _TIME = "Time"
 _RA = "Resource adequacy capacity forecast"
@@ -176,22 +177,12 @@ def parse(raw: bytes, fetched_at: datetime, source_url: str | None = None) -> li
     return out
 
 
-class RaOutlookSource:
+class RaOutlookSource(SingleUrlSource):
     """`current/rtm_forecast_7day.csv`; the forecast columns move a few times a day, so every
     15 minutes is plenty (the actuals columns, which change every 5 minutes, are not used)."""
 
     name = "caiso-ra-outlook"
-    topic = CAISO
 
     def __init__(self, outlook_url: str) -> None:
-        self.url = f"{outlook_url.rstrip('/')}/current/rtm_forecast_7day.csv"
-        self.schedule = Schedule(interval_s=900, offset_s=90, jitter_s=30)
-
-    async def poll(self, fetch: Fetcher, now: datetime) -> PollResult:
-        resp = await fetch.get(self.url, cache_bust=True)
-        return PollResult(conditions=tuple(parse(resp.body, resp.fetched_at or now,
-                                                 source_url=self.url)))
-
-    def disappeared(self, last: Condition, now: datetime) -> Condition:
-        return last
-
+        super().__init__(outlook_file(outlook_url, "rtm_forecast_7day.csv"),
+                         Schedule(interval_s=900, offset_s=90, jitter_s=30), parse)

@@ -19,7 +19,6 @@ from typing import Any
 from monitor.attributes import StatusAttributes
 from monitor.errors import ParseError
 from monitor.events import Condition, Kind, Severity, Status, Window
-from monitor.topics import CAISO
 from producers.caiso_common import (
     EEA_SEVERITY,
     FLEX_SEVERITY,
@@ -29,9 +28,11 @@ from producers.caiso_common import (
     TE_SEVERITY,
     number,
     one_line,
+    outlook_file,
     pacific,
 )
-from producers.source import Fetcher, PollResult, Schedule
+from producers.single_url import SingleUrlSource
+from producers.source import Schedule
 
 CONDITION_ID = "caiso.status"
 _TS_DIGITS = re.compile(r"^\d{12,14}$")
@@ -149,20 +150,12 @@ def parse(raw: bytes, fetched_at: datetime, source_url: str | None = None) -> li
         observed_at=fetched_at, source_url=source_url)]
 
 
-class StatsSource:
-    """Polled about 60-90 s after each 5-minute mark, with the CDN cache-buster."""
+class StatsSource(SingleUrlSource):
+    """`current/stats.txt`, 60-90 s after each 5-minute mark; its one condition, `caiso.status`,
+    is always there."""
 
     name = "caiso-stats"
-    topic = CAISO
 
     def __init__(self, outlook_url: str) -> None:
-        self.url = f"{outlook_url.rstrip('/')}/current/stats.txt"
-        self.schedule = Schedule(interval_s=300, offset_s=60, jitter_s=30)
-
-    async def poll(self, fetch: Fetcher, now: datetime) -> PollResult:
-        resp = await fetch.get(self.url, cache_bust=True)
-        return PollResult(conditions=tuple(parse(resp.body, resp.fetched_at or now,
-                                                 source_url=self.url)))
-
-    def disappeared(self, last: Condition, now: datetime) -> Condition:
-        return last  # never complete: the status condition is always present
+        super().__init__(outlook_file(outlook_url, "stats.txt"),
+                         Schedule(interval_s=300, offset_s=60, jitter_s=30), parse)
