@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consumers.deliver_ledger import After, DeliverLedger, Effects, Settlement
 from consumers.limits import Limits
 from consumers.notifiers.base import Delivery, EndpointAction, Notifier, SendOutcome
-from consumers.notifiers.email import EmailNotifier
 from monitor import ledger
 from monitor.bus import Bus
 from monitor.clock import Clock
@@ -342,19 +341,16 @@ async def _dead_letter(d: Deps, a: Attempt) -> None:
 
 
 async def _tell_tenant(d: Deps, ep: Endpoint, why: str) -> None:
-    mailer = d.notifiers.get("email")
+    # A tenant's admin contact is a mail address: the email channel's notifier carries it.
+    notifier = d.notifiers.get("email")
     async with d.store.connect() as conn:
         tenant = await tenant_store.get_tenant(conn, ep.tenant_id)
-    if tenant is None or not tenant.admin_contact or not isinstance(mailer, EmailNotifier):
+    outcome = None
+    if tenant is not None and tenant.admin_contact and notifier is not None:
+        outcome = await notifier.send_endpoint_disabled(tenant.admin_contact, ep, why)
+    if outcome is None:
         log.error("endpoint_disabled_unannounced", subscription_id=ep.subscription_id,
                   reason=why)
         return
-    text = (f"capmon disabled the webhook endpoint of your subscription \"{ep.name}\" "
-            f"({ep.subscription_id}).\n\nReason: {why}\nURL: {ep.target}\n\n"
-            "No further notifications are sent to it. Fix the receiver, then set the "
-            "subscription's status back to active; failed notifications can be replayed with "
-            "POST /v1/notifications/{key}/replay.\n")
-    outcome = await mailer.send_notice(tenant.admin_contact,
-                                       f"[capmon] Webhook endpoint disabled: {ep.name}", text)
     log.warning("endpoint_disabled", subscription_id=ep.subscription_id, reason=why,
                 tenant_told=outcome.ok)

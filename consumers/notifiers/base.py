@@ -83,7 +83,13 @@ class Notifier(Protocol):
         ...
 
     async def send(self, delivery: Delivery) -> SendOutcome:
-        """Make one attempt; never raises for a delivery failure, only returns an SendOutcome."""
+        """Make one attempt; never raises for a delivery failure, only returns a SendOutcome."""
+        ...
+
+    async def send_endpoint_disabled(self, to: str, endpoint: Endpoint,
+                                     why: str) -> SendOutcome | None:
+        """Tell a tenant's admin contact `to` that deliver disabled `endpoint`, and why; None
+        when this channel cannot carry such a notice."""
         ...
 
     async def close(self) -> None: ...

@@ -31,6 +31,7 @@ from monitor.events import Kind
 from monitor.links import detail_url, unsubscribe_token, unsubscribe_url
 from monitor.notifications import Notification, NotificationItem, Transition
 from monitor.source_health import source_label
+from monitor.store.endpoints import Endpoint
 
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
                          autoescape=select_autoescape(["html", "html.j2"]),
@@ -149,8 +150,19 @@ class EmailNotifier:
                                   retriable=False, action=EndpointAction.INVALID_CONTACT)
         return await self._submit(msg)
 
-    async def send_notice(self, to: str, subject: str, text: str) -> SendOutcome:
-        """A plain operational mail (e.g. "your endpoint was disabled") to a tenant admin."""
+    async def send_endpoint_disabled(self, to: str, endpoint: Endpoint,
+                                     why: str) -> SendOutcome | None:
+        """A plain operational mail to the tenant's admin contact (deliver announces disabled
+        webhook endpoints)."""
+        ep = endpoint
+        text = (f"capmon disabled the webhook endpoint of your subscription \"{ep.name}\" "
+                f"({ep.subscription_id}).\n\nReason: {why}\nURL: {ep.target}\n\n"
+                "No further notifications are sent to it. Fix the receiver, then set the "
+                "subscription's status back to active; failed notifications can be replayed "
+                "with POST /v1/notifications/{key}/replay.\n")
+        return await self._notice(to, f"[capmon] Webhook endpoint disabled: {ep.name}", text)
+
+    async def _notice(self, to: str, subject: str, text: str) -> SendOutcome:
         msg = EmailMessage()
         msg["From"] = self.config.sender
         try:

@@ -31,6 +31,7 @@ from monitor.delivery import twilio_code
 from monitor.errors import ConfigError
 from monitor.links import detail_url
 from monitor.metrics import SMS_FATE_CHECKS
+from monitor.store.endpoints import Endpoint
 from monitor.twilio_rest import TwilioHttp, rest_client
 
 log = structlog.get_logger(__name__)
@@ -93,6 +94,10 @@ class SmsNotifier:
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+    async def send_endpoint_disabled(self, to: str, endpoint: Endpoint,
+                                     why: str) -> SendOutcome | None:
+        return None  # an admin contact is a mail address
 
     def text(self, delivery: Delivery) -> str:
         n = delivery.notification

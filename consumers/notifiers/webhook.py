@@ -24,6 +24,7 @@ from monitor.envelope import to_json
 from monitor.netguard import ForbiddenAddress, GuardedResolver, UnsafeUrlError, check_url_syntax
 from monitor.notifications import Notification, notification_event
 from monitor.retry_after import parse_retry_after
+from monitor.store.endpoints import Endpoint
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 SOURCE = "/capmon/deliver"
@@ -130,6 +131,10 @@ class WebhookNotifier:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    async def send_endpoint_disabled(self, to: str, endpoint: Endpoint,
+                                     why: str) -> SendOutcome | None:
+        return None  # an admin contact is a mail address
 
     def _refusal(self, url: str) -> str | None:
         """Why the SSRF guard refuses `url` on its face, or None (addresses are checked

@@ -12,7 +12,9 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from pydantic import SecretStr
 
 from consumers.limits import CircuitBreaker, TokenBucket
-from consumers.notifiers.webhook import classify
+from consumers.notifiers.sms import SmsConfig, SmsNotifier
+from consumers.notifiers.webhook import WebhookConfig, WebhookNotifier, classify
+from monitor.clock import ManualClock
 from monitor.config import WebhookSettings
 from monitor.delivery import MAX_ATTEMPTS, RETRY_SCHEDULE_S, retry_delay, twilio_code
 from monitor.links import (
@@ -22,6 +24,7 @@ from monitor.links import (
     unsubscribe_token,
 )
 from monitor.netguard import ForbiddenAddress, GuardedResolver, UnsafeUrlError, check_url_syntax
+from monitor.store.endpoints import Endpoint
 
 NOW = datetime(2022, 9, 6, 17, 26, tzinfo=UTC)
 
@@ -167,3 +170,16 @@ def test_twilio_code_table(code: int | None, status: int | None, retriable: bool
                            contact: str) -> None:
     meaning = twilio_code(code, status)
     assert (meaning.retriable, meaning.contact) == (retriable, contact)
+
+
+async def test_only_email_carries_a_disabled_endpoint_notice() -> None:
+    """An admin contact is a mail address: the webhook and SMS channels say they cannot."""
+    sms = SmsNotifier(SmsConfig(account_sid="AC" + "1" * 32, auth_token=SecretStr("t"),
+                                public_url="https://capmon.example",
+                                messaging_service_sid="MG" + "2" * 32))
+    webhook = WebhookNotifier(WebhookConfig(), ManualClock(NOW))
+    ep = Endpoint(subscription_id="s", tenant_id="t", name="hook", channel_type="webhook",
+                  target="https://hooks.cca.example/x", secrets=(), status="disabled",
+                  status_reason=None)
+    for notifier in (sms, webhook):
+        assert await notifier.send_endpoint_disabled("ops@cca.example", ep, "gone") is None

@@ -331,3 +331,5 @@ async def test_endpoint_failing_for_days_is_disabled_and_tenant_emailed(
     [mail] = handler.messages  # type: ignore[attr-defined]
     assert mail["To"] == "ops@cca.example"
     assert "disabled" in mail["Subject"] and sub_id in mail.get_content()
+    assert f"URL: {url}" in mail.get_content() and "failing since" in mail.get_content()
+    assert mail["Auto-Submitted"] == "auto-generated"
