@@ -181,7 +181,7 @@ def send(d: Deps) -> Stage:
         started = d.clock.monotonic()
         if notifier is None:
             outcome = SendOutcome.failed("config", f"channel {a.channel} is not configured",
-                                     retriable=True)
+                                         retriable=True)
         else:
             try:
                 outcome = await notifier.send(Delivery(

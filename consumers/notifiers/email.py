@@ -147,7 +147,7 @@ class EmailNotifier:
                                 self._clock)
         except (ValueError, IndexError) as exc:  # an address the email package rejects
             return SendOutcome.failed("invalid_contact", f"bad address: {type(exc).__name__}",
-                                  retriable=False, action=EndpointAction.INVALID_CONTACT)
+                                      retriable=False, action=EndpointAction.INVALID_CONTACT)
         return await self._submit(msg)
 
     async def send_endpoint_disabled(self, to: str, endpoint: Endpoint,
@@ -169,7 +169,7 @@ class EmailNotifier:
             msg["To"] = Address(addr_spec=to)
         except (ValueError, IndexError) as exc:
             return SendOutcome.failed("invalid_contact", f"bad address: {type(exc).__name__}",
-                                  retriable=False)
+                                      retriable=False)
         msg["Subject"] = subject
         msg["Date"] = format_datetime(self._clock.now())
         msg["Message-ID"] = make_msgid(domain=self.config.domain)
@@ -189,16 +189,16 @@ class EmailNotifier:
             return _from_code(first.code, first.message, recipient=True)
         except aiosmtplib.SMTPAuthenticationError as exc:
             return SendOutcome.failed("auth", f"SMTP {exc.code} authentication failed",
-                                  retriable=True, status_code=exc.code)
+                                      retriable=True, status_code=exc.code)
         except aiosmtplib.SMTPResponseException as exc:
             return _from_code(exc.code, exc.message, recipient=False)
         except aiosmtplib.SMTPTimeoutError:
             return SendOutcome.failed("timeout", "SMTP server did not answer in time",
-                                  retriable=True)
+                                      retriable=True)
         except (aiosmtplib.SMTPException, OSError) as exc:
             return SendOutcome.failed("connect", f"SMTP: {type(exc).__name__}", retriable=True)
         return SendOutcome.delivered(status_code=250, provider_id=str(msg["Message-ID"]),
-                                 detail=reply[:200])
+                                     detail=reply[:200])
 
 
 def _from_code(code: int, message: str, *, recipient: bool) -> SendOutcome:

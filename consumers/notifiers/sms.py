@@ -127,7 +127,7 @@ class SmsNotifier:
         except aiohttp.ClientError as exc:
             return SendOutcome.failed("connect", type(exc).__name__, retriable=True)
         return SendOutcome.delivered(status_code=201, provider_id=str(message.sid),
-                                 detail=str(message.status or ""))
+                                     detail=str(message.status or ""))
 
     async def _sent_already(self, delivery: Delivery) -> SendOutcome | None:
         """The message an unsettled try of this attempt sent, as this attempt's delivery, or
@@ -158,7 +158,7 @@ class SmsNotifier:
         # The message's error code travels as the provider code: a failed message found in
         # the log then fails the attempt as its callback would have (deliver_stages).
         return SendOutcome.delivered(status_code=status_code, provider_id=sid, detail=status,
-                                 provider_code=str(code) if code else None)
+                                     provider_code=str(code) if code else None)
 
     async def _find(self, delivery: Delivery) -> tuple[str, str, int | None] | None:
         """SID, status and error code of a message in Twilio's log carrying the detail link,
@@ -190,5 +190,5 @@ def _from_error(code: int | None, status: int | None, msg: str | None) -> SendOu
     meaning = twilio_code(code, status)
     detail = f"Twilio {code}: {(msg or '').strip()[:200]}" if code else f"Twilio HTTP {status}"
     return SendOutcome.failed(meaning.reason, detail, retriable=meaning.retriable,
-                          status_code=status, provider_code=str(code) if code else None,
-                          action=_ACTIONS.get(meaning.contact, EndpointAction.NONE))
+                              status_code=status, provider_code=str(code) if code else None,
+                              action=_ACTIONS.get(meaning.contact, EndpointAction.NONE))

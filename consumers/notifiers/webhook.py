@@ -90,17 +90,18 @@ def classify(status: int, headers: aiohttp.typedefs.LooseHeaders | None,
     lower = {str(k).lower(): str(v) for k, v in h.items()}
     if lower.get("webhook-delivery", "").strip().lower() == "abort-message":
         return SendOutcome.failed("aborted", "receiver asked to stop retrying this message",
-                              retriable=False, status_code=status)
+                                  retriable=False, status_code=status)
     if 300 <= status < 400:
         return SendOutcome.failed("redirect", "redirects are not followed", retriable=True,
-                              status_code=status)
+                                  status_code=status)
     if status == 410:
         return SendOutcome.failed("gone", "endpoint answered 410 Gone: disabling it",
-                              retriable=False, status_code=status, action=EndpointAction.DISABLE)
+                                  retriable=False, status_code=status,
+                                  action=EndpointAction.DISABLE)
     if status in _THROTTLE:
         reason = "rate_limited" if status == 429 else "server"
         return SendOutcome.failed(reason, f"HTTP {status}", retriable=True, status_code=status,
-                              retry_after=parse_retry_after(lower.get("retry-after"), now))
+                                  retry_after=parse_retry_after(lower.get("retry-after"), now))
     if status in (401, 403):
         return SendOutcome.failed("auth", f"HTTP {status}", retriable=True, status_code=status)
     reason = "client" if status < 500 else "server"
@@ -154,7 +155,7 @@ class WebhookNotifier:
         endpoint = delivery.endpoint
         if not endpoint.secrets:
             return SendOutcome.failed("config", "subscription has no signing secret",
-                                  retriable=False)
+                                      retriable=False)
         refused = self._refusal(endpoint.target)
         if refused is not None:
             return SendOutcome.failed("forbidden_address", refused, retriable=False)
@@ -172,12 +173,12 @@ class WebhookNotifier:
             if isinstance(exc.os_error, ForbiddenAddress):
                 return SendOutcome.failed("forbidden_address", str(exc.os_error), retriable=False)
             return SendOutcome.failed("connect", f"DNS: {type(exc.os_error).__name__}",
-                                  retriable=True)
+                                      retriable=True)
         except TimeoutError:
             return SendOutcome.failed("timeout", f"no answer within {self.config.timeout_s:g}s",
-                                  retriable=True)
+                                      retriable=True)
         except aiohttp.ClientConnectorError as exc:
             return SendOutcome.failed("connect", f"connect failed: {exc.strerror or 'refused'}",
-                                  retriable=True)
+                                      retriable=True)
         except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
             return SendOutcome.failed("connect", f"{type(exc).__name__}", retriable=True)

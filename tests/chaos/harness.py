@@ -305,7 +305,7 @@ class Trial:
         logs = {p.name: p.read_text(errors="replace")[-4000:]
                 for p in self.workdir.glob(f"{self.trial}-*.log")}
         return TrialOutcome(scenario, len(self.expected), len(self.expected - self.received()),
-                       same_id, other, self.receiver.unverified, recover, logs)
+                            same_id, other, self.receiver.unverified, recover, logs)
 
     async def close(self) -> None:
         await self.stop_all()
