@@ -128,10 +128,6 @@ class ManualClock:
         self._drop_cancelled()
         return self._sleepers[0][0] if self._sleepers else None
 
-    def pending_sleepers(self) -> int:
-        self._drop_cancelled()
-        return len(self._sleepers)
-
     def _drop_cancelled(self) -> None:
         while self._sleepers and self._sleepers[0][2].done():
             heapq.heappop(self._sleepers)

@@ -64,21 +64,20 @@ class TwilioCode:
     reason: str
     # "invalid_contact", "unsubscribe" or "" (the contact is fine)
     contact: str = ""
-    ops_alert: bool = False
 
 
 TWILIO_CODES: dict[int, TwilioCode] = {
     21211: TwilioCode(False, "invalid_contact", "invalid_contact"),
     21610: TwilioCode(False, "unsubscribed", "unsubscribe"),
     21614: TwilioCode(False, "invalid_contact", "invalid_contact"),
-    21608: TwilioCode(False, "config", ops_alert=True),
-    20003: TwilioCode(True, "auth", ops_alert=True),
+    21608: TwilioCode(False, "config"),
+    20003: TwilioCode(True, "auth"),
     20429: TwilioCode(True, "rate_limited"),
     30003: TwilioCode(True, "unreachable"),
     30004: TwilioCode(False, "blocked", "invalid_contact"),
     30005: TwilioCode(False, "invalid_contact", "invalid_contact"),
     30006: TwilioCode(False, "invalid_contact", "invalid_contact"),
-    30007: TwilioCode(False, "filtered", ops_alert=True),
+    30007: TwilioCode(False, "filtered"),
     30008: TwilioCode(True, "provider"),
 }
 
@@ -92,7 +91,7 @@ def twilio_code(code: int | None, http_status: int | None = None) -> TwilioCode:
     if http_status is None or http_status >= 500:
         return TwilioCode(True, "provider")
     if http_status in (401, 403):
-        return TwilioCode(True, "auth", ops_alert=True)
+        return TwilioCode(True, "auth")
     return TwilioCode(False, "client")
 
 

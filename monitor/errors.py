@@ -67,7 +67,3 @@ class StoreConflict(StoreError):
     """A write the database refused (a unique or foreign key constraint)."""
 
     default_reason = "conflict"
-
-
-class DeliveryError(CapmonError):
-    default_reason = "delivery"

@@ -96,12 +96,8 @@ class Status(StrEnum):
         return self in (Status.SCHEDULED, Status.ACTIVE)
 
 
-# The CAISO region vocabulary since May 2024; producers normalize legacy names onto it.
+# The region that covers every other (CAISO's whole balancing area).
 CAISO_GRID = "CAISO Grid"
-CAISO_REGIONS: frozenset[str] = frozenset(
-    {CAISO_GRID, "Northern CA Region", "Southern CA Region", "VEA Region",
-     "South OC San Diego Region"}
-)
 
 
 class Window(BaseModel):
@@ -176,9 +172,6 @@ class Condition(BaseModel):
     @classmethod
     def from_json(cls, raw: str | bytes) -> Condition:
         return cls.model_validate_json(raw)
-
-    def with_revision(self, revision: int, observed_at: datetime) -> Condition:
-        return self.model_copy(update={"revision": revision, "observed_at": observed_at})
 
 
 def event_id(condition_id: str, revision: int) -> str:

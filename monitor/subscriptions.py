@@ -33,7 +33,6 @@ from pydantic import (
 from monitor.events import Kind, Severity
 from monitor.notifications import EmailChannel, SmsChannel, WebhookChannel
 
-SUB_TRANSITIONS = ("issued", "updated", "started", "ended", "cancelled", "reminder")
 TransitionName = Literal["issued", "updated", "started", "ended", "cancelled", "reminder"]
 DEFAULT_TRANSITIONS: tuple[TransitionName, ...] = (
     "issued", "updated", "started", "ended", "cancelled")
@@ -43,8 +42,6 @@ SubStatus = Literal["active", "paused", "unsubscribed", "disabled"]
 # Kinds whose revisions are numbers: they notify only through thresholds.
 NUMERIC_KINDS = frozenset({Kind.CAISO_DEMAND, Kind.CAISO_PEAK_FORECAST, Kind.CAISO_RA_OUTLOOK,
                            Kind.CAISO_STATUS})
-THRESHOLD_METRICS = {"caiso.peak_forecast": "peak_mw", "caiso.demand": "current_mw",
-                     "caiso.ra_outlook": "min_margin_mw"}
 DEFAULT_TIMEZONE = "America/Los_Angeles"
 MIN_REPEAT = timedelta(minutes=5)
 
@@ -146,10 +143,6 @@ class Threshold(_Model):
             if self.clear_above is not None and self.clear_above < self.below:
                 raise ValueError("'clear_above' must not be under 'below'")
         return self
-
-    @property
-    def metric(self) -> str:
-        return THRESHOLD_METRICS[self.kind]
 
     def breached(self, value: float) -> bool:
         return value >= self.above if self.above is not None else value <= (self.below or 0.0)

@@ -102,7 +102,6 @@ class _State:
     failures: int = 0
     retry_after: float | None = None
     last_error: str | None = None
-    last_reason: str | None = None
     last_request_mono: float | None = None
     # Set when a publish failed: the next poll asks unconditionally, since the content whose
     # ETag the fetcher now holds was never published (a 304 would hide it until it changed).
@@ -165,7 +164,6 @@ class Engine:
         self._fetcher = fetcher
         self._bus = bus
         self._clock = clock
-        self._stale_after = stale_after_intervals
         self._rng = rng or random.Random()
         self._board = board or HealthBoard()
         self._tasks = tasks or TaskBoard()
@@ -351,7 +349,6 @@ class Engine:
         state.failures += 1
         state.retry_after = retry_after
         state.last_error = message[:500]
-        state.last_reason = reason
         log.warning("source_poll_failed", source=name, outcome=outcome.value, reason=reason,
                     error=state.last_error, failures=state.failures, retry_after=retry_after)
         now = self._clock.now()

@@ -11,7 +11,6 @@ import asyncio
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import count
 
 from cloudevents.core.base import BaseCloudEvent
 
@@ -153,15 +152,11 @@ class MemoryBus:
             member.assign(frozenset(tps), {tp: group.committed.get(tp, 0) for tp in tps})
 
 
-_member_ids = count(1)
-
-
 class MemoryConsumer:
     def __init__(self, bus: MemoryBus, group: _Group, topics: tuple[str, ...]) -> None:
         self.bus = bus
         self.group = group
         self.topics = topics
-        self.member_id = next(_member_ids)
         self._assigned: frozenset[TopicPartition] = frozenset()
         self._positions: dict[TopicPartition, int] = {}
         self._trackers: dict[TopicPartition, AckTracker] = {}

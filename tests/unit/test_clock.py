@@ -22,7 +22,7 @@ async def test_sleepers_wake_in_deadline_order_when_time_advances() -> None:
 
     tasks = [asyncio.create_task(sleeper("b", 10)), asyncio.create_task(sleeper("a", 5))]
     await asyncio.sleep(0)
-    assert clock.pending_sleepers() == 2
+    assert clock.next_deadline() == T0 + timedelta(seconds=5)  # both asleep, "a" first
     clock.advance(4)
     await asyncio.sleep(0)
     assert woke == []
