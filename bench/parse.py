@@ -64,9 +64,9 @@ from producers.http import HttpFetcher  # noqa: E402
 F = ROOT / "tests" / "fixtures" / "caiso"
 FETCHED = datetime(2026, 3, 11, 20, 0, tzinfo=UTC)
 
-# Synthetic full-day bodies where no real capture exists (sources-caiso.md section 11). Both
-# are read current (sources-caiso.md, "Cut or stale" and "Freshness"): each is parsed at a
-# fetch time just after its latest reading.
+# Synthetic full-day bodies where no real capture exists. Both must read as current (a cut or
+# stale file is a ParseError; docs/sources-caiso.md): each is parsed at a fetch time just after
+# its latest reading.
 STATS = (b'{"slotDate":"9/6/2022 17:25","gridstatus":["Energy Emergency Alert (EEA) 3"],'
          b'"Current_reserve":"1,950","Required_reserve":2600,"CurrentSystemDemand":"51,812",'
          b'"TodaysPeakDemand":52061,"TodaysPeakDemandTS":"202209061657",'

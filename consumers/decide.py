@@ -1,4 +1,4 @@
-"""The `decide` role: condition revisions in, notifications out (DESIGN section 5).
+"""The `decide` role: condition revisions in, notifications out (docs/decide.md).
 
 For each revision, in one store transaction: record it (latest + history), derive its
 transitions against the stored view, and run the pipeline (consumers/stages):

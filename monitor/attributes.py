@@ -1,4 +1,4 @@
-"""Typed, kind-specific condition attributes (the `attributes` of DESIGN section 2).
+"""Typed, kind-specific condition attributes (a `Condition`'s `attributes`).
 
 One model per family of kinds. Every field a consumer may rely on is named here, so producers
 and decide agree on the contract; a producer that learns something new adds a field here.

@@ -56,7 +56,7 @@ def next_attempt_at(now: datetime, attempts_made: int, **kw: Any) -> datetime | 
     return None if delay is None else now + timedelta(seconds=delay)
 
 
-# -- Twilio error codes (delivery-conventions section 3) -----------------------------------------
+# -- Twilio error codes (the table in docs/deliver.md) -----------------------------------------
 
 @dataclass(frozen=True)
 class TwilioCode:

@@ -1,4 +1,4 @@
-"""The event model: conditions and their revisions (DESIGN section 2).
+"""The event model: conditions and their revisions.
 
 A *condition* is one thing in the world that can be alerted on (an EEA notice, a Flex Alert,
 tomorrow's peak forecast for a TAC area, an SCE DR event, a stale source) with a stable `id`.
@@ -116,7 +116,8 @@ class Window(BaseModel):
 
 
 class Condition(BaseModel):
-    """One revision of one condition. Its JSON form is the contract of DESIGN section 2."""
+    """One revision of one condition. Its JSON form is the contract between producers and
+    decide, and what webhooks and `/v1/conditions` show."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -128,8 +129,8 @@ class Condition(BaseModel):
     regions: tuple[str, ...] = ()
     # Described as any object: which of monitor.attributes' models it is follows from `kind`.
     attributes: Annotated[SerializeAsAny[KindAttributes], WithJsonSchema({
-        "type": "object", "description": "kind-specific (DESIGN section 2): the fields of "
-                                         "the attribute model of `kind`"})]
+        "type": "object", "description": "kind-specific: the fields of the attribute model "
+                                         "of `kind`"})]
     revision: int = Field(ge=0)
     observed_at: AwareDatetime
     source_url: str | None = None

@@ -1,4 +1,4 @@
-"""The notification contract between decide and deliver (DESIGN sections 5 and 6).
+"""The notification contract between decide and deliver.
 
 Decide publishes one `Notification` per subscription that must hear about something, to
 `capmon.notifications.v1`, keyed by subscription id. Its `key` is deterministic, so replays,

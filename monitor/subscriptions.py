@@ -1,4 +1,4 @@
-"""The subscription document (DESIGN section 5), shared by the API, the CLI and decide.
+"""The subscription document (docs/decide.md), shared by the API, the CLI and decide.
 
 These pydantic models validate what a tenant sends (`POST /v1/subscriptions`, `capmon
 subscriptions import`) and generate its OpenAPI schema. Syntax is checked here (E.164 phone
@@ -304,7 +304,7 @@ class Heartbeat(_Model):
 
 
 class SubscriptionSpec(_Model):
-    """What a tenant sends: the JSON of DESIGN section 5."""
+    """What a tenant sends: the subscription JSON that docs/decide.md describes."""
 
     # `_reminder_needs_interval` in the schema.
     model_config = ConfigDict(json_schema_extra={

@@ -1,4 +1,5 @@
-"""The topics of DESIGN section 1, with how they are created on Kafka."""
+"""capmon's topics (conditions by family, health, notifications, dead letters), with how they
+are created on Kafka."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """What every CAISO parser shares: Pacific wall-clock times, tolerant numbers, region names,
-the severity ladder of DESIGN section 5, and CSV reading by header name."""
+the severity ladder, and CSV reading by header name."""
 
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ def split_regions(raw: str) -> tuple[str, ...]:
     return tuple(normalize_region(p) for p in parts)
 
 
-# DESIGN section 5: one ladder for every notice kind.
+# One ladder for every notice kind, so a `min_severity` means the same whatever the notice.
 EEA_SEVERITY = {"WATCH": Severity.WATCH, "1": Severity.WARNING, "2": Severity.EMERGENCY,
                 "3": Severity.CRITICAL}
 LEGACY_SEVERITY = {"ALERT": Severity.WATCH, "WARNING": Severity.WARNING,

@@ -1,6 +1,6 @@
 """Today's Outlook `demand.csv` -> one `caiso.demand` condition per operating day.
 
-Rules (sources-caiso.md section 1, and docs/sources-caiso.md):
+Rules (docs/sources-caiso.md, `demand.csv` and the one interval rule):
 - columns by header name (both header variants; extra, missing or reordered columns);
 - one rule for every Today's Outlook file: a `Time` label is the END of its 5-minute interval
   (day-ahead values change at HH:05), and an interval belongs to the day it starts in

@@ -1,6 +1,7 @@
 """The text of one CAISO emergency notice -> a `Notice` (what it says, nothing inferred yet).
 
-Three formats (sources-caiso.md section 7), recognised by phrases rather than by layout so that
+Three formats (docs/sources-caiso.md, Notice emails), recognised by phrases rather than by
+layout so that
 line wraps, `|` wrap artifacts, doubled spaces and page headers do not matter:
 
 - legacy (1998 to April 2022): `STATEWIDE ALERT NOTICE [202002418]`, `CAISO Grid Stage 3 System

@@ -67,7 +67,7 @@ def label_kind(label: str) -> tuple[str | None, Severity]:
 
 def _pacific_time(value: object, field: str) -> datetime | None:
     """`slotDate` / `*TS` values: `M/D/YYYY HH:MM[:SS]`, ISO 8601, or `YYYYMMDDHHMM[SS]`.
-    The formats are unconfirmed (sources-caiso.md section 2): an unknown form is None."""
+    The formats are unconfirmed (docs/sources-caiso.md, `stats.txt`): an unknown form is None."""
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()

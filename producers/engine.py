@@ -1,4 +1,4 @@
-"""The polling engine shared by every source (DESIGN section 4).
+"""The polling engine shared by every source (docs/sources-caiso.md, The engine).
 
 For each source it runs one loop: wait for the next slot of the source's schedule (aligned to
 its cadence, offset after each interval mark, with jitter), poll, then either schedule the next

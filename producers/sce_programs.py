@@ -3,8 +3,9 @@
 The site names programs by internal codes (`SAI` is Critical Peak Pricing, `API` is AP-I) in
 the JSON API, by long names in the HTML panel headings, and by program names in its history.
 Everything is normalized to one program code per program (`CPP`, `AP-I`...), with its
-products, whether it is interruptible (the site's `IR` type) and its severity (DESIGN
-section 5: interruptible BIP and AP-I events are emergencies; CPP, SDP, ELRP and SEP warnings).
+products, whether it is interruptible (the site's `IR` type) and its severity
+(docs/sources-sce.md: interruptible BIP and AP-I events are emergencies; CPP, SDP, ELRP and SEP
+warnings).
 """
 
 from __future__ import annotations

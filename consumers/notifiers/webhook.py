@@ -83,7 +83,7 @@ def signed_headers(secrets: tuple[str, ...], msg_id: str, timestamp: int,
 
 def classify(status: int, headers: aiohttp.typedefs.LooseHeaders | None,
              now: datetime) -> SendOutcome:
-    """The retry verdict for an HTTP answer (delivery-conventions section 1)."""
+    """The retry verdict for an HTTP answer (the table in docs/deliver.md, Webhooks)."""
     if 200 <= status < 300:  # first: a success needs none of the headers
         return SendOutcome.delivered(status_code=status)
     h = dict(headers or {})

@@ -1,4 +1,4 @@
-"""`/`: the status page a person reads at a glance (DESIGN section 8).
+"""`/`: the status page a person reads at a glance.
 
 Server-rendered with Jinja2 from the store (conditions and the ledger), refreshed by a meta
 refresh; no JavaScript. What it shows is computed in `status_view`; this module loads the

@@ -1,4 +1,4 @@
-"""The bus contract (DESIGN section 3): publish by key, consume as a group, acknowledge explicitly.
+"""The bus contract: publish by key, consume as a group, acknowledge explicitly.
 
 Both implementations (`memory`, `kafka`) follow Kafka's semantics where they matter: records of
 one key stay in order on one partition; a group splits partitions among its members; a record

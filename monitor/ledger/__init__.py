@@ -1,4 +1,4 @@
-"""The notification ledger (DESIGN section 6): one row per notification key in
+"""The notification ledger: one row per notification key in
 `notifications`, one per attempt in `attempts`, a provider's message ids in `sms_messages`,
 the deliver processes holding claims in `senders`.
 

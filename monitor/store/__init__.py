@@ -1,4 +1,4 @@
-"""The store (DESIGN section 7): SQLAlchemy 2 async Core, Alembic migrations."""
+"""The store: SQLAlchemy 2 async Core, Alembic migrations."""
 
 from monitor.store.engine import Store
 

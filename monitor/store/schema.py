@@ -1,4 +1,4 @@
-"""The store's tables (DESIGN section 7), as SQLAlchemy Core metadata.
+"""The store's tables, as SQLAlchemy Core metadata.
 
 Alembic migrations (monitor/store/migrations) create and evolve these; this module is what the
 code queries against. JSON columns hold validated models' JSON forms.
@@ -135,7 +135,7 @@ condition_history = sa.Table(
 
 notifications = sa.Table(
     "notifications", metadata,
-    # The deterministic notification key (DESIGN section 5): the ledger admits each once.
+    # The deterministic notification key (`notification_key`): the ledger admits each once.
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("tenant_id", sa.String(36), nullable=False, index=True),
     sa.Column("subscription_id", sa.String(36), nullable=False, index=True),

@@ -44,7 +44,7 @@ def test_oasis_dam_peak_for_ca_iso_tac_on_2025_01_27() -> None:
     assert (a.market_run, a.peak_mw, a.hour_ending) == ("DAM", 27945.29, 19)
     assert a.peak_at == datetime(2025, 1, 28, 2, tzinfo=UTC)  # HE19 = 18:00-19:00 PST
     assert c.kind is Kind.CAISO_PEAK_FORECAST and c.status is Status.ACTIVE
-    # The CAISO TAC areas add up to the system at HE19 (sources-caiso.md section 4).
+    # The CAISO TAC areas add up to the system at HE19.
     parts = {area: conditions[f"caiso.peak_forecast:{area}:2025-01-27"].attributes
              for area in ("PGE-TAC", "SCE-TAC", "SDGE-TAC")}
     assert parts["SCE-TAC"].peak_mw == 12420.56  # type: ignore[attr-defined]
