@@ -29,6 +29,7 @@ API_MODULES: tuple[str, ...] = (
     "monitor.api.unsubscribe",
     "monitor.api.tenants",
     "monitor.api.subscriptions",
+    "monitor.api.calendar",
     "monitor.api.conditions",
     "monitor.api.sources",
     "monitor.api.notifications",

@@ -87,6 +87,17 @@ subscriptions = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
 )
 
+# A subscription's calendar feed: the secret in its URL is shown once and kept only as a hash,
+# so a copy of the store does not hand out anyone's feed; rotating replaces the row.
+calendar_feeds = sa.Table(
+    "calendar_feeds", metadata,
+    sa.Column("subscription_id", sa.String(36),
+              sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", TS, nullable=False),
+)
+
 # A recipient's opt-out (SMS STOP, email one-click unsubscribe, a carrier's 21610), by channel
 # and address: a tenant cannot subscribe the address again until the recipient opts in (START).
 opt_outs = sa.Table(
