@@ -30,6 +30,7 @@ API_MODULES: tuple[str, ...] = (
     "monitor.api.tenants",
     "monitor.api.subscriptions",
     "monitor.api.calendar",
+    "monitor.api.silences",
     "monitor.api.conditions",
     "monitor.api.sources",
     "monitor.api.notifications",

@@ -98,6 +98,23 @@ calendar_feeds = sa.Table(
     sa.Column("created_at", TS, nullable=False),
 )
 
+# A tenant's silences (monitor.store.silences owns it): decide reads the active ones.
+silences = sa.Table(
+    "silences", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), sa.ForeignKey("tenants.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("match", sa.JSON, nullable=False),
+    sa.Column("starts_at", TS, nullable=False),
+    sa.Column("ends_at", TS, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("comment", sa.String(2000), nullable=False),
+    sa.Column("include_all_clear", sa.Boolean, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Index("ix_silences_tenant_id_ends_at", "tenant_id", "ends_at"),
+)
+
 # A recipient's opt-out (SMS STOP, email one-click unsubscribe, a carrier's 21610), by channel
 # and address: a tenant cannot subscribe the address again until the recipient opts in (START).
 opt_outs = sa.Table(
