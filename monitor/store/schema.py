@@ -184,6 +184,19 @@ notifications = sa.Table(
     sa.Column("claimed_by", sa.String(32), nullable=True),
 )
 
+# Who acknowledged a notification, how and when (monitor.ledger.acks owns it): once per key.
+acknowledgements = sa.Table(
+    "acknowledgements", metadata,
+    sa.Column("key", sa.String(64), sa.ForeignKey("notifications.key", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("tenant_id", sa.String(36), nullable=False),
+    sa.Column("subscription_id", sa.String(36), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("by", sa.String(200), nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("at", TS, nullable=False),
+)
+
 # Deliver processes and their heartbeats (monitor.ledger.senders owns it).
 senders = sa.Table(
     "senders", metadata,
