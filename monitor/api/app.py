@@ -33,6 +33,7 @@ API_MODULES: tuple[str, ...] = (
     "monitor.api.conditions",
     "monitor.api.sources",
     "monitor.api.notifications",
+    "monitor.api.portal",
 )
 
 
