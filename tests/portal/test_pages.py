@@ -10,6 +10,7 @@ from html import unescape
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from selectolax.lexbor import LexborHTMLParser
 
 from monitor import ledger
 from monitor.api.portal import forms
@@ -32,6 +33,26 @@ WEBHOOK = {"name": "Scheduling system", "channel_type": "webhook",
            "t0_clear": "22500", "t0_severity": "warning"}
 FIELDS = [*WEBHOOK.items(), ("kinds", "caiso.eea"), ("kinds", "caiso.peak_forecast"),
           ("transitions", "issued"), ("transitions", "ended")]
+
+
+def fields_of(html: str, action: str) -> list[tuple[str, str]]:
+    """What a browser would post for the form with this action, as the page filled it."""
+    node = LexborHTMLParser(html).css_first(f'form[action="{action}"]')
+    assert node is not None, action
+    out = []
+    for el in node.css("input, select, textarea"):
+        name, kind = el.attributes.get("name"), el.attributes.get("type")
+        if not name or (kind in ("checkbox", "radio") and "checked" not in el.attributes):
+            continue
+        if el.tag == "select":
+            chosen = el.css_first("option[selected]") or el.css_first("option")
+            assert chosen is not None
+            out.append((name, chosen.attributes.get("value") or ""))
+        elif el.tag == "textarea":
+            out.append((name, el.text()))
+        else:
+            out.append((name, el.attributes.get("value") or ""))
+    return out
 
 
 def form(**changes: str) -> list[tuple[str, str]]:
@@ -152,7 +173,15 @@ async def test_edit_keeps_the_status_and_pause_resume_delete(
     assert location(await browser.post(f"{page}/status", {"status": "paused"})) == \
         f"{page}?done=paused"
     html = await (await browser.get(f"{page}/edit")).text()
-    assert 'value="23000"' in html and 'value="Scheduling system"' in html
+    before = await (await browser.client.get(f"/v1/subscriptions/{sub_id}",
+                                             headers=bearer(tenant[1]))).json()
+    # The edit form as the page fills it saves the same document.
+    assert location(await browser.post(f"{page}/edit", [
+        (k, v) for k, v in fields_of(html, f"{page}/edit") if k != "csrf"])) == \
+        f"{page}?done=saved"
+    after = await (await browser.client.get(f"/v1/subscriptions/{sub_id}",
+                                            headers=bearer(tenant[1]))).json()
+    assert {**after, "updated_at": None} == {**before, "updated_at": None}
     assert location(await browser.post(f"{page}/edit", form(name="Renamed"))) == \
         f"{page}?done=saved"
     got = await (await browser.client.get(f"/v1/subscriptions/{sub_id}",
