@@ -29,7 +29,7 @@ from monitor.store import subscriptions as sub_store
 from monitor.store import tenants as tenant_store
 from monitor.subscriptions import SubscriptionSpec
 from tests.deliver.receivers import WebhookReceiver
-from tests.status.test_status_browser import ARGS, CHROMIUM
+from tests.status.test_status_browser import ARGS, CHROMIUM, shots_dir
 
 
 class Stack:
@@ -158,7 +158,7 @@ async def test_a_tenant_manages_a_webhook_in_the_browser(
     await page.goto(stack.url("/portal/notifications"))
     row = page.get_by_role("row").filter(has_text="capmon test notification for Risk system")
     assert "delivered" in await row.inner_text()
-    await page.screenshot(path=str(tmp_path / "portal-log.png"), full_page=True)
+    await page.screenshot(path=str(shots_dir(tmp_path) / "portal-log.png"), full_page=True)
 
     # Rotate: a new secret, shown once.
     await page.get_by_role("link", name="Risk system").first.click()

@@ -9,11 +9,11 @@ Every read is scoped to the signed-in tenant: another tenant's id is 404, as in 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from monitor import ledger
 from monitor.api.common import next_offset, parse_query, path_id
@@ -55,6 +55,7 @@ OVERLAPS = ((0, "none: the old secret stops at once"), (3600, "1 hour"),
             (86_400, "1 day"), (604_800, "7 days"))
 
 routes = web.RouteTableDef()
+M = TypeVar("M", bound=BaseModel)
 
 
 def _tenant_id(request: web.Request) -> str:
@@ -65,8 +66,7 @@ def _done(request: web.Request) -> str | None:
     return DONE.get(request.query.get("done", ""))
 
 
-def _validated(model: type[StatusPatch] | type[SecretRotation], data: dict[str, Any],
-               ) -> Any:
+def _validated(model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -36,6 +36,8 @@ PATH = "/portal"
 SIGN_IN = f"{PATH}/sign-in"
 SIGN_OUT = f"{PATH}/sign-out"
 HOME = f"{PATH}/subscriptions"
+# Methods that change nothing: no token asked, and a missing session sends to the sign-in.
+SAFE = ("GET", "HEAD")
 
 routes = web.RouteTableDef()
 
@@ -83,12 +85,12 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         if request.path != SIGN_IN:
             session = await _session(request)
             if session is None:
-                if request.method != "GET":
+                if request.method not in SAFE:
                     return problem_page(request, 403, "Not signed in",
                                         "your session has ended; sign in again")
                 return redirect(SIGN_IN)
             request[SESSION] = session
-            if request.method == "POST":
+            if request.method not in SAFE:
                 form = await request.post()
                 if not _same(form.get("csrf"), session.csrf_token):
                     return _forbidden(request)
