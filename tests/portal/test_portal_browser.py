@@ -29,7 +29,7 @@ from monitor.store import subscriptions as sub_store
 from monitor.store import tenants as tenant_store
 from monitor.subscriptions import SubscriptionSpec
 from tests.deliver.receivers import WebhookReceiver
-from tests.status.test_status_browser import ARGS, CHROMIUM, shots_dir
+from tests.status.test_status_browser import ARGS, CHROMIUM, PHONE, shots_dir
 
 
 class Stack:
@@ -125,7 +125,8 @@ async def log_shows_delivered(page: Page, key: str) -> str:
 async def test_a_tenant_manages_a_webhook_in_the_browser(
         browser: Browser, stack: Stack, receiver: WebhookReceiver, attacker: TestServer,
         tmp_path: Path) -> None:
-    page = await browser.new_page()
+    context = await browser.new_context()
+    page = await context.new_page()
     resp = await page.goto(stack.url("/portal"))
     assert resp is not None and resp.url.endswith("/portal/sign-in")
     await page.get_by_label("Tenant API key").fill(stack.key)
@@ -196,6 +197,19 @@ async def test_a_tenant_manages_a_webhook_in_the_browser(
     assert "Form refused" in await page.inner_text("main")
     async with stack.store.connect() as conn:
         assert await sub_store.get(conn, sub_id) is not None
+
+    # Readable on a phone: nothing wider than the screen (wide tables scroll in their box).
+    phone = await context.new_page()
+    await phone.set_viewport_size(PHONE)
+    for name, path in (("form", "/portal/subscriptions/new"), ("log", "/portal/notifications"),
+                       ("subscription", mine)):
+        await phone.goto(stack.url(path) if path.startswith("/") else path)
+        overflow = await phone.evaluate(
+            "() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, name
+        await phone.screenshot(path=str(shots_dir(tmp_path) / f"portal-{name}-phone.png"),
+                               full_page=True)
+    await phone.close()
 
     # Sign out: the session is gone.
     await page.goto(mine)
