@@ -7,13 +7,14 @@ import hashlib
 from http.cookies import SimpleCookie
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 
 from monitor.api.portal.sessions import COOKIE, SIGN_IN_COOKIE
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
-from monitor.config import ApiSettings, Settings
+from monitor.config import ApiSettings, Settings, load_settings
 from monitor.runtime import Runtime
 from monitor.store import Store
 from monitor.store.schema import portal_sessions, subscriptions
@@ -168,3 +169,14 @@ async def test_every_sign_in_is_a_new_session(client: TestClient[Any, Any],
     assert location(await b.post("/portal/sign-out")).startswith("/portal/sign-in")
     second = session_cookie((await b.sign_in(tenant[1])).headers.getall("Set-Cookie")).value
     assert first != second
+
+
+def test_the_session_settings_are_read_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAPMON_API_PORTAL_IDLE_S", "600")
+    monkeypatch.setenv("CAPMON_API_PORTAL_MAX_AGE_S", "3600")
+    monkeypatch.setenv("CAPMON_API_PORTAL_COOKIE_SECURE", "true")
+    api = load_settings().api
+    assert (api.portal_idle_s, api.portal_max_age_s, api.portal_cookie_secure) == \
+        (600, 3600, True)
+    assert load_settings(api={"portal_cookie_secure": None}).api.portal_cookie_secure is None

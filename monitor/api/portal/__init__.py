@@ -25,4 +25,6 @@ def setup(app: web.Application) -> None:
             assert isinstance(route, web.RouteDef)
             portal.router.add_route(route.method, route.path.removeprefix(sessions.PATH),
                                     route.handler)
+    # Nothing is added to app[SPEC]: these are pages for people, not operations of the JSON
+    # API, and a generator posting to them without a session would only test the sign-in.
     app.add_subapp(sessions.PATH, portal)
