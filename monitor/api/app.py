@@ -34,6 +34,7 @@ API_MODULES: tuple[str, ...] = (
     "monitor.api.conditions",
     "monitor.api.sources",
     "monitor.api.notifications",
+    "monitor.api.portal",
 )
 
 

@@ -310,3 +310,18 @@ decide_items = sa.Table(
     sa.Index("ix_decide_items_state_due_at", "state", "due_at"),
     sa.Index("ix_decide_items_subscription_id_state", "subscription_id", "state", "flushed_at"),
 )
+
+# Tenant portal sign-ins (monitor.store.portal_sessions owns it). Only a hash of the session
+# id is kept, so the table cannot be used to sign in; a session ends with its API key.
+portal_sessions = sa.Table(
+    "portal_sessions", metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), sa.ForeignKey("tenants.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("api_key_id", sa.String(36), sa.ForeignKey("api_keys.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    # The synchronizer token every form of this session carries.
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("last_seen_at", TS, nullable=False),
+)
