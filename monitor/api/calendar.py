@@ -44,16 +44,28 @@ async def _own_subscription(request: web.Request) -> tuple[str, str]:
     return sub.id, tenant.id
 
 
-@routes.post("/v1/subscriptions/{id}/calendar")
-async def make_feed(request: web.Request) -> web.Response:
-    """A new secret address for the subscription's feed; any earlier one stops working."""
-    sub_id, tenant_id = await _own_subscription(request)
+async def make_feed(request: web.Request, sub_id: str, tenant_id: str) -> CalendarFeed:
+    """A new secret address for the subscription's feed (the API's and the portal's)."""
     rt = request.app[RUNTIME]
     now = now_of(request)
     async with rt.store.begin() as conn:
         token = await calendar_feeds.rotate(conn, sub_id, tenant_id, now)
-    feed = CalendarFeed(subscription_id=sub_id, created_at=now,
+    return CalendarFeed(subscription_id=sub_id, created_at=now,
                         url=feed_url(rt.settings.api.public_url, token))
+
+
+async def remove_feed(request: web.Request, sub_id: str, tenant_id: str) -> None:
+    async with request.app[RUNTIME].store.begin() as conn:
+        deleted = await calendar_feeds.delete(conn, sub_id, tenant_id)
+    if not deleted:
+        raise Problem(404, "No calendar feed")
+
+
+@routes.post("/v1/subscriptions/{id}/calendar")
+async def post_feed(request: web.Request) -> web.Response:
+    """A new secret address for the subscription's feed; any earlier one stops working."""
+    sub_id, tenant_id = await _own_subscription(request)
+    feed = await make_feed(request, sub_id, tenant_id)
     return web.json_response(feed.model_dump(mode="json"), status=201)
 
 
@@ -71,10 +83,7 @@ async def show_feed(request: web.Request) -> web.Response:
 @routes.delete("/v1/subscriptions/{id}/calendar")
 async def delete_feed(request: web.Request) -> web.Response:
     sub_id, tenant_id = await _own_subscription(request)
-    async with request.app[RUNTIME].store.begin() as conn:
-        deleted = await calendar_feeds.delete(conn, sub_id, tenant_id)
-    if not deleted:
-        raise Problem(404, "No calendar feed")
+    await remove_feed(request, sub_id, tenant_id)
     return web.Response(status=204)
 
 

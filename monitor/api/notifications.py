@@ -134,22 +134,29 @@ async def get_notification(request: web.Request) -> web.Response:
     return web.json_response(detail.model_dump(mode="json"))
 
 
-@routes.post("/v1/notifications/{key}/ack")
-async def acknowledge(request: web.Request) -> web.Response:
-    """Acknowledge with the tenant's key: 200 the first time, 409 with who has it after."""
-    tenant = await require_tenant(request)
-    body = await parse_body(request, AckRequest) if request.body_exists else AckRequest()
+async def acknowledge_as(request: web.Request, tenant_id: str, key: str, by: str,
+                         via: acks.Via) -> acks.Ack:
+    """The acknowledgement, or the problem that refuses it (the API's and the portal's)."""
     rt = request.app[RUNTIME]
     try:
         async with rt.store.begin() as conn:
-            ack = await acks.acknowledge(conn, path_id(request, "key"), body.by, acks.Via.API,
-                                         rt.clock.now(), tenant_id=tenant.id)
+            return await acks.acknowledge(conn, key, by, via, rt.clock.now(),
+                                          tenant_id=tenant_id)
     except acks.AckRefused as exc:
         if exc.reason == "not_found":
             raise Problem(404, "No such notification") from None
         title = {"already": "Already acknowledged", "not_sent": "Nothing to acknowledge",
                  "below_ack_severity": "Not acknowledgeable"}[exc.reason]
         raise Problem(409, title, exc.detail) from None
+
+
+@routes.post("/v1/notifications/{key}/ack")
+async def acknowledge(request: web.Request) -> web.Response:
+    """Acknowledge with the tenant's key: 200 the first time, 409 with who has it after."""
+    tenant = await require_tenant(request)
+    body = await parse_body(request, AckRequest) if request.body_exists else AckRequest()
+    ack = await acknowledge_as(request, tenant.id, path_id(request, "key"), body.by,
+                               acks.Via.API)
     out = AckOut(key=ack.key, by=ack.by, via=ack.via, at=ack.at)
     return web.json_response(out.model_dump(mode="json"))
 

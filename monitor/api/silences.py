@@ -22,7 +22,7 @@ from monitor.api.common import (
 )
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem, parse_body
-from monitor.silences import SilenceSpec, SilenceState, SilenceView
+from monitor.silences import Silence, SilenceSpec, SilenceState, SilenceView
 from monitor.store import silences as silence_store
 from monitor.store import subscriptions as sub_store
 
@@ -40,10 +40,9 @@ class SilencePage(BaseModel):
     next_offset: int | None
 
 
-@routes.post("/v1/silences")
-async def create(request: web.Request) -> web.Response:
-    tenant = await require_tenant(request)
-    spec = await parse_body(request, SilenceSpec)
+async def create_silence(request: web.Request, tenant_id: str, spec: SilenceSpec) -> Silence:
+    """Checked and stored (the API's and the portal's): 422 for an end already past or a
+    subscription that is not the tenant's."""
     now = now_of(request)
     if spec.ends_at <= now:
         raise Problem(422, "Silence already over", "ends_at must be in the future",
@@ -51,12 +50,35 @@ async def create(request: web.Request) -> web.Response:
                         "reason": "in_the_past"}])
     async with request.app[RUNTIME].store.begin() as conn:
         for sub_id in spec.match.subscription_ids:
-            if await sub_store.get(conn, sub_id, tenant.id) is None:
+            if await sub_store.get(conn, sub_id, tenant_id) is None:
                 raise Problem(422, "Unknown subscription", f"no subscription {sub_id}",
                               [{"loc": ["match", "subscription_ids"],
                                 "msg": f"no subscription {sub_id}", "reason": "not_found"}])
-        silence = await silence_store.create(conn, tenant.id, spec, now)
-    return web.json_response(SilenceView.of(silence, now).model_dump(mode="json"), status=201)
+        return await silence_store.create(conn, tenant_id, spec, now)
+
+
+async def expire_silence(request: web.Request, tenant_id: str, silence_id: str) -> Silence:
+    async with request.app[RUNTIME].store.begin() as conn:
+        silence = await silence_store.expire(conn, silence_id, tenant_id, now_of(request))
+    if silence is None:
+        raise Problem(404, "No such silence")
+    return silence
+
+
+async def delete_silence(request: web.Request, tenant_id: str, silence_id: str) -> None:
+    async with request.app[RUNTIME].store.begin() as conn:
+        deleted = await silence_store.delete(conn, silence_id, tenant_id)
+    if not deleted:
+        raise Problem(404, "No such silence")
+
+
+@routes.post("/v1/silences")
+async def create(request: web.Request) -> web.Response:
+    tenant = await require_tenant(request)
+    spec = await parse_body(request, SilenceSpec)
+    silence = await create_silence(request, tenant.id, spec)
+    return web.json_response(SilenceView.of(silence, now_of(request)).model_dump(mode="json"),
+                             status=201)
 
 
 @routes.get("/v1/silences")
@@ -85,21 +107,14 @@ async def get_one(request: web.Request) -> web.Response:
 @routes.post("/v1/silences/{id}/expire")
 async def expire(request: web.Request) -> web.Response:
     tenant = await require_tenant(request)
-    now = now_of(request)
-    async with request.app[RUNTIME].store.begin() as conn:
-        silence = await silence_store.expire(conn, path_id(request), tenant.id, now)
-    if silence is None:
-        raise Problem(404, "No such silence")
-    return web.json_response(SilenceView.of(silence, now).model_dump(mode="json"))
+    silence = await expire_silence(request, tenant.id, path_id(request))
+    return web.json_response(SilenceView.of(silence, now_of(request)).model_dump(mode="json"))
 
 
 @routes.delete("/v1/silences/{id}")
 async def delete(request: web.Request) -> web.Response:
     tenant = await require_tenant(request)
-    async with request.app[RUNTIME].store.begin() as conn:
-        deleted = await silence_store.delete(conn, path_id(request), tenant.id)
-    if not deleted:
-        raise Problem(404, "No such silence")
+    await delete_silence(request, tenant.id, path_id(request))
     return web.Response(status=204)
 
 

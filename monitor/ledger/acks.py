@@ -26,7 +26,7 @@ from monitor.store.subscriptions import get as get_subscription
 
 _A, _N = acknowledgements.c, notifications.c
 # Sent, or on its way: a notification never sent (suppressed) has nothing to acknowledge.
-_ACKABLE_STATES = (State.DELIVERED, State.SENDING, State.FAILED, State.PENDING)
+ACKABLE_STATES = (State.DELIVERED, State.SENDING, State.FAILED, State.PENDING)
 
 
 class Via(StrEnum):
@@ -34,6 +34,7 @@ class Via(StrEnum):
     EMAIL = "email"
     VOICE = "voice"
     API = "api"
+    PORTAL = "portal"
     CLI = "cli"
 
 
@@ -65,7 +66,7 @@ async def acknowledge(conn: AsyncConnection, key: str, by: str, via: Via, now: d
     row = (await conn.execute(q)).first()
     if row is None:
         raise AckRefused("not_found", "no such notification")
-    if row.state not in _ACKABLE_STATES:
+    if row.state not in ACKABLE_STATES:
         raise AckRefused("not_sent", f"this notification is {row.state}: it was not sent")
     severity = Severity(row.payload["severity"])
     floor = await ack_severity(conn, row.subscription_id, row.tenant_id)
@@ -105,7 +106,7 @@ async def paged_phone(conn: AsyncConnection, phone: str, now: datetime, within: 
     """Keys of SMS notifications sent to `phone` since `now - within`, newest first, not
     yet acknowledged (and starting with `prefix`, the code a message shows, when given)."""
     q = (sa.select(_N.key).outerjoin(acknowledgements, _A.key == _N.key)
-         .where(_N.channel == "sms", _N.state.in_(_ACKABLE_STATES),
+         .where(_N.channel == "sms", _N.state.in_(ACKABLE_STATES),
                 _N.created_at >= now - within, _A.key.is_(None),
                 _N.payload[("channel", "phone")].as_string() == phone)
          .order_by(_N.created_at.desc(), _N.key).limit(20))

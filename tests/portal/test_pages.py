@@ -107,7 +107,7 @@ def test_the_form_shows_a_document_and_gives_it_back_unchanged() -> None:
         "transitions": ["issued", "reminder"], "repeat_interval": "PT4H",
         "quiet_hours": {"timezone": "America/Denver", "start": "21:00", "end": "07:00",
                         "bypass_severity": "critical"},
-        "heartbeat": {"at": "08:00"}})
+        "heartbeat": {"at": "08:00"}, "ack_severity": "warning"})
     values = forms.values_of(spec)
     assert len(values["thresholds"]) == 2 + forms.SPARE_ROWS
     assert forms.spec_of(values) == spec

@@ -12,7 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from monitor.api.keys import RUNTIME
-from monitor.api.portal import routes, sessions
+from monitor.api.portal import routes, sessions, silences
 
 
 def setup(app: web.Application) -> None:
@@ -20,7 +20,7 @@ def setup(app: web.Application) -> None:
     portal[RUNTIME] = app[RUNTIME]
     # The route tables name whole paths (what a browser sees); the sub-application is
     # mounted at the prefix, so each is added without it.
-    for table in (sessions.routes, routes.routes):
+    for table in (sessions.routes, routes.routes, silences.routes):
         for route in table:
             assert isinstance(route, web.RouteDef)
             portal.router.add_route(route.method, route.path.removeprefix(sessions.PATH),

@@ -46,7 +46,7 @@ def blank() -> FormValues:
         "transitions": list(DEFAULT_TRANSITIONS), "repeat_interval": "",
         "quiet_start": "", "quiet_end": "", "quiet_timezone": "",
         "quiet_bypass": Severity.EMERGENCY.value, "heartbeat_at": "", "heartbeat_timezone": "",
-        "thresholds": []})
+        "ack_severity": Severity.EMERGENCY.value, "thresholds": []})
 
 
 def _number(value: float | None) -> str:
@@ -80,7 +80,7 @@ def values_of(spec: SubscriptionSpec) -> FormValues:
         "quiet_bypass": (quiet.bypass_severity if quiet else Severity.EMERGENCY).value,
         "heartbeat_at": beat.at if beat else "",
         "heartbeat_timezone": beat.timezone if beat else "",
-        "thresholds": rows})
+        "ack_severity": spec.ack_severity.value, "thresholds": rows})
 
 
 def _with_spare_rows(values: FormValues) -> FormValues:
@@ -146,6 +146,8 @@ def document(values: FormValues) -> dict[str, Any]:
         doc["match"]["min_severity"] = v["min_severity"]
     if v["repeat_interval"]:
         doc["repeat_interval"] = v["repeat_interval"]
+    if v["ack_severity"]:
+        doc["ack_severity"] = v["ack_severity"]
     if v["quiet_start"] or v["quiet_end"]:
         quiet = {"start": v["quiet_start"], "end": v["quiet_end"],
                  "bypass_severity": v["quiet_bypass"] or "emergency"}

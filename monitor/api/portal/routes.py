@@ -1,9 +1,11 @@
 """The portal's pages: subscriptions (list, create, edit, pause and resume, delete, test,
-rotate the secret) and the delivery log (entries, their attempts, replay).
+rotate the secret, the calendar feed's address) and the delivery log (entries, their
+attempts, replay, acknowledgement).
 
 Each action calls the operation the API's handler calls (monitor.api.subscriptions,
-monitor.api.replay), so it is checked, refused and recorded as through the API; a refusal is
-shown on the page it came from, with the API's title and detail, and the API's status code.
+monitor.api.replay, monitor.api.calendar, monitor.api.notifications), so it is checked,
+refused and recorded as through the API; a refusal is shown on the page it came from, with
+the API's title and detail, and the API's status code.
 Every read is scoped to the signed-in tenant: another tenant's id is 404, as in the API.
 """
 
@@ -16,9 +18,10 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from monitor import ledger
+from monitor.api.calendar import CalendarFeed, make_feed, remove_feed
 from monitor.api.common import next_offset, parse_query, path_id
 from monitor.api.keys import RUNTIME
-from monitor.api.notifications import NotificationQuery
+from monitor.api.notifications import NotificationQuery, acknowledge_as
 from monitor.api.portal import forms
 from monitor.api.portal.render import SESSION, page, redirect
 from monitor.api.portal.sessions import HOME, PATH
@@ -36,6 +39,8 @@ from monitor.api.subscriptions import (
     rotate_webhook_secret,
     send_test,
 )
+from monitor.ledger import acks
+from monitor.store import calendar_feeds
 from monitor.store import subscriptions as sub_store
 from monitor.store.subscriptions import StoredSubscription
 from monitor.subscriptions import StatusPatch
@@ -49,6 +54,8 @@ DONE = {
     "deleted": "Subscription deleted.",
     "test": "Test notification queued: deliver sends it within seconds.",
     "replayed": "Queued to be sent again, under the same key.",
+    "acknowledged": "Acknowledged: you have it.",
+    "feed_removed": "Calendar feed removed: its address no longer answers.",
 }
 REPLAYABLE = (ledger.State.DEAD, ledger.State.FAILED, ledger.State.DELIVERED)
 OVERLAPS = ((0, "none: the old secret stops at once"), (3600, "1 hour"),
@@ -101,13 +108,15 @@ def _form(request: web.Request, values: forms.FormValues, sub: StoredSubscriptio
 
 async def _detail(request: web.Request, sub: StoredSubscription, *, secret: str | None = None,
                   rotated: RotatedSecret | None = None, problem: Problem | None = None,
-                  done: str | None = None) -> web.Response:
+                  done: str | None = None, made: CalendarFeed | None = None) -> web.Response:
     async with request.app[RUNTIME].store.connect() as conn:
         entries = await ledger.list_entries(conn, tenant_id=sub.tenant_id,
                                             subscription_id=sub.id, limit=10)
+        feed = await calendar_feeds.get(conn, sub.id, sub.tenant_id)
     return page(request, "subscription.html.j2", status=problem.status if problem else 200,
                 sub=sub, secret=secret, rotated=rotated, problem=problem, done=done,
-                entries=entries, overlaps=OVERLAPS, log=LOG)
+                entries=entries, overlaps=OVERLAPS, log=LOG, feed=feed,
+                feed_url=None if made is None else made.url)
 
 
 @routes.get(f"{HOME}/new")
@@ -194,6 +203,24 @@ async def rotate(request: web.Request) -> web.StreamResponse:
     return await _detail(request, sub, rotated=rotated)
 
 
+@routes.post(f"{HOME}/{{id}}/calendar")
+async def calendar(request: web.Request) -> web.StreamResponse:
+    sub = await _owned(request)
+    made = await make_feed(request, sub.id, sub.tenant_id)
+    # Rendered, not redirected to: the address is shown this once, like a secret.
+    return await _detail(request, sub, made=made, done="Calendar feed address made.")
+
+
+@routes.post(f"{HOME}/{{id}}/calendar/delete")
+async def calendar_delete(request: web.Request) -> web.StreamResponse:
+    sub = await _owned(request)
+    try:
+        await remove_feed(request, sub.id, sub.tenant_id)
+    except Problem as problem:
+        return await _detail(request, sub, problem=problem)
+    return redirect(f"{HOME}/{sub.id}?done=feed_removed")
+
+
 @routes.get(LOG)
 async def notifications(request: web.Request) -> web.StreamResponse:
     # The filter form sends "any" as an empty value; the API's query model has no such value.
@@ -220,9 +247,13 @@ async def _entry(request: web.Request, key: str, *, problem: Problem | None = No
         if entry is None:
             raise Problem(404, "No such notification")
         attempts = await ledger.attempts_for(conn, entry.key)
+        ack = (await acks.acks_of(conn, [entry.key])).get(entry.key)
+        n = entry.notification()
+        ackable = (ack is None and entry.state in acks.ACKABLE_STATES and n.severity
+                   >= await acks.ack_severity(conn, entry.subscription_id, entry.tenant_id))
     return page(request, "notification.html.j2", status=problem.status if problem else 200,
-                entry=entry, n=entry.notification(), attempts=attempts, problem=problem,
-                done=done, replayable=entry.state in REPLAYABLE, log=LOG)
+                entry=entry, n=n, attempts=attempts, problem=problem, done=done,
+                replayable=entry.state in REPLAYABLE, log=LOG, ack=ack, ackable=ackable)
 
 
 @routes.get(f"{LOG}/{{key}}")
@@ -240,3 +271,17 @@ async def replay(request: web.Request) -> web.StreamResponse:
             raise
         return await _entry(request, key, problem=problem)
     return redirect(f"{LOG}/{key}?done=replayed")
+
+
+@routes.post(f"{LOG}/{{key}}/ack")
+async def acknowledge(request: web.Request) -> web.StreamResponse:
+    key = path_id(request, "key")
+    by = str((await request.post()).get("by", "")).strip()[:200]
+    try:
+        await acknowledge_as(request, _tenant_id(request), key,
+                             by or request[SESSION].tenant.name, acks.Via.PORTAL)
+    except Problem as problem:
+        if problem.status == 404:
+            raise
+        return await _entry(request, key, problem=problem)
+    return redirect(f"{LOG}/{key}?done=acknowledged")
