@@ -11,6 +11,7 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/capmon
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY capmon ./capmon
 COPY monitor ./monitor
 COPY producers ./producers
 COPY consumers ./consumers

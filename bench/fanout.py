@@ -562,7 +562,7 @@ class Kafka:
                 CAPMON_LOG_LEVEL=self.log_level)
             with (self.dir / f"{role}.log").open("wb") as out:
                 self.procs[role] = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "monitor.cli", role, stdout=out,
+                    sys.executable, "-m", "capmon.cli", role, stdout=out,
                     stderr=subprocess.STDOUT, env=env, cwd=self.dir)
         await asyncio.gather(*(self._ready(role, port) for role, port in ports.items()))
 

@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiosmtpd.smtp import AuthResult
 from pydantic import SecretStr
 
+from capmon.demo.twilio_standin import Behaviour, TwilioStandIn
 from consumers.notifiers.email import EmailConfig, EmailNotifier
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
 from monitor import ledger
@@ -28,7 +29,6 @@ from monitor.api.app import create_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings
-from monitor.demo.twilio_standin import Behaviour, TwilioStandIn
 from monitor.runtime import Runtime
 from monitor.store import Store
 from tests.deliver.conftest import LINK_SECRET, PUBLIC_URL, make_deliverer, webhook_notifier

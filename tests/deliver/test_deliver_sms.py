@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
+from capmon.demo.twilio_standin import Behaviour, TwilioStandIn
 from consumers.deliver import Deliverer
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
 from consumers.notifiers.sms_text import is_single_segment
@@ -25,7 +26,6 @@ from monitor.api.app import create_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import ApiSettings, Settings, TwilioSettings
-from monitor.demo.twilio_standin import Behaviour, TwilioStandIn
 from monitor.runtime import Runtime
 from monitor.store import Store, endpoints
 from monitor.store import subscriptions as sub_store

@@ -30,15 +30,15 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser
 
+from capmon.demo.bus import ObservedBus
+from capmon.demo.driver import TimeDriver
+from capmon.demo.run import DEFAULT_SCENARIO
+from capmon.demo.sinks import Received, SmsSink, SmtpSink, WebhookSink
+from capmon.replay import ReplayServer, load_timeline
 from monitor.api.app import create_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings
-from monitor.demo.bus import ObservedBus
-from monitor.demo.driver import TimeDriver
-from monitor.demo.run import DEFAULT_SCENARIO
-from monitor.demo.sinks import Received, SmsSink, SmtpSink, WebhookSink
-from monitor.replay import ReplayServer, load_timeline
 from monitor.runtime import Runtime, load_role
 from monitor.store import Store
 from monitor.topics import TOPIC_SPECS

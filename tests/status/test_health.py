@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from capmon.cli.roles import role_names
 from monitor.api import health
 from monitor.api.ops import create_ops_app
 from monitor.attributes import SourceHealthAttributes
 from monitor.bus import Bus, MemoryBus
-from monitor.cli.roles import role_names
 from monitor.config import ApiSettings, Settings
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.runtime import Runtime

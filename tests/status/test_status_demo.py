@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser
 
+from capmon.demo.run import DemoOptions, run_demo
 from monitor.api.app import create_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings
-from monitor.demo.run import DemoOptions, run_demo
 from monitor.runtime import Runtime
 from monitor.store import Store
 from tests.status.test_status_browser import (  # noqa: F401 (fixtures)

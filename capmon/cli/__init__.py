@@ -17,17 +17,17 @@ from monitor.errors import CapmonError
 
 # One line per command module; each defines register(subparsers).
 COMMAND_MODULES = (
-    "monitor.cli.roles",
-    "monitor.cli.parse",
-    "monitor.cli.topics",
-    "monitor.cli.dlq",
-    "monitor.cli.db",
-    "monitor.cli.config_cmd",
-    "monitor.cli.healthcheck",
-    "monitor.cli.sce_history",
-    "monitor.cli.tenants",
-    "monitor.cli.subscriptions",
-    "monitor.cli.demo",
+    "capmon.cli.roles",
+    "capmon.cli.parse",
+    "capmon.cli.topics",
+    "capmon.cli.dlq",
+    "capmon.cli.db",
+    "capmon.cli.config_cmd",
+    "capmon.cli.healthcheck",
+    "capmon.cli.sce_history",
+    "capmon.cli.tenants",
+    "capmon.cli.subscriptions",
+    "capmon.cli.demo",
 )
 
 

@@ -32,18 +32,18 @@ import sqlalchemy as sa
 import structlog
 from aiohttp import web
 
+from capmon.demo import subscribers
+from capmon.demo.bus import ObservedBus
+from capmon.demo.driver import TimeDriver
+from capmon.demo.sinks import Received, SmsSink, SmtpSink, WebhookSink
+from capmon.demo.timeline import TimelinePrinter
+from capmon.replay import ReplayServer, load_timeline
 from monitor import ledger
 from monitor.api.app import create_app
 from monitor.api.server import api_runner
 from monitor.bus import make_bus
 from monitor.clock import PACIFIC, ManualClock
 from monitor.config import Settings
-from monitor.demo import subscribers
-from monitor.demo.bus import ObservedBus
-from monitor.demo.driver import TimeDriver
-from monitor.demo.sinks import Received, SmsSink, SmtpSink, WebhookSink
-from monitor.demo.timeline import TimelinePrinter
-from monitor.replay import ReplayServer, load_timeline
 from monitor.runtime import Runtime, load_role, register_config_secrets
 from monitor.store import Store
 from monitor.store.schema import conditions as conditions_table

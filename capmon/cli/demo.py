@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.logging import configure_logging
 
 if TYPE_CHECKING:
-    from monitor.demo.run import DemoResult
+    from capmon.demo.run import DemoResult
 
 
 def _speed(value: str) -> float | None:
@@ -27,7 +27,7 @@ def _speed(value: str) -> float | None:
 
 
 def register(sub: Any) -> None:
-    from monitor.demo.run import DEFAULT_SCENARIO
+    from capmon.demo.run import DEFAULT_SCENARIO
 
     p = sub.add_parser(
         "demo", help="replay the 2022 heat wave through capmon into local sinks",
@@ -65,7 +65,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 async def _replay(args: argparse.Namespace, signals: list[signal.Signals]) -> DemoResult:
-    from monitor.demo.run import DemoOptions, run_demo
+    from capmon.demo.run import DemoOptions, run_demo
 
     interrupt = asyncio.Event()
     loop = asyncio.get_running_loop()
