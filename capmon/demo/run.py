@@ -33,7 +33,7 @@ import structlog
 from aiohttp import web
 
 from capmon.api import api_app
-from capmon.demo import subscribers
+from capmon.demo import DEFAULT_SCENARIO, subscribers
 from capmon.demo.bus import ObservedBus
 from capmon.demo.driver import TimeDriver
 from capmon.demo.sinks import Received, SmsSink, SmtpSink, WebhookSink
@@ -52,11 +52,6 @@ from monitor.topics import TOPIC_SPECS
 
 log = structlog.get_logger(__name__)
 
-# Installed from a wheel the scenario is package data beside this module; in a checkout it is
-# the repository's scenarios/ (pyproject.toml maps one onto the other).
-_PACKAGED = Path(__file__).resolve().with_name("scenarios") / "2022-09-heatwave"
-DEFAULT_SCENARIO = _PACKAGED if _PACKAGED.is_dir() else (
-    Path(__file__).resolve().parents[2] / "scenarios" / "2022-09-heatwave")
 # Poll cadence of the demo (seconds); see the module docstring.
 DEMO_INTERVALS = {"caiso-stats": 7200.0, "caiso-flex": 900.0, "sce-dr": 900.0,
                   "caiso-oasis": 3600.0, "caiso-demand": 43200.0, "caiso-ra-outlook": 43200.0}

@@ -43,7 +43,7 @@ async def test_capmon_demo_runs_from_the_wheel(tmp_path: Path) -> None:
     elsewhere = tmp_path / "work"
     elsewhere.mkdir()
     where = python(site, elsewhere, "-c",
-                   "import capmon.demo.run as r; print(r.DEFAULT_SCENARIO)")
+                   "import capmon.demo as d; print(d.DEFAULT_SCENARIO)")
     assert Path(where).is_relative_to(site)  # package data, not a checkout
     assert python(site, elsewhere, "-m", "capmon.cli", "--version") == "capmon 0.1.0"
 

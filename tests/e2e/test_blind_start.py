@@ -31,9 +31,9 @@ from aiohttp import web
 from playwright.async_api import Browser
 
 from capmon.api import api_app
+from capmon.demo import DEFAULT_SCENARIO
 from capmon.demo.bus import ObservedBus
 from capmon.demo.driver import TimeDriver
-from capmon.demo.run import DEFAULT_SCENARIO
 from capmon.demo.sinks import Received, SmsSink, SmtpSink, WebhookSink
 from capmon.replay import ReplayServer, load_timeline
 from capmon.roles import ROLES
