@@ -1,7 +1,7 @@
 """The `capmon` command line. Each command lives in its own module with a `register` function.
 
-`capmon demo` alone imports its module when it runs: the demo's sinks need the `demo` extra,
-which a production install leaves out.
+The demo command alone imports what it runs (capmon/demo/run.py) only when it runs: the demo's
+sinks need the `demo` extra, which a production install leaves out.
 """
 
 from __future__ import annotations
