@@ -18,8 +18,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright
 
+from capmon.api import api_app
 from consumers.deliver import run as deliver
-from monitor.api.app import create_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings, WebhookSettings
@@ -71,7 +71,7 @@ async def stack(tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestServ
     bus = MemoryBus()
     await bus.start()
     rt = Runtime(settings=settings, clock=clock, bus=bus, store=store)
-    server = await aiohttp_server(create_app(rt))
+    server = await aiohttp_server(api_app(rt))
     stop = asyncio.Event()
     role = asyncio.create_task(deliver(rt, stop))
     try:

@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright
 
-from monitor.api.app import create_app
+from capmon.api import api_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings
@@ -66,7 +66,7 @@ async def server(tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestSer
     await bus.start()
     rt = Runtime(settings=Settings(), clock=ManualClock(hw.NOW), bus=bus, store=store)
     try:
-        yield await aiohttp_server(create_app(rt))
+        yield await aiohttp_server(api_app(rt))
     finally:
         await store.close()
 

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser
 
-from monitor.api.app import create_app
+from capmon.api import api_app
+from capmon.demo.run import DemoOptions, run_demo
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings
-from monitor.demo.run import DemoOptions, run_demo
 from monitor.runtime import Runtime
 from monitor.store import Store
 from tests.status.test_status_browser import (  # noqa: F401 (fixtures)
@@ -44,7 +44,7 @@ async def test_status_page_during_the_eea3_from_the_demo_store(
     settings = Settings(sources={"notice_feed_url": "http://127.0.0.1:1/replay/notices"})
     rt = Runtime(settings=settings, clock=ManualClock(AT), bus=bus, store=store)
     try:
-        server = await aiohttp_server(create_app(rt))
+        server = await aiohttp_server(api_app(rt))
         page = await open_page(browser, server, DESKTOP)
         assert (await page.get_by_role("status").inner_text()).startswith("CRITICAL")
         notices = page.get_by_role("region", name="Active and scheduled CAISO notices")

@@ -12,8 +12,8 @@ import asyncio
 import json
 from typing import Any
 
+from capmon.cli.roles import settings_from
 from monitor.bus.dead_letters import DeadLetter, list_dead_letters, replay
-from monitor.cli.roles import settings_from
 from monitor.errors import ConfigError
 from monitor.topics import CONDITIONS_DLQ
 

@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from capmon.cli.roles import settings_from
+from capmon.cli.tenants import with_store
 from monitor.channels import unconfigured
-from monitor.cli.roles import settings_from
-from monitor.cli.tenants import with_store
 from monitor.clock import SystemClock
 from monitor.netguard import UnsafeUrlError, check_url
 from monitor.store import Store

@@ -32,34 +32,30 @@ import sqlalchemy as sa
 import structlog
 from aiohttp import web
 
+from capmon.api import api_app
+from capmon.demo import DEFAULT_SCENARIO, subscribers
+from capmon.demo.bus import ObservedBus
+from capmon.demo.driver import TimeDriver
+from capmon.demo.sinks import Received, SmsSink, SmtpSink, WebhookSink
+from capmon.demo.timeline import TimelinePrinter
+from capmon.replay import ReplayServer, load_timeline
+from capmon.roles import ROLES
 from monitor import ledger
-from monitor.api.app import create_app
 from monitor.api.server import api_runner
 from monitor.bus import make_bus
 from monitor.clock import PACIFIC, ManualClock
 from monitor.config import Settings
-from monitor.demo import subscribers
-from monitor.demo.bus import ObservedBus
-from monitor.demo.driver import TimeDriver
-from monitor.demo.sinks import Received, SmsSink, SmtpSink, WebhookSink
-from monitor.demo.timeline import TimelinePrinter
-from monitor.replay import ReplayServer, load_timeline
-from monitor.runtime import Runtime, load_role, register_config_secrets
+from monitor.runtime import Runtime, register_config_secrets
 from monitor.store import Store
 from monitor.store.schema import conditions as conditions_table
 from monitor.topics import TOPIC_SPECS
 
 log = structlog.get_logger(__name__)
 
-# Installed from a wheel the scenario is package data beside this module; in a checkout it is
-# the repository's scenarios/ (pyproject.toml maps one onto the other).
-_PACKAGED = Path(__file__).resolve().with_name("scenarios") / "2022-09-heatwave"
-DEFAULT_SCENARIO = _PACKAGED if _PACKAGED.is_dir() else (
-    Path(__file__).resolve().parents[2] / "scenarios" / "2022-09-heatwave")
 # Poll cadence of the demo (seconds); see the module docstring.
 DEMO_INTERVALS = {"caiso-stats": 7200.0, "caiso-flex": 900.0, "sce-dr": 900.0,
                   "caiso-oasis": 3600.0, "caiso-demand": 43200.0, "caiso-ra-outlook": 43200.0}
-ROLES = ("produce", "decide", "deliver")
+DEMO_ROLES = ("produce", "decide", "deliver")
 
 
 @dataclass
@@ -177,19 +173,15 @@ async def run_demo(opts: DemoOptions, printer: TimelinePrinter | None = None) ->
         hooks.secrets = {s.id: s.secret for s in subs if s.secret}
         printer.subscribers(subs)
 
-        api = api_runner(create_app(rt), rt.settings.api)
+        api = api_runner(api_app(rt), rt.settings.api)
         await api.setup()
         await web.SockSite(api, api_sock).start()
         stack.push_async_callback(api.cleanup)
         printer.start(timeline.scenario, timeline.start, end, bus.name, api_url)
 
         stop = asyncio.Event()
-        tasks: list[asyncio.Future[None]] = []
-        for name in ROLES:
-            role = load_role(name)
-            if role is None:
-                raise RuntimeError(f"capmon demo needs the {name} role, which is not installed")
-            tasks.append(asyncio.ensure_future(role(rt, stop)))
+        tasks: list[asyncio.Future[None]] = [
+            asyncio.ensure_future(ROLES[name](rt, stop)) for name in DEMO_ROLES]
         driver = TimeDriver(clock, bus, busy=sms.in_flight, speed=opts.speed)
         try:
             await driver.calibrate()
@@ -209,7 +201,7 @@ async def run_demo(opts: DemoOptions, printer: TimelinePrinter | None = None) ->
                 if not task.done():
                     task.cancel()
             results = await asyncio.gather(*tasks, return_exceptions=True)
-        for name, res in zip(ROLES, results, strict=True):
+        for name, res in zip(DEMO_ROLES, results, strict=True):
             if isinstance(res, BaseException) and not isinstance(res, asyncio.CancelledError):
                 raise RuntimeError(f"the {name} role failed: {res!r}") from res
 

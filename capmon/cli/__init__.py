@@ -1,33 +1,46 @@
 """The `capmon` command line. Each command lives in its own module with a `register` function.
 
-The CLI is the one place in monitor/ allowed to import producers/ and consumers/: it wires the
-roles together (lazily, so `capmon --help` stays fast).
+The demo command alone imports what it runs (capmon/demo/run.py) only when it runs: the demo's
+sinks need the `demo` extra, which a production install leaves out.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
+from capmon.cli import (
+    config_cmd,
+    db,
+    demo,
+    dlq,
+    healthcheck,
+    parse,
+    roles,
+    sce_history,
+    subscriptions,
+    tenants,
+    topics,
+)
 from monitor.errors import CapmonError
 
-# One line per command module; each defines register(subparsers).
-COMMAND_MODULES = (
-    "monitor.cli.roles",
-    "monitor.cli.parse",
-    "monitor.cli.topics",
-    "monitor.cli.dlq",
-    "monitor.cli.db",
-    "monitor.cli.config_cmd",
-    "monitor.cli.healthcheck",
-    "monitor.cli.sce_history",
-    "monitor.cli.tenants",
-    "monitor.cli.subscriptions",
-    "monitor.cli.demo",
+# Each adds its command to the subparsers, in the order `capmon --help` lists them.
+COMMANDS: tuple[Callable[[Any], None], ...] = (
+    roles.register,
+    parse.register,
+    topics.register,
+    dlq.register,
+    db.register,
+    config_cmd.register,
+    healthcheck.register,
+    sce_history.register,
+    tenants.register,
+    subscriptions.register,
+    demo.register,
 )
 
 
@@ -38,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help="TOML config file (see README)")
     parser.add_argument("--version", action="version", version=f"capmon {capmon_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for register in COMMANDS:
+        register(sub)
     return parser
 
 

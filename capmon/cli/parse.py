@@ -1,13 +1,12 @@
 """`capmon parse SOURCE FILE`: run one parser on a saved response, print conditions as JSON lines.
 
 Exit 0 on success; exit 1 with a one-line reason on input the parser rejects. The parsers are
-the pure functions the producers use, looked up lazily by name.
+the pure functions the producers use.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,27 +15,32 @@ from typing import Any
 
 from monitor.errors import ParseError
 from monitor.events import Condition
-
-# SOURCE name -> "module:function" with signature (raw: bytes, fetched_at: datetime) -> list.
-PARSERS: dict[str, str] = {
-    "caiso-stats": "producers.caiso_stats:parse",
-    "caiso-demand": "producers.caiso_demand:parse",
-    "caiso-flex": "producers.caiso_flex:parse",
-    "caiso-oasis": "producers.caiso_oasis:parse",
-    "caiso-ra-outlook": "producers.caiso_ra:parse",
-    "caiso-notice": "producers.caiso_notices:parse",
-    "sce-dr-json": "producers.sce_api:parse_event_store_conditions",
-    "sce-dr-html": "producers.sce_html:parse_status_page_conditions",
-    "sce-history": "producers.sce_history:parse_history_conditions",
-}
+from producers import (
+    caiso_demand,
+    caiso_flex,
+    caiso_notices,
+    caiso_oasis,
+    caiso_ra,
+    caiso_stats,
+    sce_api,
+    sce_history,
+    sce_html,
+)
 
 Parser = Callable[[bytes, datetime], list[Condition]]
 
-
-def load_parser(name: str) -> Parser:
-    module, func = PARSERS[name].split(":")
-    parser: Parser = getattr(importlib.import_module(module), func)
-    return parser
+# SOURCE name -> its parser: the saved response and the time it was fetched.
+PARSERS: dict[str, Parser] = {
+    "caiso-stats": caiso_stats.parse,
+    "caiso-demand": caiso_demand.parse,
+    "caiso-flex": caiso_flex.parse,
+    "caiso-oasis": caiso_oasis.parse,
+    "caiso-ra-outlook": caiso_ra.parse,
+    "caiso-notice": caiso_notices.parse,
+    "sce-dr-json": sce_api.parse_event_store_conditions,
+    "sce-dr-html": sce_html.parse_status_page_conditions,
+    "sce-history": sce_history.parse_history_conditions,
+}
 
 
 def register(sub: Any) -> None:
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print("capmon parse: --fetched-at needs a UTC offset", file=sys.stderr)
         return 2
     try:
-        conditions = load_parser(args.source)(raw, fetched_at)
+        conditions = PARSERS[args.source](raw, fetched_at)
     except ParseError as exc:
         # One line whatever the parser put in its message (it may quote the input).
         print(f"capmon parse: {args.source}: {' '.join(str(exc).split())}", file=sys.stderr)

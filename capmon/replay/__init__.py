@@ -6,7 +6,7 @@ service) and a mailbox of CAISO notice emails, each with what it held at the inj
 current time, as the scenario's `timeline.json` says.
 """
 
-from monitor.replay.server import ReplayServer, create_replay_app, source_urls
-from monitor.replay.timeline import Timeline, load_timeline
+from capmon.replay.server import ReplayServer, create_replay_app, source_urls
+from capmon.replay.timeline import Timeline, load_timeline
 
 __all__ = ["ReplayServer", "Timeline", "create_replay_app", "load_timeline", "source_urls"]

@@ -6,9 +6,10 @@ import argparse
 import asyncio
 from typing import Any
 
+from capmon.roles import ROLES, SERVING_ROLES
 from monitor.config import Settings, load_settings
 from monitor.logging import configure_logging
-from monitor.runtime import SERVING_ROLES, run_roles
+from monitor.runtime import run_roles
 
 
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -51,7 +52,7 @@ def register(sub: Any) -> None:
 
 def _run_all(args: argparse.Namespace) -> int:
     settings = settings_from(args, **_listen(args))
-    return asyncio.run(run_roles(settings, list(SERVING_ROLES), required=False))
+    return asyncio.run(run_roles(settings, {name: ROLES[name] for name in SERVING_ROLES}))
 
 
 def _run_one(args: argparse.Namespace) -> int:
@@ -60,7 +61,8 @@ def _run_one(args: argparse.Namespace) -> int:
     else:
         ops = {} if args.ops_port is None else {"api": {"ops_port": args.ops_port}}
         settings = settings_from(args, **ops)
-    return asyncio.run(run_roles(settings, role_names(args.role, settings), required=True))
+    return asyncio.run(run_roles(settings, {name: ROLES[name]
+                                             for name in role_names(args.role, settings)}))
 
 
 def role_names(role: str, settings: Settings) -> list[str]:

@@ -29,8 +29,8 @@ from datetime import datetime
 
 import structlog
 
+from capmon.demo.bus import ObservedBus
 from monitor.clock import ManualClock
-from monitor.demo.bus import ObservedBus
 
 log = structlog.get_logger(__name__)
 

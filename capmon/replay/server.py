@@ -11,10 +11,9 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from monitor.clock import PACIFIC, Clock
-from monitor.replay import oasis
-from monitor.replay.daycsv import reveal
-from monitor.replay.timeline import (
+from capmon.replay import oasis
+from capmon.replay.daycsv import reveal
+from capmon.replay.timeline import (
     DayCsvPath,
     MailboxPath,
     OasisPath,
@@ -24,6 +23,7 @@ from monitor.replay.timeline import (
     latest,
     load_timeline,
 )
+from monitor.clock import PACIFIC, Clock
 
 log = structlog.get_logger(__name__)
 CLOCK = web.AppKey("replay_clock", Clock)

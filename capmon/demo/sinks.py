@@ -26,8 +26,8 @@ from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from capmon.demo.twilio_standin import TwilioStandIn
 from monitor.clock import Clock
-from monitor.demo.twilio_standin import TwilioStandIn
 
 TOLERANCE = timedelta(minutes=5)  # the reference library's
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from capmon.demo import DEFAULT_SCENARIO
 from monitor.logging import configure_logging
 
 if TYPE_CHECKING:
-    from monitor.demo.run import DemoResult
+    from capmon.demo.run import DemoResult
+
+# What pyproject.toml's `demo` extra installs: the SMTP sink's server and the timeline's tables.
+DEMO_EXTRA = ("aiosmtpd", "rich")
 
 
 def _speed(value: str) -> float | None:
@@ -27,8 +33,6 @@ def _speed(value: str) -> float | None:
 
 
 def register(sub: Any) -> None:
-    from monitor.demo.run import DEFAULT_SCENARIO
-
     p = sub.add_parser(
         "demo", help="replay the 2022 heat wave through capmon into local sinks",
         description="Serve a scenario's source snapshots locally, run produce, decide and "
@@ -51,9 +55,22 @@ def register(sub: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    try:
+        from capmon.demo.run import DemoOptions, run_demo
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in DEMO_EXTRA:
+            raise
+        print(f"capmon demo: needs the demo extra (no module {exc.name!r}): "
+              "pip install 'capmon[demo]'", file=sys.stderr)
+        return 2
     configure_logging("error", "auto")
     signals: list[signal.Signals] = []
-    result = asyncio.run(_replay(args, signals))
+    interrupt = asyncio.Event()
+    demo = run_demo(DemoOptions(
+        scenario=args.scenario, out=args.out, speed=args.speed,
+        subscriptions=args.subscriptions, kafka=args.kafka, quiet=args.quiet,
+        interrupt=interrupt))
+    result = asyncio.run(_until_signalled(demo, interrupt, signals))
     s = result.summary
     stopped = f"interrupted at {s['end']}: " if s["interrupted"] else ""
     print(f"capmon demo: {stopped}{s['deliveries']} deliveries, {s['signatures_failed']} bad "
@@ -64,10 +81,9 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if s["signatures_failed"] == 0 and s["duplicates"] == 0 else 1
 
 
-async def _replay(args: argparse.Namespace, signals: list[signal.Signals]) -> DemoResult:
-    from monitor.demo.run import DemoOptions, run_demo
-
-    interrupt = asyncio.Event()
+async def _until_signalled(demo: Coroutine[Any, Any, DemoResult], interrupt: asyncio.Event,
+                           signals: list[signal.Signals]) -> DemoResult:
+    """The demo, which SIGINT or SIGTERM ends at the present scenario time."""
     loop = asyncio.get_running_loop()
 
     def stop(sig: signal.Signals) -> None:
@@ -77,10 +93,7 @@ async def _replay(args: argparse.Namespace, signals: list[signal.Signals]) -> De
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop, sig)
     try:
-        return await run_demo(DemoOptions(
-            scenario=args.scenario, out=args.out, speed=args.speed,
-            subscriptions=args.subscriptions, kafka=args.kafka, quiet=args.quiet,
-            interrupt=interrupt))
+        return await demo
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

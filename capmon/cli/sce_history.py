@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.cli.roles import settings_from
+from capmon.cli.roles import settings_from
 from monitor.clock import SystemClock
 from monitor.errors import ParseError
 from monitor.store import Store

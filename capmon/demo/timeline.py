@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from capmon.demo.sinks import Received
+from capmon.demo.subscribers import DemoSubscription
 from monitor.clock import PACIFIC
-from monitor.demo.sinks import Received
-from monitor.demo.subscribers import DemoSubscription
 
 CHANNEL_LABEL = {"sms": "SMS    ", "email": "email  ", "webhook": "webhook"}
 

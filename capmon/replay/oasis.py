@@ -18,8 +18,8 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from capmon.replay.timeline import OasisPath
 from monitor.clock import PACIFIC
-from monitor.replay.timeline import OasisPath
 
 ZIP_TYPE = "application/x-zip-compressed"
 THROTTLE_BODY = ("<html><body><p>CAISO Acceptable Use Policy Violation. Please retry your "

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from capmon.cli.roles import settings_from
 from monitor.admin_health import AdminHealth, subscribe_admin
-from monitor.cli.roles import settings_from
 from monitor.clock import SystemClock
 from monitor.errors import ConfigError, StoreConflict
 from monitor.store import Store

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from monitor.cli.roles import settings_from
+from capmon.cli.roles import settings_from
 from monitor.errors import ConfigError
 from monitor.topics import TOPIC_SPECS
 
