@@ -19,9 +19,11 @@ from capmon.cli import (
     demo,
     dlq,
     healthcheck,
+    notifications,
     parse,
     roles,
     sce_history,
+    silences,
     subscriptions,
     tenants,
     topics,
@@ -40,6 +42,8 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     sce_history.register,
     tenants.register,
     subscriptions.register,
+    silences.register,
+    notifications.register,
     demo.register,
 )
 
