@@ -16,6 +16,7 @@ import jinja2
 from aiohttp import web
 
 from monitor import ledger
+from monitor.api.charts import THRESHOLDS, ThresholdCache, load_charts
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.status_view import NOTICE_KINDS, StatusView, build_view
 from monitor.events import Condition, Kind
@@ -60,7 +61,8 @@ async def load_view(request: web.Request) -> StatusView:
 
 async def status_page(request: web.Request) -> web.Response:
     view = await load_view(request)
-    html = _env.get_template("status.html.j2").render(view=view)
+    charts = await load_charts(request.app[RUNTIME], request.app[THRESHOLDS])
+    html = _env.get_template("status.html.j2").render(view=view, charts=charts)
     return web.Response(text=html, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store",
                                  "Content-Security-Policy": "default-src 'none'; "
@@ -68,6 +70,7 @@ async def status_page(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    app[THRESHOLDS] = ThresholdCache()
     app.router.add_get("/", status_page)
     app[SPEC].operation("GET", "/", summary="Status page (HTML)", tags=("status",), auth=None,
                         responses={200: {"type": "string"}}, content_type="text/html")
