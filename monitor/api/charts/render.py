@@ -20,8 +20,8 @@ from markupsafe import Markup
 from pygal.style import Style
 
 from monitor.api.charts.series import (
-    TIMELINE_AFTER,
     AreaPeak,
+    Bar,
     DemandSeries,
     MarginDay,
     Point,
@@ -37,7 +37,7 @@ MINUS = "\u2212"
 # Bar colours by severity, dark enough to see on white; the legend says each one in words.
 SEVERITY_COLOURS = {
     Severity.CRITICAL: "#7f1d1d", Severity.EMERGENCY: "#dc2626", Severity.WARNING: "#d97706",
-    Severity.WATCH: "#a16207", Severity.ADVISORY: "#2563eb", Severity.INFO: "#6b7280",
+    Severity.WATCH: "#0f766e", Severity.ADVISORY: "#2563eb", Severity.INFO: "#6b7280",
 }
 SHORTFALL, TIGHT, AMPLE = "#b91c1c", "#d97706", "#15803d"
 _INK, _FORECAST, _HOUR_AHEAD, _BAND = "#111827", "#2563eb", "#7c3aed", "#93c5fd"
@@ -102,6 +102,7 @@ def _draw(chart: Any, key: str, title: str, summary: str) -> Chart:
     if chart.config.show_legend:
         chart.config.margin_bottom = 14 + (24 if series % columns else 0)
     chart.add_xml_filter(_accessible(key, title, summary))
+    # lxml serialised it, every text node escaped: safe to place in the page as it is.
     return Chart(key, title, summary, Markup(chart.render(is_unicode=True)))  # noqa: S704
 
 
@@ -241,18 +242,22 @@ def timeline_chart(tl: Timeline) -> Chart:
         return Chart("timeline", title, "No active or scheduled notice or DR event from "
                      f"{clock(tl.start)} {day_name(tl.start.astimezone(PACIFIC).date())} to "
                      f"{day_name(tl.end.astimezone(PACIFIC).date())}.", None)
-    before, after = -(tl.now - tl.start).total_seconds() / 3600, TIMELINE_AFTER / timedelta(
-        hours=1)
+    hour = timedelta(hours=1)
+    before, after = (tl.start - tl.now) / hour, (tl.end - tl.now) / hour
 
     def hours(t: datetime | None, default: float) -> float:
         if t is None:
             return default
-        return min(max((t - tl.now).total_seconds() / 3600, before), after)
+        return min(max((t - tl.now) / hour, before), after)
 
-    def window(b: Any) -> str:
-        start = (f"{day_name(b.start.astimezone(PACIFIC).date())} {clock(b.start)}"
-                 if b.start else "start unknown")
-        return f"{start} {EN_DASH} {clock(b.end) if b.end else 'end TBD'}"
+    def when(t: datetime, other: datetime | None) -> str:
+        day = t.astimezone(PACIFIC).date()
+        same = other is not None and other.astimezone(PACIFIC).date() == day
+        return clock(t) if same else f"{day_name(day)} {clock(t)}"
+
+    def window(b: Bar) -> str:
+        start = when(b.start, None) if b.start else "start unknown"
+        return f"{start} {EN_DASH} {when(b.end, b.start) if b.end else 'end TBD'}"
 
     n = len(tl.bars)
     summary = (f"At {clock(tl.now)}: " + "; ".join(
