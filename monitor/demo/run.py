@@ -58,7 +58,7 @@ DEFAULT_SCENARIO = _PACKAGED if _PACKAGED.is_dir() else (
     Path(__file__).resolve().parents[2] / "scenarios" / "2022-09-heatwave")
 # Poll cadence of the demo (seconds); see the module docstring.
 DEMO_INTERVALS = {"caiso-stats": 7200.0, "caiso-flex": 900.0, "sce-dr": 900.0,
-                  "caiso-oasis": 3600.0, "caiso-demand": 43200.0, "caiso-ra-outlook": 43200.0}
+                  "caiso-oasis": 3600.0, "caiso-demand": 900.0, "caiso-ra-outlook": 43200.0}
 ROLES = ("produce", "decide", "deliver")
 
 
