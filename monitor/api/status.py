@@ -2,10 +2,11 @@
 
 Server-rendered with Jinja2 from the store (conditions and the ledger), refreshed by a meta
 refresh; no JavaScript. What it shows is computed in `status_view`; this module loads the
-data, renders the template and registers the route. The page is served without
-authentication, so it shows nothing of any tenant: recent notifications appear as time,
-severity, channel, delivery state and the conditions they were about (never a recipient, a
-subscription's name or threshold, or a test).
+data, renders the template and registers the route; its charts come from `charts`. The page
+is served without authentication, so it shows nothing of any tenant: recent notifications
+appear as time, severity, channel, delivery state and the conditions they were about (never a
+recipient, a subscription's name or threshold, or a test); tenants' peak-forecast thresholds
+appear only as a range per area, rounded outward, with how many tenants set it.
 """
 
 from __future__ import annotations
