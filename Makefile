@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE ?= capmon:$(VERSION)
 
-.PHONY: install install-demo install-dev run demo test chaos lint services services-down bench dist image clean
+.PHONY: install install-demo install-dev run demo test chaos lint screenshots services services-down bench dist image clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -63,6 +63,11 @@ chaos: install-dev services
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy capmon monitor consumers producers
+
+# The README's pictures of the status page, docs/status-page-demo.png and
+# docs/status-page-phone.png: the demo's store at 17:35 on 9/6/2022 in headless Chromium.
+screenshots: install-dev
+	CAPMON_TEST_SCREENSHOT_DIR=docs $(BIN)/python -m pytest -q tests/status/test_status_demo.py
 
 bench: install-dev services
 	. .cache/services.env && for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

@@ -54,7 +54,7 @@ log = structlog.get_logger(__name__)
 
 # Poll cadence of the demo (seconds); see the module docstring.
 DEMO_INTERVALS = {"caiso-stats": 7200.0, "caiso-flex": 900.0, "sce-dr": 900.0,
-                  "caiso-oasis": 3600.0, "caiso-demand": 43200.0, "caiso-ra-outlook": 43200.0}
+                  "caiso-oasis": 3600.0, "caiso-demand": 900.0, "caiso-ra-outlook": 43200.0}
 DEMO_ROLES = ("produce", "decide", "deliver")
 
 
