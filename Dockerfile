@@ -1,22 +1,26 @@
 # capmon container image: one image for every role (`capmon run|produce|decide|deliver|api`).
 #   make image                                   # = docker build -t capmon:0.1.0 .
 #   docker run --rm -p 8080:8080 capmon:0.1.0    # everything in one process, SQLite store
-#   docker run --rm capmon:0.1.0 demo            # the 2022 heat wave into local sinks
+#   docker build --build-arg EXTRAS=demo -t capmon:0.1.0-demo .
+#   docker run --rm capmon:0.1.0-demo demo       # the 2022 heat wave into local sinks
 # deploy/compose.yaml runs one container per role on Kafka and PostgreSQL; deploy/k8s names
 # the same image (push it to your registry: deploy/k8s/kustomization.yaml).
 
 # -- build: a virtualenv with capmon and its pinned dependencies, no compilers in the final image
 FROM python:3.11-slim-bookworm AS build
+# Extras to install beside the roles: empty for production, `demo` for `capmon demo`'s sinks.
+ARG EXTRAS=""
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/capmon
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY capmon ./capmon
 COPY monitor ./monitor
 COPY producers ./producers
 COPY consumers ./consumers
 # The demo's scenario, installed as package data (pyproject.toml).
 COPY scenarios ./scenarios
-RUN /opt/capmon/bin/pip install . \
+RUN /opt/capmon/bin/pip install ".${EXTRAS:+[$EXTRAS]}" \
     && /opt/capmon/bin/capmon --help >/dev/null
 
 # -- runtime

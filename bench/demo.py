@@ -21,12 +21,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from capmon.demo import DEFAULT_SCENARIO
+from capmon.demo.driver import TimeDriver
+from capmon.demo.run import DemoOptions, run_demo
+from capmon.replay import load_timeline
 from consumers.decide import Decider
 from consumers.deliver import Deliverer
-from monitor.demo.driver import TimeDriver
-from monitor.demo.run import DEFAULT_SCENARIO, DemoOptions, run_demo
 from monitor.logging import configure_logging
-from monitor.replay import load_timeline
 from producers.engine import Engine
 
 TIMES: dict[str, list[float]] = defaultdict(list)

@@ -71,6 +71,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from capmon.roles import ROLES
 from monitor.attributes import NoticeAttributes
 from monitor.bus import Bus, make_bus
 from monitor.config import (
@@ -83,7 +84,7 @@ from monitor.config import (
 from monitor.envelope import condition_event
 from monitor.events import Condition, Kind, Severity, Status, Window, revision_at
 from monitor.logging import configure_logging
-from monitor.runtime import close_runtime, load_role, open_runtime
+from monitor.runtime import close_runtime, open_runtime
 from monitor.store import Store
 from monitor.store import subscriptions as sub_store
 from monitor.store import tenants as tenant_store
@@ -348,13 +349,10 @@ async def embedded_worker(store_url: str, log_level: str) -> None:
         webhook=WebhookSettings(allow_http=True, allow_hosts=("127.0.0.1",)),
         log=LogSettings.model_validate({"level": log_level, "format": "json"}))
     configure_logging(settings.log.level, settings.log.format)
-    roles = {name: load_role(name) for name in ("decide", "deliver")}
-    missing = [name for name, fn in roles.items() if fn is None]
-    if missing:
-        raise SystemExit(f"roles not part of this build: {missing}")
+    roles = {name: ROLES[name] for name in ("decide", "deliver")}
     rt = await open_runtime(settings)
     stop = asyncio.Event()
-    tasks = [asyncio.ensure_future(fn(rt, stop)) for fn in roles.values() if fn is not None]
+    tasks = [asyncio.ensure_future(fn(rt, stop)) for fn in roles.values()]
     loop = asyncio.get_running_loop()
     commands = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
@@ -562,7 +560,7 @@ class Kafka:
                 CAPMON_LOG_LEVEL=self.log_level)
             with (self.dir / f"{role}.log").open("wb") as out:
                 self.procs[role] = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "monitor.cli", role, stdout=out,
+                    sys.executable, "-m", "capmon.cli", role, stdout=out,
                     stderr=subprocess.STDOUT, env=env, cwd=self.dir)
         await asyncio.gather(*(self._ready(role, port) for role, port in ports.items()))
 

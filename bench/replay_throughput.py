@@ -20,8 +20,8 @@ from pathlib import Path
 
 import aiohttp
 
+from capmon.replay import ReplayServer, load_timeline
 from monitor.clock import ManualClock
-from monitor.replay import ReplayServer, load_timeline
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "2022-09-heatwave"
 FLEX = "/TodaysOutlookApi/api/EmergencyNotices/v2/ActiveFlexAlertEvents"

@@ -60,3 +60,12 @@ def coverage(c: Condition) -> Coverage:
         names.update(attrs.sublaps)
         names.update(attrs.zips)
     return Coverage(frozenset(names), CAISO_GRID in c.regions)
+
+
+def within(c: Condition, areas: frozenset[str]) -> bool:
+    """True when every region `c` names lies inside one of `areas` (a silence's reach: a
+    notice for all of CAISO is not inside `SCE-TAC`, so silencing SCE-TAC leaves it alone)."""
+    inside: set[str] = set()
+    for area in areas:
+        inside |= _COVERS.get(area, {area})
+    return bool(c.regions) and all(r in inside for r in c.regions)

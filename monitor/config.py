@@ -109,6 +109,12 @@ class ApiSettings(Section):
     # Server secret for links sent to people (email one-click unsubscribe tokens are an HMAC
     # of the subscription id with it). Required by the email channel; keep it stable.
     link_secret: SecretStr | None = None
+    # Tenant portal sessions (/portal): ended after this long without a request, and this
+    # long after sign-in whatever happens, so a browser left signed in does not stay so.
+    portal_idle_s: float = Field(default=1800.0, gt=0)
+    portal_max_age_s: float = Field(default=12 * 3600.0, gt=0)
+    # The session cookie's Secure flag; unset, it is set when `public_url` is https.
+    portal_cookie_secure: bool | None = None
 
     @model_validator(mode="before")
     @classmethod

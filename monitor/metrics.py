@@ -56,6 +56,10 @@ ATTEMPT_LATENCY = Histogram("capmon_delivery_attempt_duration_seconds",
 END_TO_END_LATENCY = Histogram("capmon_end_to_end_latency_seconds",
                                "Condition observed_at to delivered.", ["channel"],
                                buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+TIME_TO_ACK = Histogram("capmon_time_to_acknowledge_seconds",
+                        "From a notification's delivery to its acknowledgement.", ["severity"],
+                        buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400),
+                        registry=REGISTRY)
 RETRY_QUEUE = Gauge("capmon_delivery_retry_queue", "Notifications waiting for a retry.",
                     ["channel"], registry=REGISTRY)
 DLQ_SIZE = Gauge("capmon_delivery_dead_letters", "Notifications in state dead.",

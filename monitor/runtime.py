@@ -2,16 +2,16 @@
 
 A role is an async function `run(rt: Runtime, stop: asyncio.Event) -> None` that returns after
 `stop` is set and its in-flight work is drained. `capmon run` runs every role on one Runtime;
-`capmon produce|decide|deliver|api` runs one.
+`capmon produce|decide|deliver|api` runs one. Which function is which role is the composition
+root's to say (capmon/roles.py): `run_roles` is handed the functions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -42,33 +42,6 @@ class Runtime:
 
 RoleFn = Callable[[Runtime, asyncio.Event], Awaitable[None]]
 
-# Role name -> "module:function". The modules live in producers/ and consumers/ (and the API in
-# monitor/api); they are imported only when the role runs.
-ROLES: dict[str, str] = {
-    "api": "monitor.api.app:run",
-    "produce": "producers.runner:run",
-    "decide": "consumers.decide:run",
-    "deliver": "consumers.deliver:run",
-    # Not a role of its own: `capmon produce|decide|deliver` add it to serve /healthz,
-    # /readyz and /metrics (`capmon run` has the api role for that).
-    "ops": "monitor.api.ops:run",
-}
-SERVING_ROLES = ("api", "produce", "decide", "deliver")
-
-
-def load_role(name: str) -> RoleFn | None:
-    """The role's entry point, or None if that role is not part of this build."""
-    module, func = ROLES[name].split(":")
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module.startswith(exc.name):
-            return None
-        raise
-    fn: RoleFn = getattr(mod, func)
-    return fn
-
-
 def register_config_secrets(settings: Settings) -> None:
     register_secret(settings.admin.key)
     register_secret(settings.kafka.sasl_password)
@@ -94,27 +67,17 @@ async def close_runtime(rt: Runtime) -> None:
     await rt.store.close()
 
 
-async def run_roles(settings: Settings, names: Sequence[str], *, required: bool) -> int:
-    """Run the named roles until SIGINT/SIGTERM, then drain them and close cleanly."""
-    roles: list[tuple[str, RoleFn]] = []
-    for name in names:
-        fn = load_role(name)
-        if fn is None:
-            if required:
-                log.error("role_not_built", role=name)
-                return 2
-            log.warning("role_not_built", role=name)
-            continue
-        roles.append((name, fn))
+async def run_roles(settings: Settings, roles: Mapping[str, RoleFn]) -> int:
+    """Run the roles until SIGINT/SIGTERM, then drain them and close cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     rt = await open_runtime(settings)
-    log.info("capmon_started", roles=[n for n, _ in roles], bus=rt.bus.name,
+    log.info("capmon_started", roles=list(roles), bus=rt.bus.name,
              store=rt.store.engine.url.render_as_string(hide_password=True))
     tasks: dict[asyncio.Task[None], str] = {
-        asyncio.ensure_future(fn(rt, stop)): n for n, fn in roles}
+        asyncio.ensure_future(fn(rt, stop)): n for n, fn in roles.items()}
     code = 0
     try:
         stopper = asyncio.create_task(stop.wait())

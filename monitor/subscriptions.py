@@ -33,6 +33,7 @@ from pydantic import (
 from monitor.events import Kind, Severity
 from monitor.notifications import EmailChannel, SmsChannel, WebhookChannel
 
+SUB_TRANSITIONS = ("issued", "updated", "started", "ended", "cancelled", "reminder")
 TransitionName = Literal["issued", "updated", "started", "ended", "cancelled", "reminder"]
 DEFAULT_TRANSITIONS: tuple[TransitionName, ...] = (
     "issued", "updated", "started", "ended", "cancelled")
@@ -324,6 +325,9 @@ class SubscriptionSpec(_Model):
         description="ISO 8601 duration of days, hours, minutes and seconds, at least PT5M")
     channel: Target
     quiet_hours: QuietHours | None = None
+    ack_severity: Severity = Field(
+        default=Severity.EMERGENCY,
+        description="notifications at or above this severity can be acknowledged")
     heartbeat: Heartbeat | None = Field(
         default=None, description='daily "capmon is watching" message, e.g. {"at": "08:00"}')
     status: SubStatus = "active"

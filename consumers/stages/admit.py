@@ -50,7 +50,8 @@ async def admit(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
             (build(c.sub, c.key, (c.item,), (c.severity,), ctx.now), c.muted or "")
             for c in muted], ctx.now)
         for c in muted:
-            NOTIFICATIONS_SUPPRESSED.labels(reason=c.muted).inc()
+            # A silence's reason names it; the metric counts silences as one reason.
+            NOTIFICATIONS_SUPPRESSED.labels(reason=(c.muted or "").split(":")[0]).inc()
             log.info("notification_suppressed", notification_key=c.key, reason=c.muted,
                      condition_id=c.item.condition.id, transition=c.item.transition.value)
     # A revision can only make its own items due; batches that come due later are the tick's.

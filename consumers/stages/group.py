@@ -166,3 +166,13 @@ async def next_due(conn: AsyncConnection) -> datetime | None:
     value = (await conn.execute(sa.select(sa.func.min(_I.due_at))
                                 .where(_I.state == "pending"))).scalar_one_or_none()
     return None if value is None else aware(value)
+
+
+async def told_of(conn: AsyncConnection,
+                  pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (subscription, condition) pairs the subscriber was sent an item about."""
+    condition_id = _I.payload[("item", "condition", "id")].as_string()
+    rows = await conn.execute(sa.select(_I.subscription_id, condition_id).where(
+        _I.subscription_id.in_(sorted({s for s, _ in pairs})), _I.state == "sent",
+        condition_id.in_(sorted({c for _, c in pairs}))))
+    return {(r[0], r[1]) for r in rows} & pairs

@@ -1,13 +1,13 @@
-"""The aiohttp application: `create_app(runtime)` and the `api` role.
+"""The aiohttp application of the API: `create_app(runtime, routes)` and `serve`.
 
-Route modules are listed in `API_MODULES`; each has `setup(app)` that adds its routes and
-describes them in the OpenAPI spec.
+The route modules are not listed here: the composition root (capmon/api.py) hands their
+`setup(app)` functions in, each adding its routes and describing them in the OpenAPI spec.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
+from collections.abc import Callable, Iterable
 
 import structlog
 from aiohttp import web
@@ -20,35 +20,24 @@ from monitor.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
-API_MODULES: tuple[str, ...] = (
-    "monitor.api.health",
-    "monitor.api.status",
-    "monitor.api.scrape",
-    "monitor.api.replay",
-    "monitor.api.twilio_hooks",
-    "monitor.api.unsubscribe",
-    "monitor.api.tenants",
-    "monitor.api.subscriptions",
-    "monitor.api.conditions",
-    "monitor.api.sources",
-    "monitor.api.notifications",
-)
+RouteSetup = Callable[[web.Application], None]
 
 
-def create_app(rt: Runtime) -> web.Application:
+def create_app(rt: Runtime, routes: Iterable[RouteSetup]) -> web.Application:
     app = web.Application(
         middlewares=[problem_middleware, body_middleware],
         client_max_size=rt.settings.api.max_body_bytes,
     )
     app[RUNTIME] = rt
     app[SPEC] = OpenApiSpec()
-    for name in API_MODULES:
-        importlib.import_module(name).setup(app)
+    for setup in routes:
+        setup(app)
     return app
 
 
-async def run(rt: Runtime, stop: asyncio.Event) -> None:
-    runner = api_runner(create_app(rt), rt.settings.api)
+async def serve(app: web.Application, rt: Runtime, stop: asyncio.Event) -> None:
+    """Serve `app` on `api.host:api.port` until `stop` is set."""
+    runner = api_runner(app, rt.settings.api)
     await runner.setup()
     site = web.TCPSite(runner, rt.settings.api.host, rt.settings.api.port)
     await site.start()

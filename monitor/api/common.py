@@ -104,7 +104,8 @@ def next_offset(q: PageQuery, count: int) -> int | None:
 
 
 def lookup_of(request: web.Request) -> Lookup:
-    fn: Lookup = request.app.get(LOOKUP, system_lookup)
+    # From the main application, also for a request a sub-application (the portal) serves.
+    fn: Lookup = request.config_dict.get(LOOKUP, system_lookup)
     return fn
 
 

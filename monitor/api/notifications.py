@@ -1,11 +1,12 @@
-"""`/v1/notifications`: the ledger, tenant-scoped and filterable (deliver adds `/replay`)."""
+"""`/v1/notifications`: the ledger, tenant-scoped and filterable (deliver adds `/replay`),
+and `/ack`: a tenant's own systems, or webhook receivers, acknowledging a notification."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from monitor import ledger
 from monitor.api.auth import require_tenant
@@ -19,7 +20,8 @@ from monitor.api.common import (
     query_parameters,
 )
 from monitor.api.keys import RUNTIME, SPEC
-from monitor.api.problems import Problem
+from monitor.api.problems import Problem, parse_body
+from monitor.ledger import acks
 from monitor.notifications import Notification
 from monitor.store.subscriptions import aware
 
@@ -30,6 +32,23 @@ class NotificationQuery(PageQuery):
     state: list[ledger.State] = Field(default_factory=list, max_length=6)
     channel: Literal["webhook", "sms", "email"] | None = None
     since: IsoDatetime | None = Field(default=None, description="created at or after")
+
+
+class Acknowledgement(BaseModel):
+    by: str
+    via: acks.Via
+    at: AwareDatetime
+
+
+class AckOut(Acknowledgement):
+    key: str
+
+
+class AckRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    by: str = Field(default="the tenant's API key", min_length=1, max_length=200,
+                    description="who has it, in words (a name, a system)")
 
 
 class LedgerEntryOut(BaseModel):
@@ -43,6 +62,7 @@ class LedgerEntryOut(BaseModel):
     created_at: AwareDatetime
     updated_at: AwareDatetime
     delivered_at: AwareDatetime | None
+    acknowledgement: Acknowledgement | None = None
     notification: Notification
 
 
@@ -72,8 +92,13 @@ def _opt(value: Any) -> Any:
     return None if value is None else aware(value)
 
 
-def _out(e: ledger.LedgerEntry) -> dict[str, Any]:
-    return {"key": e.key, "subscription_id": e.subscription_id, "channel": e.channel,
+def _ack(a: acks.Ack | None) -> Acknowledgement | None:
+    return None if a is None else Acknowledgement(by=a.by, via=a.via, at=a.at)
+
+
+def _out(e: ledger.LedgerEntry, ack: acks.Ack | None = None) -> dict[str, Any]:
+    return {"acknowledgement": _ack(ack), "key": e.key, "subscription_id": e.subscription_id,
+            "channel": e.channel,
             "state": e.state, "attempt_count": e.attempt_count,
             "next_attempt_at": _opt(e.next_attempt_at), "last_error": e.last_error,
             "created_at": aware(e.created_at), "updated_at": aware(e.updated_at),
@@ -88,7 +113,9 @@ async def list_notifications(request: web.Request) -> web.Response:
         entries = await ledger.list_entries(
             conn, tenant_id=tenant.id, subscription_id=q.subscription_id, states=q.state,
             channel=q.channel, since=q.since, limit=q.limit, offset=q.offset)
-    page = NotificationPage(items=[LedgerEntryOut(**_out(e)) for e in entries], limit=q.limit,
+        taken = await acks.acks_of(conn, [e.key for e in entries])
+    page = NotificationPage(items=[LedgerEntryOut(**_out(e, taken.get(e.key)))
+                                   for e in entries], limit=q.limit,
                             offset=q.offset, next_offset=next_offset(q, len(entries)))
     return web.json_response(page.model_dump(mode="json"))
 
@@ -101,9 +128,37 @@ async def get_notification(request: web.Request) -> web.Response:
         if entry is None:
             raise Problem(404, "No such notification")
         attempts = await ledger.attempts_for(conn, entry.key)
-    detail = LedgerEntryDetail(**_out(entry), attempts=[
+        taken = await acks.acks_of(conn, [entry.key])
+    detail = LedgerEntryDetail(**_out(entry, taken.get(entry.key)), attempts=[
         Attempt(**{**a, "attempted_at": aware(a["attempted_at"])}) for a in attempts])
     return web.json_response(detail.model_dump(mode="json"))
+
+
+async def acknowledge_as(request: web.Request, tenant_id: str, key: str, by: str,
+                         via: acks.Via) -> acks.Ack:
+    """The acknowledgement, or the problem that refuses it (the API's and the portal's)."""
+    rt = request.app[RUNTIME]
+    try:
+        async with rt.store.begin() as conn:
+            return await acks.acknowledge(conn, key, by, via, rt.clock.now(),
+                                          tenant_id=tenant_id)
+    except acks.AckRefused as exc:
+        if exc.reason == "not_found":
+            raise Problem(404, "No such notification") from None
+        title = {"already": "Already acknowledged", "not_sent": "Nothing to acknowledge",
+                 "below_ack_severity": "Not acknowledgeable"}[exc.reason]
+        raise Problem(409, title, exc.detail) from None
+
+
+@routes.post("/v1/notifications/{key}/ack")
+async def acknowledge(request: web.Request) -> web.Response:
+    """Acknowledge with the tenant's key: 200 the first time, 409 with who has it after."""
+    tenant = await require_tenant(request)
+    body = await parse_body(request, AckRequest) if request.body_exists else AckRequest()
+    ack = await acknowledge_as(request, tenant.id, path_id(request, "key"), body.by,
+                               acks.Via.API)
+    out = AckOut(key=ack.key, by=ack.by, via=ack.via, at=ack.at)
+    return web.json_response(out.model_dump(mode="json"))
 
 
 def setup(app: web.Application) -> None:
@@ -115,4 +170,9 @@ def setup(app: web.Application) -> None:
                    parameters=query_parameters(NotificationQuery))
     spec.operation("GET", "/v1/notifications/{key}", summary="One notification and its attempts",
                    tags=tags, responses={200: LedgerEntryDetail},
+                   parameters=[path_parameter("key", "notification key")])
+    spec.operation("POST", "/v1/notifications/{key}/ack",
+                   summary="Acknowledge a notification (once; at or above its subscription's "
+                           "ack_severity)", tags=tags, request=AckRequest,
+                   responses={200: AckOut}, problems=(409,),
                    parameters=[path_parameter("key", "notification key")])

@@ -26,6 +26,8 @@ class Problem(web.HTTPException):
                  errors: list[dict[str, Any]] | None = None, *,
                  headers: Mapping[str, str] | None = None) -> None:
         self.status_code = status
+        # Kept as well as serialized: the portal shows them beside its forms.
+        self.title, self.detail, self.errors = title, detail, errors or []
         body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
         if detail:
             body["detail"] = detail
@@ -68,8 +70,13 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate_json(text, strict=True)
     except ValidationError as exc:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        raise Problem(422, "Invalid request body", "see errors", errors) from None
+        raise invalid_body(exc) from None
+
+
+def invalid_body(exc: ValidationError) -> Problem:
+    """The 422 of a document that does not validate, one error per field."""
+    errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+    return Problem(422, "Invalid request body", "see errors", errors)
 
 
 @web.middleware

@@ -22,14 +22,13 @@ from monitor.store import subscriptions as sub_store
 routes = web.RouteTableDef()
 
 
-@routes.post("/v1/notifications/{key}/replay")
-async def replay(request: web.Request) -> web.Response:
-    tenant = await require_tenant(request)
-    key = request.match_info["key"]
+async def replay_notification(request: web.Request, tenant_id: str, key: str
+                              ) -> dict[str, Any]:
+    """Reopen the tenant's notification `key` (the API's and the portal's replay)."""
     rt = request.app[RUNTIME]
     now = rt.clock.now()
     async with rt.store.begin() as conn:
-        entry = await ledger.get(conn, key, tenant_id=tenant.id)
+        entry = await ledger.get(conn, key, tenant_id=tenant_id)
         if entry is None:
             raise Problem(404, "Unknown notification")
         if entry.state in (ledger.State.PENDING, ledger.State.SENDING):
@@ -43,10 +42,16 @@ async def replay(request: web.Request) -> web.Response:
             raise Problem(409, "Subscription is not active",
                           "reactivate the subscription first" if ep is None
                           else f"{ep.status}: {ep.status_reason or ''}".strip())
-        if not await ledger.reopen(conn, key, now, tenant_id=tenant.id):
+        if not await ledger.reopen(conn, key, now, tenant_id=tenant_id):
             raise Problem(409, "Notification changed state; try again")
-    body: dict[str, Any] = {"key": key, "state": "pending", "previous_state": entry.state,
-                            "next_attempt_at": now.isoformat()}
+    return {"key": key, "state": "pending", "previous_state": entry.state,
+            "next_attempt_at": now.isoformat()}
+
+
+@routes.post("/v1/notifications/{key}/replay")
+async def replay(request: web.Request) -> web.Response:
+    tenant = await require_tenant(request)
+    body = await replay_notification(request, tenant.id, request.match_info["key"])
     return web.json_response(body, status=202)
 
 

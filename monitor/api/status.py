@@ -2,10 +2,11 @@
 
 Server-rendered with Jinja2 from the store (conditions and the ledger), refreshed by a meta
 refresh; no JavaScript. What it shows is computed in `status_view`; this module loads the
-data, renders the template and registers the route. The page is served without
-authentication, so it shows nothing of any tenant: recent notifications appear as time,
-severity, channel, delivery state and the conditions they were about (never a recipient, a
-subscription's name or threshold, or a test).
+data, renders the template and registers the route; its charts come from `charts`. The page
+is served without authentication, so it shows nothing of any tenant: recent notifications
+appear as time, severity, channel, delivery state and the conditions they were about (never a
+recipient, a subscription's name or threshold, or a test); tenants' peak-forecast thresholds
+appear only as a range per area, rounded outward, with how many tenants set it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import jinja2
 from aiohttp import web
 
 from monitor import ledger
+from monitor.api.charts import THRESHOLDS, ThresholdCache, load_charts
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.status_view import NOTICE_KINDS, StatusView, build_view
 from monitor.events import Condition, Kind
@@ -60,7 +62,8 @@ async def load_view(request: web.Request) -> StatusView:
 
 async def status_page(request: web.Request) -> web.Response:
     view = await load_view(request)
-    html = _env.get_template("status.html.j2").render(view=view)
+    charts = await load_charts(request.app[RUNTIME], request.app[THRESHOLDS])
+    html = _env.get_template("status.html.j2").render(view=view, charts=charts)
     return web.Response(text=html, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store",
                                  "Content-Security-Policy": "default-src 'none'; "
@@ -68,6 +71,7 @@ async def status_page(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    app[THRESHOLDS] = ThresholdCache()
     app.router.add_get("/", status_page)
     app[SPEC].operation("GET", "/", summary="Status page (HTML)", tags=("status",), auth=None,
                         responses={200: {"type": "string"}}, content_type="text/html")

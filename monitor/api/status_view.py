@@ -46,7 +46,7 @@ PANEL_SOURCES: dict[str, tuple[str, ...]] = {
 # thresholds belong to subscriptions).
 TIGHT_MARGIN_MW = 2000.0
 # A newer market run of the same trade date replaces an older one.
-_RUN_RANK = {"DAM": 4, "2DA": 3, "7DA": 2, "STATS": 1, "RTM": 0}
+RUN_RANK = {"DAM": 4, "2DA": 3, "7DA": 2, "STATS": 1, "RTM": 0}
 _KIND_LABEL = {
     Kind.CAISO_EEA: "EEA", Kind.CAISO_RMO: "Restricted Maintenance Operations",
     Kind.CAISO_FLEX_ALERT: "Flex Alert", Kind.CAISO_TRANSMISSION_EMERGENCY:
@@ -247,8 +247,8 @@ def tomorrow_peaks(conditions: Sequence[Condition], status: Condition | None,
         if a.trade_date != tomorrow or a.area not in PEAK_AREAS:
             continue
         held = best.get(a.area)
-        rank = (_RUN_RANK.get(a.market_run, 0), c.observed_at)
-        if held is None or rank > (_RUN_RANK.get(held[0].market_run, 0), held[1].observed_at):
+        rank = (RUN_RANK.get(a.market_run, 0), c.observed_at)
+        if held is None or rank > (RUN_RANK.get(held[0].market_run, 0), held[1].observed_at):
             best[a.area] = (a, c)
     day = tomorrow.strftime(DAY)
     rows = []

@@ -10,6 +10,11 @@ Every query filters on the tenant of the API key, so another tenant's subscripti
 not found (404, never 403: ids are not confirmed to outsiders). Webhook URLs pass the SSRF
 guard before anything is stored. The webhook secret is returned once, at creation (or when a
 subscription becomes a webhook).
+
+The operations behind the handlers (`create_subscription`, `owned`, `replace_subscription`,
+`change_status`, `delete_subscription`, `rotate_webhook_secret`, `send_test`) are shared with
+the tenant portal (monitor.api.portal), so a form is validated, refused and answered as the
+API would.
 """
 
 from __future__ import annotations
@@ -102,7 +107,7 @@ async def _check_opt_out(conn: AsyncConnection, spec: SubscriptionSpec) -> None:
         raise Problem(409, "Recipient opted out", refusal)
 
 
-async def _check_channel(request: web.Request, spec: SubscriptionSpec) -> None:
+async def check_channel(request: web.Request, spec: SubscriptionSpec) -> None:
     why = unconfigured(request.app[RUNTIME].settings, spec.channel.type)
     if why is not None:
         # Accepted, it would never be sent: every notification would retry forever.
@@ -118,14 +123,20 @@ async def _check_channel(request: web.Request, spec: SubscriptionSpec) -> None:
                             "reason": exc.reason}]) from None
 
 
+async def create_subscription(request: web.Request, tenant_id: str, spec: SubscriptionSpec,
+                              ) -> tuple[sub_store.StoredSubscription, str | None]:
+    """Check and store a new subscription; returns it and its webhook secret (shown once)."""
+    await check_channel(request, spec)
+    async with request.app[RUNTIME].store.begin() as conn:
+        await _check_opt_out(conn, spec)
+        return await sub_store.create(conn, tenant_id, spec, now_of(request))
+
+
 @routes.post("/v1/subscriptions")
 async def create(request: web.Request) -> web.Response:
     tenant = await require_tenant(request)
     spec = await parse_body(request, SubscriptionSpec)
-    await _check_channel(request, spec)
-    async with request.app[RUNTIME].store.begin() as conn:
-        await _check_opt_out(conn, spec)
-        sub, secret = await sub_store.create(conn, tenant.id, spec, now_of(request))
+    sub, secret = await create_subscription(request, tenant.id, spec)
     return web.json_response(sub.public(secret).model_dump(mode="json"), status=201)
 
 
@@ -141,13 +152,19 @@ async def list_subscriptions(request: web.Request) -> web.Response:
     return web.json_response(page.model_dump(mode="json"))
 
 
-async def _own(request: web.Request) -> sub_store.StoredSubscription:
-    tenant = await require_tenant(request)
+async def owned(request: web.Request, tenant_id: str, sub_id: str,
+                ) -> sub_store.StoredSubscription:
+    """The tenant's subscription with this id; another tenant's is not found (404)."""
     async with request.app[RUNTIME].store.connect() as conn:
-        sub = await sub_store.get(conn, path_id(request), tenant.id)
+        sub = await sub_store.get(conn, sub_id, tenant_id)
     if sub is None:
         raise Problem(404, "No such subscription")
     return sub
+
+
+async def _own(request: web.Request) -> sub_store.StoredSubscription:
+    tenant = await require_tenant(request)
+    return await owned(request, tenant.id, path_id(request))
 
 
 @routes.get("/v1/subscriptions/{id}")
@@ -193,11 +210,12 @@ def _changed_meanwhile() -> Problem:
                    "out); read it again and retry")
 
 
-@routes.put("/v1/subscriptions/{id}")
-async def replace(request: web.Request) -> web.Response:
-    sub = await _own(request)
-    spec = await parse_body(request, SubscriptionSpec)
-    await _check_channel(request, spec)
+async def replace_subscription(request: web.Request, sub: sub_store.StoredSubscription,
+                               spec: SubscriptionSpec,
+                               ) -> tuple[sub_store.StoredSubscription, str | None]:
+    """PUT's semantics: the document replaced; the status changed only if `spec` names one.
+    Returns the subscription and, if it just became a webhook, its new secret."""
+    await check_channel(request, spec)
     # A PUT that names no status keeps the current one, and its reason.
     status = spec.status if "status" in spec.model_fields_set else None
     if status == sub.status:
@@ -214,59 +232,83 @@ async def replace(request: web.Request) -> web.Response:
             await endpoint_store.reset_failures(conn, sub.id)
     if result is None:
         raise _changed_meanwhile()
-    updated, secret = result
+    return result
+
+
+@routes.put("/v1/subscriptions/{id}")
+async def replace(request: web.Request) -> web.Response:
+    sub = await _own(request)
+    spec = await parse_body(request, SubscriptionSpec)
+    updated, secret = await replace_subscription(request, sub, spec)
     return web.json_response(updated.public(secret).model_dump(mode="json"))
+
+
+async def change_status(request: web.Request, sub: sub_store.StoredSubscription,
+                        status: str) -> sub_store.StoredSubscription:
+    """PATCH's semantics: pause, resume or unsubscribe under the opt-out rules."""
+    check_transition(sub, status)
+    async with request.app[RUNTIME].store.begin() as conn:
+        # Setting the status it already has changes nothing (not even the reason, which
+        # says who opted out).
+        if status != sub.status:
+            await _apply_status(conn, sub, status, now_of(request))
+        fresh = await sub_store.get(conn, sub.id, sub.tenant_id)
+    if fresh is None:
+        raise Problem(404, "No such subscription")
+    return fresh
 
 
 @routes.patch("/v1/subscriptions/{id}")
 async def patch_status(request: web.Request) -> web.Response:
     sub = await _own(request)
     patch = await parse_body(request, StatusPatch)
-    check_transition(sub, patch.status)
-    async with request.app[RUNTIME].store.begin() as conn:
-        # Setting the status it already has changes nothing (not even the reason, which
-        # says who opted out).
-        if patch.status != sub.status:
-            await _apply_status(conn, sub, patch.status, now_of(request))
-        fresh = await sub_store.get(conn, sub.id, sub.tenant_id)
-    if fresh is None:
-        raise Problem(404, "No such subscription")
+    fresh = await change_status(request, sub, patch.status)
     return web.json_response(fresh.public().model_dump(mode="json"))
+
+
+async def delete_subscription(request: web.Request, sub: sub_store.StoredSubscription) -> None:
+    async with request.app[RUNTIME].store.begin() as conn:
+        await sub_store.delete(conn, sub.id, sub.tenant_id)
 
 
 @routes.delete("/v1/subscriptions/{id}")
 async def delete(request: web.Request) -> web.Response:
-    sub = await _own(request)
-    async with request.app[RUNTIME].store.begin() as conn:
-        await sub_store.delete(conn, sub.id, sub.tenant_id)
+    await delete_subscription(request, await _own(request))
     return web.Response(status=204)
+
+
+def _webhook_only(sub: sub_store.StoredSubscription) -> None:
+    if not isinstance(sub.spec.channel, WebhookTarget):
+        raise Problem(409, "Not a webhook subscription",
+                      f"only webhooks have a signing secret; this one is {sub.spec.channel.type}")
+
+
+async def rotate_webhook_secret(request: web.Request, sub: sub_store.StoredSubscription,
+                                rotation: SecretRotation) -> RotatedSecret:
+    """A new signing secret for a webhook; the old one keeps signing for `overlap_s`."""
+    _webhook_only(sub)
+    async with request.app[RUNTIME].store.begin() as conn:
+        rotated = await sub_store.rotate_secret(conn, sub.id, sub.tenant_id, now_of(request),
+                                                timedelta(seconds=rotation.overlap_s))
+    if rotated is None:
+        raise Problem(404, "Not found", "no such webhook subscription")
+    secret, until = rotated
+    return RotatedSecret(id=sub.id, secret=secret, previous_secret_expires_at=until)
 
 
 @routes.post("/v1/subscriptions/{id}/rotate-secret")
 async def rotate_secret(request: web.Request) -> web.Response:
-    """A new signing secret for a webhook; the old one keeps signing for `overlap_s`."""
     sub = await _own(request)
-    if not isinstance(sub.spec.channel, WebhookTarget):
-        raise Problem(409, "Not a webhook subscription",
-                      f"only webhooks have a signing secret; this one is {sub.spec.channel.type}")
+    _webhook_only(sub)  # before the body is looked at
     body = (await parse_body(request, SecretRotation) if request.body_exists
             else SecretRotation())
-    async with request.app[RUNTIME].store.begin() as conn:
-        rotated = await sub_store.rotate_secret(conn, sub.id, sub.tenant_id, now_of(request),
-                                                timedelta(seconds=body.overlap_s))
-    if rotated is None:
-        raise Problem(404, "Not found", "no such webhook subscription")
-    secret, until = rotated
-    return web.json_response(RotatedSecret(id=sub.id, secret=secret,
-                                           previous_secret_expires_at=until)
-                             .model_dump(mode="json"))
+    rotated = await rotate_webhook_secret(request, sub, body)
+    return web.json_response(rotated.model_dump(mode="json"))
 
 
-@routes.post("/v1/subscriptions/{id}/test")
-async def queue_test(request: web.Request) -> web.Response:
+async def send_test(request: web.Request, sub: sub_store.StoredSubscription) -> TestQueued:
     """Queue a test notification: admitted to the ledger like any other, then published to
     deliver (a lost record is sent by deliver's scheduler, which reads the ledger)."""
-    sub = await _own(request)
     if sub.status != "active":
         # deliver suppresses anything for an inactive subscription: a 202 would be a lie.
         raise Problem(409, f"Subscription is {sub.status}",
@@ -280,7 +322,13 @@ async def queue_test(request: web.Request) -> web.Response:
     async with rt.store.begin() as conn:
         await ledger.admit(conn, [n], n.decided_at)
     await rt.bus.publish(NOTIFICATIONS, sub.id, notification_event(n, source="/capmon/api"))
-    return web.json_response(TestQueued(key=n.key).model_dump(), status=202)
+    return TestQueued(key=n.key)
+
+
+@routes.post("/v1/subscriptions/{id}/test")
+async def queue_test(request: web.Request) -> web.Response:
+    queued = await send_test(request, await _own(request))
+    return web.json_response(queued.model_dump(), status=202)
 
 
 def test_notification(sub: sub_store.StoredSubscription, now: datetime) -> Notification:

@@ -5,7 +5,10 @@ fields under the account's auth token) via twilio's `RequestValidator`; the URL 
 from `api.public_url`, which is what Twilio was given. Status callbacks arrive out of order
 and more than once: a message's status only moves forward, and an asynchronous failure is
 applied to the ledger only if that message is still the notification's latest attempt.
-An inbound STOP or START is acted on once per `MessageSid`, so a signed request replayed
+An inbound `ACK` or `1` acknowledges the newest unacknowledged alert sent to that number in
+the last day; `ACK <code>` (or the code alone) the one whose code the message showed; a
+number that was not paged has nothing to acknowledge, and is told so.
+An inbound STOP, START or ACK is acted on once per `MessageSid`, so a signed request replayed
 later changes nothing, and in the order Twilio received them (the message's `date_created`,
 read back from Twilio's REST API, since the webhook carries no time): a START Twilio received
 before the number's last STOP never undoes it, however late it arrives. A STOP binds the
@@ -15,7 +18,7 @@ number even before any subscription names it.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -30,6 +33,7 @@ from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
 from monitor.config import TwilioSettings
 from monitor.delivery import dead_letter_event, fail_accepted_sms
+from monitor.ledger import acks
 from monitor.store import endpoints as endpoint_store
 from monitor.store import subscriptions as sub_store
 from monitor.twilio_rest import TwilioHttp, rest_client
@@ -41,6 +45,10 @@ STOP_WORDS = frozenset({"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", 
                         "REVOKE", "OPTOUT"})
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
+ACK_WORDS = frozenset({"ACK", "1"})
+# The code an alert shows ("Reply ACK 4F2A"): the first characters of its key.
+ACK_CODE = re.compile(r"^(?:ACK )?([0-9A-F]{4,12})$")
+ACK_WINDOW = timedelta(days=1)
 _EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # punctuation, symbols and spaces at either end
 STOP_REASON = "sms STOP"
 TWIML = "application/xml"
@@ -163,10 +171,33 @@ async def inbound(request: web.Request) -> web.Response:
         log.info("sms_keyword", keyword="stop" if stop else "start",
                  subscriptions_changed=changed)
         # Twilio's own opt-out handling sends the confirmation text; don't send a second.
+    elif word in ACK_WORDS or ACK_CODE.match(word):
+        reply = await _acknowledge(request, phone, sid, word)
     elif word in HELP_WORDS:
         reply = (f"capmon grid alerts for your utility. Reply STOP to unsubscribe, START to "
                  f"resume. {rt.settings.api.public_url}")
     return _twiml(reply)
+
+
+async def _acknowledge(request: web.Request, phone: str, sid: str, word: str) -> str:
+    rt = request.app[RUNTIME]
+    now = rt.clock.now()
+    code = ACK_CODE.match(word)
+    async with rt.store.begin() as conn:
+        if not await endpoint_store.first_inbound(conn, sid, phone, "ACK", now):
+            log.warning("sms_inbound_repeated", sid=sid)
+            return ""
+        keys = await acks.paged_phone(conn, phone, now, ACK_WINDOW,
+                                      None if code is None else code.group(1).lower())
+        for key in keys:
+            try:
+                await acks.acknowledge(conn, key, phone, acks.Via.SMS, now)
+            except acks.AckRefused:
+                continue  # below its subscription's ack_severity: try the next one
+            log.info("acknowledged", notification_key=key, via="sms")
+            return f"capmon: acknowledged, you have it ({key[:4].upper()})."
+    log.warning("sms_ack_unmatched", code=None if code is None else code.group(1))
+    return "capmon: nothing sent to this number is waiting for an acknowledgement."
 
 
 async def _received_at(settings: TwilioSettings, sid: str, phone: str) -> datetime:

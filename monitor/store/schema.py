@@ -87,6 +87,34 @@ subscriptions = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
 )
 
+# A subscription's calendar feed: the secret in its URL is shown once and kept only as a hash,
+# so a copy of the store does not hand out anyone's feed; rotating replaces the row.
+calendar_feeds = sa.Table(
+    "calendar_feeds", metadata,
+    sa.Column("subscription_id", sa.String(36),
+              sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+# A tenant's silences (monitor.store.silences owns it): decide reads the active ones.
+silences = sa.Table(
+    "silences", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), sa.ForeignKey("tenants.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("match", sa.JSON, nullable=False),
+    sa.Column("starts_at", TS, nullable=False),
+    sa.Column("ends_at", TS, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("comment", sa.String(2000), nullable=False),
+    sa.Column("include_all_clear", sa.Boolean, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Index("ix_silences_tenant_id_ends_at", "tenant_id", "ends_at"),
+)
+
 # A recipient's opt-out (SMS STOP, email one-click unsubscribe, a carrier's 21610), by channel
 # and address: a tenant cannot subscribe the address again until the recipient opts in (START).
 opt_outs = sa.Table(
@@ -154,6 +182,19 @@ notifications = sa.Table(
     sa.Column("attempt_base", sa.Integer, nullable=False, server_default="0"),
     # The sender (deliver process) holding a `sending` claim (monitor.ledger.senders).
     sa.Column("claimed_by", sa.String(32), nullable=True),
+)
+
+# Who acknowledged a notification, how and when (monitor.ledger.acks owns it): once per key.
+acknowledgements = sa.Table(
+    "acknowledgements", metadata,
+    sa.Column("key", sa.String(64), sa.ForeignKey("notifications.key", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("tenant_id", sa.String(36), nullable=False),
+    sa.Column("subscription_id", sa.String(36), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("by", sa.String(200), nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("at", TS, nullable=False),
 )
 
 # Deliver processes and their heartbeats (monitor.ledger.senders owns it).
@@ -268,4 +309,19 @@ decide_items = sa.Table(
     # What each step asks: the due pending items; a subscriber's open batch and last flush.
     sa.Index("ix_decide_items_state_due_at", "state", "due_at"),
     sa.Index("ix_decide_items_subscription_id_state", "subscription_id", "state", "flushed_at"),
+)
+
+# Tenant portal sign-ins (monitor.store.portal_sessions owns it). Only a hash of the session
+# id is kept, so the table cannot be used to sign in; a session ends with its API key.
+portal_sessions = sa.Table(
+    "portal_sessions", metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), sa.ForeignKey("tenants.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("api_key_id", sa.String(36), sa.ForeignKey("api_keys.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    # The synchronizer token every form of this session carries.
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("last_seen_at", TS, nullable=False),
 )

@@ -190,6 +190,13 @@ async def delete(conn: AsyncConnection, sub_id: str, tenant_id: str | None) -> b
     return deleted
 
 
+async def secret_of(conn: AsyncConnection, sub_id: str) -> str | None:
+    """The webhook signing secret as stored; never returned by the API after creation
+    (deliver reads secrets with the endpoint, `endpoints.get_endpoints`)."""
+    return (await conn.execute(sa.select(subscriptions.c.secret)
+                               .where(subscriptions.c.id == sub_id))).scalar_one_or_none()
+
+
 async def version(conn: AsyncConnection) -> tuple[int, str]:
     """A cheap fingerprint of the subscriptions table: changes whenever any row changes."""
     row = (await conn.execute(sa.select(sa.func.count(), sa.func.max(subscriptions.c.updated_at),

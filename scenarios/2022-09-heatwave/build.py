@@ -6,7 +6,7 @@ Inputs (source/): CAISO's notice texts for 2022-08-31..09-09, extracted from the
 Emergencies History Report, and the structured timeline of those notices. Outputs: the .eml
 notices (real text), Flex Alert API, stats.txt, demand.csv, OASIS SLD_FCST and SCE DR event
 snapshots (constructed to agree with the real record: README.md says which is which), and
-timeline.json, which tells the replay server (monitor/replay/) which file each URL path serves
+timeline.json, which tells the replay server (capmon/replay/) which file each URL path serves
 from which scenario time. Deterministic: running it twice gives identical files.
 """
 

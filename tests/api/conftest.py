@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 
-from monitor.api.app import create_app
+from capmon.api import api_app
 from monitor.api.common import LOOKUP
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
@@ -53,7 +53,7 @@ def make_runtime(store: Store, clock: ManualClock, *, channels: bool = True,
 
 
 def make_app(rt: Runtime) -> web.Application:
-    app = create_app(rt)
+    app = api_app(rt)
     app[LOOKUP] = fake_lookup
     return app
 

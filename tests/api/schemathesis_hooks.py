@@ -5,6 +5,12 @@ A threshold's hysteresis level may not be on the wrong side of its alert level
 Schema cannot state, so the document says it in the threshold's description and the API
 answers 422. Generated thresholds that break it get the level itself as their hysteresis
 level (still schema-valid), so that `positive_data_acceptance` judges the rest of the body.
+
+A silence is the same: its end after its start and after now, `max_severity` not below
+`min_severity`, its subscriptions the tenant's own, and at least one matcher that narrows it
+are comparisons or lookups the schema cannot state (the descriptions say them). Generated
+silences get a far end, ordered severities, no subscription ids, and a kind if nothing else
+narrows them.
 """
 
 from __future__ import annotations
@@ -26,10 +32,29 @@ def _fix(threshold: Any) -> None:
             threshold[clear] = at
 
 
+_ORDER = ("info", "advisory", "watch", "warning", "emergency", "critical")
+_NARROWING = ("kinds", "condition_ids", "regions", "programs")
+
+
+def _fix_silence(body: dict[str, Any], match: dict[str, Any]) -> None:
+    body["ends_at"] = "2099-01-01T00:00:00Z"
+    if isinstance(body.get("starts_at"), str):
+        body["starts_at"] = "2098-01-01T00:00:00Z"
+    match.pop("subscription_ids", None)
+    low, high = match.get("min_severity", "info"), match.get("max_severity", "critical")
+    if low in _ORDER and high in _ORDER and _ORDER.index(high) < _ORDER.index(low):
+        match["max_severity"] = low
+    narrowed = any(match.get(k) for k in _NARROWING) or low != "info" or high != "critical"
+    if not narrowed:
+        match["kinds"] = ["caiso.flex_alert"]
+
+
 @schemathesis.hook
 def map_case(context: Any, case: Any) -> Any:
     body = case.body
     match = body.get("match") if isinstance(body, dict) else None
+    if isinstance(match, dict) and "ends_at" in body:
+        _fix_silence(body, match)
     thresholds = match.get("thresholds") if isinstance(match, dict) else None
     if isinstance(thresholds, list):
         for threshold in thresholds:

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.engine import make_url
 
-from monitor.cli import main
+from capmon.cli import main
 from monitor.clock import ManualClock
 from monitor.store import Store
 from tests.api.conftest import admin, bearer, make_app, make_runtime, new_tenant

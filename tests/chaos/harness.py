@@ -231,7 +231,7 @@ class Trial:
     def start(self, role: str) -> subprocess.Popen[bytes]:
         log = self.workdir / f"{self.trial}-{role}.log"
         with log.open("ab") as out:  # the child keeps its own copy of the descriptor
-            proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", role], cwd=ROOT,
+            proc = subprocess.Popen([sys.executable, "-m", "capmon.cli", role], cwd=ROOT,
                                     env=self.env(role), stdout=out, stderr=subprocess.STDOUT)
         self.procs.setdefault(role, []).append(proc)
         return proc

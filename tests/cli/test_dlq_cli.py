@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from capmon.cli import main
 from monitor.bus import Message
 from monitor.bus.kafka import KafkaBus
 from monitor.bus.runner import RetryPolicy, consume
-from monitor.cli import main
 from monitor.clock import ManualClock
 from monitor.config import KafkaSettings
 from monitor.envelope import Record

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import main
+from capmon.cli import main
 from monitor.config import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,7 +20,7 @@ HISTORY = REPO / "tests" / "fixtures" / "sce" / "history" / "api_bip_sdp_history
 def capmon(*argv: str, env: dict[str, str] | None = None,
            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CAPMON_")}
-    return subprocess.run([sys.executable, "-m", "monitor.cli", *argv], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "capmon.cli", *argv], cwd=REPO,
                           env={**clean, "PYTHONPATH": str(REPO), **(env or {})},
                           capture_output=True, text=True, timeout=60, input=stdin,
                           check=False)
@@ -35,7 +35,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_parse_into_head_stops_quietly() -> None:
     run = subprocess.run(
-        f"{sys.executable} -m monitor.cli parse sce-history {HISTORY} | head -n 2",
+        f"{sys.executable} -m capmon.cli parse sce-history {HISTORY} | head -n 2",
         shell=True, cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
         env={**os.environ, "PYTHONPATH": str(REPO)})
     assert len(run.stdout.splitlines()) == 2
@@ -79,7 +79,7 @@ def test_links_follow_the_api_port_unless_a_public_url_is_set(
     assert load_settings().api.public_url == "http://127.0.0.1:8080"
     monkeypatch.setenv("CAPMON_API_PORT", "9090")
     assert load_settings().api.public_url == "http://127.0.0.1:9090"
-    # `capmon run --port 7001` is this override (monitor/cli/roles.py).
+    # `capmon run --port 7001` is this override (capmon/cli/roles.py).
     assert load_settings(api={"port": 7001}).api.public_url == "http://127.0.0.1:7001"
     monkeypatch.setenv("CAPMON_API_HOST", "0.0.0.0")
     assert load_settings().api.public_url == "http://127.0.0.1:9090"

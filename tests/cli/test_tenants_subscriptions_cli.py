@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from monitor.cli import main
+from capmon.cli import main
 from monitor.store import Store, endpoints
 
 IMPORT = """

@@ -39,7 +39,7 @@ ROOT = Path(__file__).parents[2]
 
 def deliver_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "monitor.cli", "deliver"], cwd=ROOT,
+        return subprocess.Popen([sys.executable, "-m", "capmon.cli", "deliver"], cwd=ROOT,
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
 
 

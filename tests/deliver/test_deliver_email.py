@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
+from capmon.api import api_app
 from consumers.notifiers.email import build_message
 from monitor import ledger
-from monitor.api.app import create_app
 from monitor.attributes import NoticeAttributes, SourceHealthAttributes
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
@@ -118,7 +118,7 @@ async def test_smtp_server_down_is_retried(store: Store, memory_bus: MemoryBus,
 async def api(store: Store, memory_bus: MemoryBus, clock: ManualClock
               ) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
     settings = Settings(api=ApiSettings(public_url=PUBLIC_URL, link_secret=LINK_SECRET))
-    app = create_app(Runtime(settings=settings, clock=clock, bus=memory_bus, store=store))
+    app = api_app(Runtime(settings=settings, clock=clock, bus=memory_bus, store=store))
     async with TestClient(TestServer(app)) as client:
         yield client
 

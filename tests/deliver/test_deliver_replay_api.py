@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from capmon.api import api_app
 from monitor import ledger
-from monitor.api.app import create_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings
@@ -26,7 +26,7 @@ from tests.deliver.receivers import WebhookReceiver
 async def api(store: Store, memory_bus: MemoryBus, wall_clock: ManualClock
               ) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
     rt = Runtime(settings=Settings(), clock=wall_clock, bus=memory_bus, store=store)
-    async with TestClient(TestServer(create_app(rt))) as client:
+    async with TestClient(TestServer(api_app(rt))) as client:
         yield client
 
 

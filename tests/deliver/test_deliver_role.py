@@ -7,6 +7,7 @@ import asyncio
 
 from cloudevents.core.v1.event import CloudEvent
 
+from capmon.roles import ROLES
 from consumers.deliver import run
 from monitor import ledger
 from monitor.bus import MemoryBus
@@ -14,7 +15,7 @@ from monitor.clock import ManualClock
 from monitor.config import DeliverSettings, Settings, WebhookSettings
 from monitor.metrics import BUS_CONSUMED, BUS_DEAD_LETTERS
 from monitor.notifications import notification_event
-from monitor.runtime import ROLES, Runtime, load_role
+from monitor.runtime import Runtime
 from monitor.store import Store
 from tests.deliver.helpers import add_subscription, add_tenant, new_secret, notification
 from tests.deliver.receivers import WebhookReceiver
@@ -25,7 +26,7 @@ TOPIC = "capmon.notifications.v1"
 async def test_role_consumes_delivers_dead_letters_poison_and_drains(
         store: Store, memory_bus: MemoryBus, receiver: WebhookReceiver,
         wall_clock: ManualClock) -> None:
-    assert ROLES["deliver"] == "consumers.deliver:run" and load_role("deliver") is run
+    assert ROLES["deliver"] is run
     tenant_id, _ = await add_tenant(store, wall_clock.now())
     secret = new_secret()
     url = receiver.url("/ok", secret)

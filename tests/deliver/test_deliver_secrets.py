@@ -21,14 +21,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiosmtpd.smtp import AuthResult
 from pydantic import SecretStr
 
+from capmon.api import api_app
+from capmon.demo.twilio_standin import Behaviour, TwilioStandIn
 from consumers.notifiers.email import EmailConfig, EmailNotifier
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
 from monitor import ledger
-from monitor.api.app import create_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings
-from monitor.demo.twilio_standin import Behaviour, TwilioStandIn
 from monitor.runtime import Runtime
 from monitor.store import Store
 from tests.deliver.conftest import LINK_SECRET, PUBLIC_URL, make_deliverer, webhook_notifier
@@ -168,7 +168,7 @@ async def test_api_key_never_leaks(store: Store, memory_bus: MemoryBus,
     _, key = await add_tenant(store, clock.now())
     rt = Runtime(settings=Settings(), clock=clock, bus=memory_bus, store=store)
     bodies = []
-    async with TestClient(TestServer(create_app(rt))) as client:
+    async with TestClient(TestServer(api_app(rt))) as client:
         for auth in (key, key + "x", "cm_" + uuid.uuid4().hex):
             for path in (f"/v1/notifications/{'a' * 40}/replay", "/v1/twilio/status"):
                 r = await client.post(path, headers={"Authorization": f"Bearer {auth}"})

@@ -17,15 +17,15 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
+from capmon.api import api_app
+from capmon.demo.twilio_standin import Behaviour, TwilioStandIn
 from consumers.deliver import Deliverer
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
 from consumers.notifiers.sms_text import is_single_segment
 from monitor import ledger
-from monitor.api.app import create_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import ApiSettings, Settings, TwilioSettings
-from monitor.demo.twilio_standin import Behaviour, TwilioStandIn
 from monitor.runtime import Runtime
 from monitor.store import Store, endpoints
 from monitor.store import subscriptions as sub_store
@@ -98,7 +98,7 @@ async def _env(store: Store, memory_bus: MemoryBus, *, from_number: str | None =
                               messaging_service_sid=None if from_number else SERVICE,
                               from_number=from_number, api_base_url=standin.base))
     rt = Runtime(settings=settings, clock=clock, bus=memory_bus, store=store)
-    runner = web.AppRunner(create_app(rt), access_log=None)
+    runner = web.AppRunner(api_app(rt), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     config = SmsConfig.from_settings(settings)

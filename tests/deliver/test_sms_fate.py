@@ -10,12 +10,12 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
+from capmon.demo.twilio_standin import Behaviour
 from consumers.deliver import Deliverer
 from consumers.deliver_stages import Attempt, run_stages, send
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
 from monitor import ledger
 from monitor.bus import MemoryBus
-from monitor.demo.twilio_standin import Behaviour
 from monitor.metrics import REGISTRY
 from monitor.notifications import Notification
 from monitor.store import Store

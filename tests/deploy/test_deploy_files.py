@@ -24,7 +24,7 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from monitor.cli import build_parser
+from capmon.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -36,7 +36,7 @@ ROLES = ("api", "produce", "decide", "deliver")
 def config_check(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """`capmon config check` in a clean environment holding only `env` (plus PATH)."""
     clean = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **env}
-    return subprocess.run([sys.executable, "-m", "monitor.cli", "config", "check"],
+    return subprocess.run([sys.executable, "-m", "capmon.cli", "config", "check"],
                           cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=60,
                           check=False)
 
@@ -273,7 +273,7 @@ def test_systemd_unit_verifies_and_is_hardened(tmp_path: Path) -> None:
         assert values[key] == want, key
     # verify needs an executable that exists: point the unit at this interpreter.
     unit = tmp_path / "capmon.service"
-    unit.write_text(text.replace("/opt/capmon/bin/capmon", f"{sys.executable} -m monitor.cli"))
+    unit.write_text(text.replace("/opt/capmon/bin/capmon", f"{sys.executable} -m capmon.cli"))
     run = subprocess.run([exe, "verify", str(unit)], capture_output=True, text=True,
                          timeout=60, check=False)
     assert run.returncode == 0 and not run.stderr.strip(), run.stderr
@@ -299,7 +299,7 @@ async def test_healthcheck_command_against_a_live_and_a_dead_port(tmp_path: Path
     async with TestServer(app, host="127.0.0.1") as server:
         async def healthcheck(*args: str) -> tuple[int, str]:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "monitor.cli", "healthcheck", *args, cwd=ROOT,
+                sys.executable, "-m", "capmon.cli", "healthcheck", *args, cwd=ROOT,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
             out, err = await asyncio.wait_for(proc.communicate(), 60)
             assert proc.returncode is not None

@@ -43,12 +43,12 @@ async def test_capmon_demo_runs_from_the_wheel(tmp_path: Path) -> None:
     elsewhere = tmp_path / "work"
     elsewhere.mkdir()
     where = python(site, elsewhere, "-c",
-                   "import monitor.demo.run as r; print(r.DEFAULT_SCENARIO)")
+                   "import capmon.demo as d; print(d.DEFAULT_SCENARIO)")
     assert Path(where).is_relative_to(site)  # package data, not a checkout
-    assert python(site, elsewhere, "-m", "monitor.cli", "--version") == "capmon 0.1.0"
+    assert python(site, elsewhere, "-m", "capmon.cli", "--version") == "capmon 0.1.0"
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor.cli", "demo", "--speed", "3600", cwd=elsewhere,
+        sys.executable, "-m", "capmon.cli", "demo", "--speed", "3600", cwd=elsewhere,
         env=wheel_env(site), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     assert proc.stdout is not None
     try:

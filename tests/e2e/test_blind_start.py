@@ -30,16 +30,17 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser
 
-from monitor.api.app import create_app
+from capmon.api import api_app
+from capmon.demo import DEFAULT_SCENARIO
+from capmon.demo.bus import ObservedBus
+from capmon.demo.driver import TimeDriver
+from capmon.demo.sinks import Received, SmsSink, SmtpSink, WebhookSink
+from capmon.replay import ReplayServer, load_timeline
+from capmon.roles import ROLES
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings
-from monitor.demo.bus import ObservedBus
-from monitor.demo.driver import TimeDriver
-from monitor.demo.run import DEFAULT_SCENARIO
-from monitor.demo.sinks import Received, SmsSink, SmtpSink, WebhookSink
-from monitor.replay import ReplayServer, load_timeline
-from monitor.runtime import Runtime, load_role
+from monitor.runtime import Runtime
 from monitor.store import Store
 from monitor.topics import TOPIC_SPECS
 from tests.status.test_status_browser import (  # noqa: F401 (fixtures)
@@ -129,16 +130,14 @@ async def capmon(tmp_path: Path) -> AsyncIterator[Capmon]:
         await store.upgrade()
         stack.push_async_callback(store.close)
         rt = Runtime(settings=settings, clock=clock, bus=bus, store=store)
-        app = web.AppRunner(create_app(rt), access_log=None)
+        app = web.AppRunner(api_app(rt), access_log=None)
         await app.setup()
         await web.SockSite(app, api_sock).start()
         stack.push_async_callback(app.cleanup)
         stop = asyncio.Event()
         tasks = []
         for name in ("produce", "decide", "deliver"):
-            role = load_role(name)
-            assert role is not None
-            tasks.append(asyncio.ensure_future(role(rt, stop)))
+            tasks.append(asyncio.ensure_future(ROLES[name](rt, stop)))
         driver = TimeDriver(clock, bus, busy=sms.in_flight)
         try:
             yield Capmon(clock, driver, api, port, hooks, smtp, sms, rt)

@@ -26,7 +26,7 @@ Delivery = dict[str, Any]
 
 def run_demo(out: Path, *extra: str) -> tuple[list[Delivery], dict[str, Any], list[Any]]:
     proc = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "demo", "--out", str(out), "--quiet", *extra],
+        [sys.executable, "-m", "capmon.cli", "demo", "--out", str(out), "--quiet", *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
         env={k: v for k, v in os.environ.items() if not k.startswith("CAPMON_")})
     assert proc.returncode == 0, proc.stdout + proc.stderr

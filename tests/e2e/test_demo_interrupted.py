@@ -22,7 +22,7 @@ async def test_an_interrupted_demo_says_what_it_did(tmp_path: Path, sig: signal.
     for name in ("deliveries.jsonl", "subscriptions.json", "summary.json"):
         (out / name).write_text("left by an earlier run\n")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor.cli", "demo", "--out", str(out), "--speed", "3600",
+        sys.executable, "-m", "capmon.cli", "demo", "--out", str(out), "--speed", "3600",
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={**{k: v for k, v in os.environ.items() if not k.startswith("CAPMON_")},
              "PYTHONPATH": str(ROOT), "COLUMNS": "200"})

@@ -88,7 +88,7 @@ async def test_the_readme_webhook_walkthrough_runs_as_printed(tmp_path: Path) ->
                                                ("CAISO_OASIS_URL", "oasis"),
                                                ("SCE_API_URL", "sce"), ("SCE_HTML_URL", "sce"))},
                   "CAPMON_API_PORT": str(api)}
-    script = run_capmon[1].replace("make run", f"exec {sys.executable} -m monitor.cli run")
+    script = run_capmon[1].replace("make run", f"exec {sys.executable} -m capmon.cli run")
     capmon = await asyncio.create_subprocess_exec(
         "bash", "-c", script, cwd=tmp_path, env=capmon_env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
@@ -130,7 +130,7 @@ async def test_an_error_in_the_walkthrough_shows_instead_of_null(tmp_path: Path)
     env["PYTHONPATH"] = str(ROOT)
     (tmp_path / ".admin-key").write_text("a-key-capmon-was-not-given\n")
     capmon = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor.cli", "run", "--port", str(api), cwd=tmp_path,
+        sys.executable, "-m", "capmon.cli", "run", "--port", str(api), cwd=tmp_path,
         env={**env, "CAPMON_SOURCES_ENABLED": "caiso-ra-outlook",
              "CAPMON_SOURCES_CAISO_OUTLOOK_URL": f"http://127.0.0.1:{free_port()}/outlook"},
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)

@@ -7,10 +7,8 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from pydantic import SecretStr
 
-from monitor import runtime
 from monitor.api.health import readiness
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
@@ -86,8 +84,6 @@ async def ends_early(_rt: Runtime, _stop: asyncio.Event) -> None:
     await asyncio.sleep(0.01)
 
 
-async def test_a_role_that_ends_on_its_own_exits_non_zero(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(runtime.ROLES, "early", f"{__name__}:ends_early")
+async def test_a_role_that_ends_on_its_own_exits_non_zero(tmp_path: Path) -> None:
     settings = Settings(store=StoreSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"))
-    assert await asyncio.wait_for(run_roles(settings, ["early"], required=True), 30) == 1
+    assert await asyncio.wait_for(run_roles(settings, {"early": ends_early}), 30) == 1

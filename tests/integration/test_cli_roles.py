@@ -72,7 +72,7 @@ async def test_a_blind_capmon_is_degraded_and_a_restart_does_not_make_it_ready(
     port = free_port()
     env = capmon_env(tmp_path, CAPMON_SOURCES_BLIND_AFTER_S="0")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor.cli", "run", "--port", str(port), cwd=tmp_path,
+        sys.executable, "-m", "capmon.cli", "run", "--port", str(port), cwd=tmp_path,
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         status, body = await readyz(port, lambda _s, b: len(
@@ -85,7 +85,7 @@ async def test_a_blind_capmon_is_degraded_and_a_restart_does_not_make_it_ready(
 
     env["CAPMON_SOURCES_BLIND_AFTER_S"] = "3600"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor.cli", "run", "--port", str(port), cwd=tmp_path,
+        sys.executable, "-m", "capmon.cli", "run", "--port", str(port), cwd=tmp_path,
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         status, body = await readyz(port, lambda _s, _b: True)
@@ -98,7 +98,7 @@ async def test_a_blind_capmon_is_degraded_and_a_restart_does_not_make_it_ready(
 async def test_capmon_run_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor.cli", "run", cwd=tmp_path,
+        sys.executable, "-m", "capmon.cli", "run", cwd=tmp_path,
         env=capmon_env(tmp_path, CAPMON_API_PORT=str(port)),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
@@ -128,12 +128,12 @@ async def test_capmon_run_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
 async def test_db_upgrade_and_current(tmp_path: Path) -> None:
     env = capmon_env(tmp_path)
     up = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor.cli", "db", "upgrade", env=env,
+        sys.executable, "-m", "capmon.cli", "db", "upgrade", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await up.communicate()
     assert up.returncode == 0, err.decode()
     cur = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor.cli", "db", "current", env=env,
+        sys.executable, "-m", "capmon.cli", "db", "current", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out2, _ = await cur.communicate()
     assert cur.returncode == 0  # 0 means: at every head
@@ -143,7 +143,7 @@ async def test_db_upgrade_and_current(tmp_path: Path) -> None:
 async def test_topics_create_sets_partitions_and_retention(
         tmp_path: Path, kafka_bootstrap: str, unique: Callable[[str], str]) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor.cli", "topics", "create", "--bootstrap", kafka_bootstrap,
+        sys.executable, "-m", "capmon.cli", "topics", "create", "--bootstrap", kafka_bootstrap,
         env=capmon_env(tmp_path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import main
-from monitor.cli.parse import PARSERS
+from capmon.cli import main
+from capmon.cli.parse import PARSERS
 from tests.producers.helpers import CAISO_FIXTURES as F
 from tests.producers.helpers import NEW, demand_file, full_day
 
@@ -38,7 +38,7 @@ def capmon(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
 
 def test_the_installed_command_line_runs_as_a_process() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "parse", "caiso-flex",
+        [sys.executable, "-m", "capmon.cli", "parse", "caiso-flex",
          str(F / "flexalert/inactive_2026-04-21.json")],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0 and out.stdout == "", out.stderr

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from capmon.cli.sce_history import import_history
 from monitor.attributes import DrEventAttributes
-from monitor.cli.sce_history import import_history
 from monitor.errors import ParseError
 from monitor.events import Condition, Severity, Status
 from monitor.store import Store
@@ -169,7 +169,7 @@ def test_capmon_sce_history_import(tmp_path: Path) -> None:
     env = {**os.environ, "CAPMON_STORE_URL": f"sqlite+aiosqlite:///{tmp_path / 'h.db'}"}
 
     def run(path: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "monitor.cli", "sce-history", "import",
+        return subprocess.run([sys.executable, "-m", "capmon.cli", "sce-history", "import",
                                str(path)], cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=120, check=False)
 

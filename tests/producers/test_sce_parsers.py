@@ -336,7 +336,7 @@ def test_maintenance_page_is_a_parse_error() -> None:
 # -- capmon parse -----------------------------------------------------------------------------
 
 def _capmon(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor.cli", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "capmon.cli", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=60, check=False)
 
 

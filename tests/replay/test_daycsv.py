@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from monitor.replay.daycsv import reveal
+from capmon.replay.daycsv import reveal
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "2022-09-heatwave"
 PT = ZoneInfo("America/Los_Angeles")

@@ -11,15 +11,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from capmon.demo.bus import ObservedBus
+from capmon.demo.driver import TimeDriver
+from capmon.replay import ReplayServer
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import ImapSettings, Settings
-from monitor.demo.bus import ObservedBus
-from monitor.demo.driver import TimeDriver
 from monitor.envelope import condition_event
 from monitor.errors import ConfigError, ParseError
 from monitor.events import Condition, Kind, Severity, Status
-from monitor.replay import ReplayServer
 from monitor.store import Store
 from monitor.topics import CAISO
 from producers.caiso_mailbox import NoticeMailbox

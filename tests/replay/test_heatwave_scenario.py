@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from monitor.replay import load_timeline
+from capmon.replay import load_timeline
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "2022-09-heatwave"
 GENERATED = ("notices", "flexalert", "outlook", "oasis", "sce", "timeline.json")

@@ -18,10 +18,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
+from capmon.replay import ReplayServer, create_replay_app, load_timeline
 from monitor.clock import ManualClock
 from monitor.config import SourcesSettings
 from monitor.errors import ConfigError
-from monitor.replay import ReplayServer, create_replay_app, load_timeline
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "2022-09-heatwave"
 PT = ZoneInfo("America/Los_Angeles")

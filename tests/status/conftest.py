@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from monitor.api.app import create_app
+from capmon.api import api_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings
@@ -34,5 +34,5 @@ async def runtime(store: Store, status_clock: ManualClock) -> Runtime:
 
 @pytest.fixture
 async def client(aiohttp_client: ClientFactory, runtime: Runtime) -> TestClient[Any, Any]:
-    app: web.Application = create_app(runtime)
+    app: web.Application = api_app(runtime)
     return await aiohttp_client(app)

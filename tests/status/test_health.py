@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from capmon.cli.roles import role_names
 from monitor.api import health
 from monitor.api.ops import create_ops_app
 from monitor.attributes import SourceHealthAttributes
 from monitor.bus import Bus, MemoryBus
-from monitor.cli.roles import role_names
 from monitor.config import ApiSettings, Settings
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.runtime import Runtime
@@ -47,10 +47,10 @@ async def test_healthz_is_alive(client: TestClient[Any, Any]) -> None:
 
 async def test_ready_on_a_working_bus_and_store(aiohttp_client: ClientFactory, bus: Bus,
                                                 store: Store, runtime: Runtime) -> None:
-    from monitor.api.app import create_app
+    from capmon.api import api_app
 
     rt = Runtime(settings=runtime.settings, clock=runtime.clock, bus=bus, store=store)
-    client = await aiohttp_client(create_app(rt))
+    client = await aiohttp_client(api_app(rt))
     resp = await client.get("/readyz")
     body = await resp.json()
     assert resp.status == 200, body
@@ -110,13 +110,13 @@ async def test_closed_bus_fails_readiness_with_its_reason(
 
 async def test_unreachable_store_fails_readiness(aiohttp_client: ClientFactory,
                                                  runtime: Runtime) -> None:
-    from monitor.api.app import create_app
+    from capmon.api import api_app
 
     # Port 1 on loopback refuses connections: the store's database is down.
     down = Store("postgresql+asyncpg://capmon:x@127.0.0.1:1/capmon")
     rt = Runtime(settings=runtime.settings, clock=runtime.clock, bus=runtime.bus, store=down)
     try:
-        client = await aiohttp_client(create_app(rt))
+        client = await aiohttp_client(api_app(rt))
         body = await (resp := await client.get("/readyz")).json()
     finally:
         await down.close()
@@ -134,12 +134,12 @@ class HungBus(MemoryBus):
 async def test_hung_bus_times_out_instead_of_hanging(
         aiohttp_client: ClientFactory, runtime: Runtime,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from monitor.api.app import create_app
+    from capmon.api import api_app
 
     monkeypatch.setattr(health, "PROBE_TIMEOUT_S", 0.05)
     rt = Runtime(settings=runtime.settings, clock=runtime.clock, bus=HungBus(),
                  store=runtime.store)
-    client = await aiohttp_client(create_app(rt))
+    client = await aiohttp_client(api_app(rt))
     body = await (resp := await client.get("/readyz")).json()
     assert resp.status == 503 and body["failed"] == ["bus"]
     assert body["checks"]["bus"]["reason"] == "timeout"

@@ -14,7 +14,7 @@ from monitor import ledger
 from monitor.api import subscriptions as sub_api
 from monitor.events import Severity
 from monitor.notifications import Notification, NotificationItem, Transition
-from monitor.store import Store
+from monitor.store import Store, conditions, subscriptions, tenants
 from monitor.store.subscriptions import StoredSubscription
 from monitor.subscriptions import SubscriptionSpec
 from tests.status import heatwave as hw
@@ -103,3 +103,26 @@ async def test_detail_link_shows_the_conditions_only(
     html = await resp.text()
     _assert_private(html)
     assert "capmon test notification" in html and "capmon.test" not in html
+
+
+async def test_charts_show_threshold_ranges_not_levels_names_or_tenants(
+        client: TestClient[Any, Any], store: Store) -> None:
+    tenant_name = "Clean Power Alliance of Southern California"
+    async with store.begin() as conn:
+        for c in hw.heatwave_conditions():
+            await conditions.record(conn, c, hw.NOW)
+        tenant, _ = await tenants.create_tenant(conn, tenant_name, None, hw.NOW)
+        spec = SubscriptionSpec.model_validate({
+            "name": SECRET_NAME, "channel": {"type": "sms", "phone": PHONE},
+            "match": {"kinds": ["caiso.peak_forecast"], "thresholds": [
+                {"kind": "caiso.peak_forecast", "area": "SCE-TAC", "day": "tomorrow",
+                 "above": 23456, "clear_below": 22789}]}})
+        sub, _ = await subscriptions.create(conn, tenant.id, spec, hw.NOW)
+    html = await (await client.get("/")).text()
+    _assert_private(html)
+    for secret in (tenant_name, tenant.id, sub.id, "23,456", "23456", "22,789", "22789"):
+        assert secret not in html, secret
+    charts = HTMLParser(html).css_first('section[aria-labelledby="h-charts"]')
+    assert charts is not None
+    assert ("SCE-TAC 24,410 MW, above the 23,000 MW\u201324,000 MW range of thresholds set by "
+            "1 tenant") in charts.text()

@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright
 
-from monitor.api.app import create_app
+from capmon.api import api_app
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings
@@ -50,6 +50,37 @@ CONTRAST_JS = """
 """
 
 
+# Each chart's SVG: its label, its box, and the smallest text in it as drawn (CSS px).
+CHARTS_JS = """
+() => [...document.querySelectorAll('figure.chart svg')].map(svg => {
+  const box = svg.getBoundingClientRect();
+  const scale = box.width / svg.viewBox.baseVal.width;
+  const sizes = [...svg.querySelectorAll('text')].filter(t => t.textContent.trim())
+    .map(t => parseFloat(getComputedStyle(t).fontSize) * scale);
+  return {label: svg.getAttribute('aria-labelledby'), width: box.width, height: box.height,
+          left: box.left, right: box.right, smallest: Math.min(...sizes)};
+})
+"""
+CHART_KEYS = ["demand", "peaks", "margins", "timeline"]
+
+
+async def check_charts(page: Page, viewport: dict[str, int]) -> None:
+    """All four charts drawn, visible, inside the screen, their text readable."""
+    charts = await page.evaluate(CHARTS_JS)
+    assert [c["label"] for c in charts] == [
+        f"chart-{k}-title chart-{k}-desc" for k in CHART_KEYS]
+    for c in charts:
+        assert c["width"] > 200 and c["height"] > 100, c
+        assert c["left"] >= 0 and c["right"] <= viewport["width"], c
+        assert c["smallest"] >= 10, c
+    for svg in await page.locator("figure.chart svg").all():
+        assert await svg.is_visible()
+    region = page.get_by_role("region", name="At a glance")
+    for key in CHART_KEYS:
+        img = region.get_by_role("img").and_(page.locator(f"svg[aria-labelledby^=chart-{key}]"))
+        assert await img.count() == 1, key
+
+
 @pytest.fixture
 async def server(tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestServer]]
                  ) -> AsyncIterator[TestServer]:
@@ -66,7 +97,7 @@ async def server(tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestSer
     await bus.start()
     rt = Runtime(settings=Settings(), clock=ManualClock(hw.NOW), bus=bus, store=store)
     try:
-        yield await aiohttp_server(create_app(rt))
+        yield await aiohttp_server(api_app(rt))
     finally:
         await store.close()
 
@@ -105,7 +136,7 @@ async def test_landmarks_and_content_in_chromium(browser: Browser, server: TestS
     for role in ("banner", "main", "contentinfo"):
         assert await page.get_by_role(role).count() == 1, role
     assert await page.get_by_role("heading", level=1).count() == 1
-    for name in ("CAISO grid status and reserves", "CAISO demand today",
+    for name in ("At a glance", "CAISO grid status and reserves", "CAISO demand today",
                  "Tomorrow's forecast peak", "7-day resource adequacy margin",
                  "Active and scheduled CAISO notices", "SCE demand-response events",
                  "Data sources", "Delivery health", "Recent notifications"):
@@ -122,6 +153,9 @@ async def test_landmarks_and_content_in_chromium(browser: Browser, server: TestS
         "region", name="Delivery health").inner_text()
     low = [(text, ratio) for text, ratio in await page.evaluate(CONTRAST_JS) if ratio < 4.5]
     assert not low, f"text below WCAG AA contrast: {low}"
+    await check_charts(page, DESKTOP)
+    demand = page.get_by_role("img", name="CAISO demand today (Tue Sep 6)")
+    assert await demand.count() == 1
     await page.screenshot(path=str(shots_dir(tmp_path) / "status-page.png"), full_page=True)
 
 
@@ -134,5 +168,7 @@ async def test_readable_on_a_phone(browser: Browser, server: TestServer, tmp_pat
     font = await page.evaluate(
         "() => parseFloat(getComputedStyle(document.querySelector('dd')).fontSize)")
     assert font >= 16
-    await page.screenshot(path=str(shots_dir(tmp_path) / "status-page-phone.png"),
+    await check_charts(page, PHONE)
+    # The demo's store makes the phone screenshot in docs/ (test_status_demo.py).
+    await page.screenshot(path=str(shots_dir(tmp_path) / "status-page-constructed-phone.png"),
                           full_page=True)

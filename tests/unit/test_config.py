@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import main
+from capmon.cli import main
 from monitor.config import load_settings
 from monitor.errors import ConfigError
 

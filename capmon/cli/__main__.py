@@ -1,0 +1,5 @@
+import sys
+
+from capmon.cli import main
+
+sys.exit(main())

@@ -1,5 +1,0 @@
-import sys
-
-from monitor.cli import main
-
-sys.exit(main())
