@@ -1,4 +1,4 @@
-"""`capmon topics create | list`: the topics of DESIGN section 1 on Kafka."""
+"""`capmon topics create | list`: capmon's topics (monitor.topics) on Kafka."""
 
 from __future__ import annotations
 

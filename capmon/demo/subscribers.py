@@ -5,7 +5,7 @@ The file is the scenario's `subscriptions.yaml` shape:
     tenants:
       - name: Clean Power Alliance of Southern California
         slug: cpa
-        subscriptions: [<subscription JSON of DESIGN section 5>, ...]
+        subscriptions: [<subscription JSON, as docs/decide.md describes>, ...]
 
 A plain list of subscriptions (what `capmon subscriptions import` reads) is one tenant named
 "Demo". Every webhook URL is replaced by the demo's local receiver, so nothing leaves the
