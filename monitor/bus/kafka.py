@@ -25,6 +25,7 @@ from monitor.bus.base import TopicPartition as TP
 from monitor.config import KafkaSettings
 from monitor.envelope import Record, to_record
 from monitor.errors import BusError
+from monitor.metrics import BUS_PUBLISHED
 
 log = structlog.get_logger(__name__)
 
@@ -129,6 +130,7 @@ class KafkaBus:
         except KafkaError as exc:
             raise BusError(f"publish to {topic} failed: {exc}", reason="publish",
                            retriable=getattr(exc, "retriable", False)) from exc
+        BUS_PUBLISHED.labels(topic=topic).inc(len(records))
 
     async def read_topic(self, topic: str) -> list[Message]:
         consumer = AIOKafkaConsumer(**client_options(self.settings), enable_auto_commit=False)

@@ -17,6 +17,7 @@ from cloudevents.core.base import BaseCloudEvent
 from monitor.bus.base import AckTracker, Message, TopicPartition
 from monitor.envelope import Record, to_record
 from monitor.errors import BusError
+from monitor.metrics import BUS_PUBLISHED
 from monitor.topics import TOPIC_SPECS, TopicSpec
 
 DEFAULT_PARTITIONS = 3
@@ -115,6 +116,7 @@ class MemoryBus:
         log = self._log(topic)
         for rec in records:
             log[partition_for(rec.key, len(log))].records.append(rec)
+        BUS_PUBLISHED.labels(topic=topic).inc(len(records))
         for group in self._groups.values():
             for member in group.members:
                 if topic in member.topics:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from monitor.bus import Bus, Consumer, Message
 from monitor.envelope import condition_event, condition_from_event
 from monitor.events import Condition
+from monitor.metrics import BUS_PUBLISHED
 
 T0 = datetime(2022, 9, 6, 17, 0, tzinfo=UTC)
 NewTopic = Callable[[int], Awaitable[str]]
@@ -76,6 +77,7 @@ async def test_revisions_of_one_key_arrive_in_order(bus: Bus, new_topic: NewTopi
         per_key[c.id].append(c.revision)
         partition_of[c.id].add(msg.partition)
     assert len(per_key) == 5
+    assert BUS_PUBLISHED.labels(topic=topic)._value.get() == len(conditions)
     for key, revisions in per_key.items():
         assert revisions == list(range(1, 101)), key
         assert len(partition_of[key]) == 1, "one key must stay on one partition"

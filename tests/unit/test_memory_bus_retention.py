@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from monitor.bus import MemoryBus
 from monitor.bus.memory import RETAIN
+from monitor.metrics import BUS_PUBLISHED
 from tests.integration.test_bus_contract import cond, drain, publish
 
 TOPIC = "capmon.test.retention"
@@ -57,3 +58,11 @@ async def test_a_group_new_to_a_trimmed_topic_starts_at_the_earliest_record_kept
     got = await drain(late, len(kept))
     assert sorted((m.partition, m.offset) for m in got) == sorted(
         (m.partition, m.offset) for m in kept)
+
+
+async def test_published_records_are_counted_by_topic() -> None:
+    bus = MemoryBus()
+    await bus.ensure_topics([])
+    before = BUS_PUBLISHED.labels(topic=TOPIC)._value.get()
+    await publish(bus, TOPIC, [cond(f"c{i}", 1) for i in range(3)])
+    assert BUS_PUBLISHED.labels(topic=TOPIC)._value.get() - before == 3
