@@ -14,9 +14,11 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
 
 from monitor.attributes import (
     DemandAttributes,
+    KindAttributes,
     PeakForecastAttributes,
     RaOutlookAttributes,
     StatusAttributes,
@@ -27,6 +29,7 @@ from monitor.ledger import LedgerEntry
 from monitor.source_health import MAILBOX, Blind, not_current, source_label
 from monitor.wording import long_day, pacific, public_summary, wording
 
+A = TypeVar("A", bound=KindAttributes)
 UNKNOWN = "unknown"
 NO_DATA = "no data"
 
@@ -172,15 +175,20 @@ class StatusView:
     refresh_seconds: int = 60
 
 
+def _figures(c: Condition | None, model: type[A]) -> A | None:
+    """The figures a panel reads from `c`, if it is of the kind whose attributes are `model`."""
+    return c.attributes if c is not None and isinstance(c.attributes, model) else None
+
+
 def _latest(conditions: Sequence[Condition], kind: Kind) -> Condition | None:
     of_kind = [c for c in conditions if c.kind == kind]
     return max(of_kind, key=lambda c: c.observed_at, default=None)
 
 
 def grid_status(status: Condition | None, now: datetime) -> GridStatus:
-    if status is None or not isinstance(status.attributes, StatusAttributes):
+    a = _figures(status, StatusAttributes)
+    if status is None or a is None:
         return GridStatus(UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, freshness(None))
-    a = status.attributes
     state = UNKNOWN
     if a.current_reserve_mw is not None and a.required_reserve_mw is not None:
         state = ("above requirement" if a.current_reserve_mw >= a.required_reserve_mw
@@ -191,9 +199,7 @@ def grid_status(status: Condition | None, now: datetime) -> GridStatus:
 
 
 def demand(status: Condition | None, demand_c: Condition | None, now: datetime) -> Demand:
-    sa = status.attributes if status and isinstance(status.attributes, StatusAttributes) else None
-    da = (demand_c.attributes if demand_c and isinstance(demand_c.attributes, DemandAttributes)
-          else None)
+    sa, da = _figures(status, StatusAttributes), _figures(demand_c, DemandAttributes)
     # Prefer the 5-minute demand.csv interval; fall back on stats.txt for each value.
     current = da.current_mw if da and da.current_mw is not None else (
         sa.current_demand_mw if sa else None)
@@ -217,16 +223,15 @@ def tomorrow_peaks(conditions: Sequence[Condition], status: Condition | None,
     tomorrow = today + timedelta(days=1)
     best: dict[str, tuple[PeakForecastAttributes, Condition]] = {}
     for c in conditions:
-        a = c.attributes
-        if c.kind != Kind.CAISO_PEAK_FORECAST or not isinstance(a, PeakForecastAttributes):
-            continue
-        if a.trade_date != tomorrow or a.area not in PEAK_AREAS:
+        a = _figures(c, PeakForecastAttributes)
+        if a is None or a.trade_date != tomorrow or a.area not in PEAK_AREAS:
             continue
         held = best.get(a.area)
         rank = (RUN_RANK.get(a.market_run, 0), c.observed_at)
         if held is None or rank > (RUN_RANK.get(held[0].market_run, 0), held[1].observed_at):
             best[a.area] = (a, c)
     day = long_day(tomorrow)
+    outlook = _figures(status, StatusAttributes)
     rows = []
     for area in PEAK_AREAS:
         if area in best:
@@ -234,11 +239,9 @@ def tomorrow_peaks(conditions: Sequence[Condition], status: Condition | None,
             vintage = a.market_run + (f", made {fmt_time(a.vintage)}" if a.vintage else "")
             at = f"hour ending {a.hour_ending}" if a.hour_ending else fmt_time(a.peak_at)
             rows.append(PeakRow(area, day, fmt_mw(a.peak_mw), at, vintage))
-        elif (area == "CA ISO-TAC" and status is not None
-              and isinstance(status.attributes, StatusAttributes)
-              and status.attributes.tomorrows_forecast_peak_mw):
-            rows.append(PeakRow(area, day, fmt_mw(status.attributes.tomorrows_forecast_peak_mw),
-                                UNKNOWN, "Today's Outlook"))
+        elif area == "CA ISO-TAC" and outlook and outlook.tomorrows_forecast_peak_mw:
+            rows.append(PeakRow(area, day, fmt_mw(outlook.tomorrows_forecast_peak_mw), UNKNOWN,
+                                "Today's Outlook"))
         else:
             rows.append(PeakRow(area, day, NO_DATA, UNKNOWN, UNKNOWN))
     return tuple(rows)
@@ -248,10 +251,8 @@ def ra_margins(conditions: Sequence[Condition], today: date,
                now: datetime) -> tuple[tuple[MarginRow, ...], Freshness]:
     latest: dict[date, tuple[RaOutlookAttributes, Condition]] = {}
     for c in conditions:
-        a = c.attributes
-        if c.kind != Kind.CAISO_RA_OUTLOOK or not isinstance(a, RaOutlookAttributes):
-            continue
-        if not today <= a.operating_day < today + timedelta(days=7):
+        a = _figures(c, RaOutlookAttributes)
+        if a is None or not today <= a.operating_day < today + timedelta(days=7):
             continue
         held = latest.get(a.operating_day)
         if held is None or c.observed_at > held[1].observed_at:
