@@ -37,7 +37,7 @@ from monitor.source_health import source_label
 
 TEST_TEXT = "capmon test notification"
 _ALL_CAISO = "all CAISO"
-EN_DASH = "\u2013"
+_EN_DASH = "\u2013"
 
 VERB = {
     Transition.ISSUED: "issued", Transition.UPDATED: "updated", Transition.STARTED: "in effect",
@@ -110,9 +110,9 @@ class When:
             assert end is not None
             return f"until {pacific(end)}"
         if end is None:
-            return f"{pacific(start)} {EN_DASH} end TBD"
+            return f"{pacific(start)} {_EN_DASH} end TBD"
         same_day = start.astimezone(PACIFIC).date() == end.astimezone(PACIFIC).date()
-        return f"{pacific(start)} {EN_DASH} {pacific(end, with_day=not same_day)}"
+        return f"{pacific(start)} {_EN_DASH} {pacific(end, with_day=not same_day)}"
 
 
 def _hm(t: datetime) -> str:
