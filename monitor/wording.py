@@ -141,6 +141,8 @@ class Wording:
     # order for channels with room.
     value: str = ""
     extras: tuple[str, ...] = ()
+    # Sentences for channels that have room for them (a calendar event's description).
+    details: tuple[str, ...] = ()
     # Kinds that word their transitions themselves (capmon's own sight) say so here.
     sentences: Mapping[Transition, str] = field(default_factory=dict)
 
@@ -221,7 +223,7 @@ def _notice(a: NoticeAttributes, c: Condition, now: datetime) -> Wording:
         a.supersedes and a.supersedes[-1] != a.notice_no) else ()
     return Wording(_notice_label(c.kind, a), _when(now, c.window.start, c.window.end),
                    _regions(c.regions), f"#{a.notice_no}" if a.notice_no else "",
-                   extras=replaces)
+                   extras=replaces, details=(a.reason,) if a.reason else ())
 
 
 @_worded.register
@@ -269,8 +271,10 @@ def _dr(a: DrEventAttributes, c: Condition, now: datetime) -> Wording:
     if not when.known and a.event_date is not None:
         when = _when(now, day=a.event_date)
     places = a.sublaps or a.locations or a.blocks or c.regions
+    estimated = (f"The end time is {a.utility}'s estimate and may move.",) if (
+        a.estimated_end) else ()
     return Wording(f"{a.utility} {a.program}{product} event", when, Where(places),
-                   f"event {a.event_key}" if a.event_key else "")
+                   f"event {a.event_key}" if a.event_key else "", details=estimated)
 
 
 @_worded.register

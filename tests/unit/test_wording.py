@@ -1,17 +1,20 @@
 """Every kind, in every channel, says the same thing: one condition of each `Kind` rendered as
-SMS, email, decide's summary (the webhook's `summary`), the status page and the detail page
-carries the same label, window and reference, in Pacific time, the SMS in one GSM-7 segment."""
+SMS, email, decide's summary (the webhook's `summary`), the status page, the detail page and
+the calendar feed carries the same label, window and reference, in Pacific time, the SMS in
+one GSM-7 segment."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import icalendar
 import pytest
 from pydantic import SecretStr
 
 from consumers.notifiers.email import EmailConfig, build_message
 from consumers.notifiers.sms_text import is_single_segment, render_sms, to_gsm7
 from consumers.stages.summary import summary
+from monitor import calendar_feed
 from monitor.api.status_view import NOTICE_KINDS, event_row
 from monitor.attributes import (
     ATTRIBUTE_MODELS,
@@ -34,6 +37,7 @@ from monitor.notifications import (
     SmsChannel,
     Transition,
 )
+from monitor.store.calendar_feeds import WINDOWED_KINDS, Entry
 from monitor.wording import When, Wording, public_summary, wording
 
 NOW = datetime(2022, 9, 6, 17, 30, tzinfo=PACIFIC)
@@ -147,6 +151,20 @@ def test_the_status_page_lists_the_same_words(kind: Kind) -> None:
     assert row.window == words.when.long() == "Tue Sep 6 2022, 17:17 PDT \u2013 20:00 PDT"
     assert row.reference == words.reference != ""
     assert row.regions == words.where.text() != ""
+
+
+@pytest.mark.parametrize("kind", WINDOWED_KINDS)
+def test_the_calendar_feed_carries_the_same_words(kind: Kind) -> None:
+    c = condition(kind)
+    words = wording(c, NOW)
+    cal = icalendar.Calendar.from_ical(calendar_feed.render([Entry(c, 0)], name="desk", now=NOW))
+    [event] = cal.walk("VEVENT")
+    assert str(event["summary"]) == words.label
+    description = str(event["description"])
+    assert words.when.long() in description and words.reference in description
+    assert str(event["location"]) == words.where.text()
+    assert event.decoded("dtstart") == EVENING.start
+    assert event["dtstart"].params["TZID"] == "America/Los_Angeles"
 
 
 def test_the_labels_and_references_read_as_a_scheduler_expects() -> None:
