@@ -97,8 +97,7 @@ def _item_view(item: NotificationItem, now: datetime) -> dict[str, Any]:
 def build_message(n: Notification, to: str, config: EmailConfig, clock: Clock) -> EmailMessage:
     token = unsubscribe_token(config.link_secret, n.subscription_id, to, clock.now())
     view = {"summary": n.summary, "items": [_item_view(i, n.decided_at) for i in n.items],
-            "key": n.key,
-            "subscription_name": n.subscription_name or n.subscription_id,
+            "key": n.key, "subscription_name": n.subscription_name or n.subscription_id,
             "detail_url": detail_url(config.public_url, n.key),
             "unsubscribe_url": unsubscribe_url(config.public_url, token)}
     msg = EmailMessage()
