@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from monitor.attributes import SourceHealthAttributes
-from monitor.condition_text import heartbeat_line
 from monitor.events import Condition, Kind, Severity, Status, Window, revision_at
 from monitor.notifications import NotificationItem, Transition, notification_key
 from monitor.source_health import not_current
 from monitor.subscriptions import Heartbeat
+from monitor.wording import wording
 
 HEARTBEAT_ID = "capmon.heartbeat"
 
@@ -32,7 +32,7 @@ class DueHeartbeat:
 
     @property
     def summary(self) -> str:
-        return heartbeat_line(self.item)
+        return wording(self.item.condition, self.at).headline(Transition.HEARTBEAT)
 
 
 def heartbeat_item(subscription_id: str, at: datetime, health: Iterable[Condition],

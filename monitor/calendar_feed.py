@@ -16,11 +16,10 @@ from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard
 
-from monitor.attributes import DrEventAttributes, NoticeAttributes
 from monitor.clock import PACIFIC
-from monitor.condition_text import label
 from monitor.events import Status
 from monitor.store.calendar_feeds import Entry
+from monitor.wording import Wording, wording
 
 MEDIA_TYPE = "text/calendar"
 # How often a client should fetch the feed again: about how quickly an EEA's window moves.
@@ -76,6 +75,7 @@ def _event(entry: Entry, now: datetime) -> Event:
     c = entry.condition
     start, end = c.window.start, c.window.end
     assert start is not None  # the feed lists windowed conditions only
+    words = wording(c, now)
     ev = Event()
     ev.add("uid", uid(c.id))
     ev.add("dtstamp", now)
@@ -86,36 +86,24 @@ def _event(entry: Entry, now: datetime) -> Event:
     # the summary says the end is not known rather than inventing one.
     if end is not None:
         ev.add("dtend", end.astimezone(PACIFIC))
-    ev.add("summary", label(c) + ("" if end is not None else " (end TBD)"))
-    ev.add("description", "\n".join(_details(entry)))
+    ev.add("summary", words.label + ("" if end is not None else " (end TBD)"))
+    ev.add("description", "\n".join(_details(entry, words)))
     ev.add("status", "CANCELLED" if c.status == Status.CANCELLED else "CONFIRMED")
     ev.add("transp", "TRANSPARENT")  # a grid alert does not make anyone busy
     ev.add("categories", [c.kind.value, c.severity.value])
-    if c.regions:
-        ev.add("location", ", ".join(c.regions))
+    if words.where.places:
+        ev.add("location", words.where.text())
     if c.source_url:
         ev.add("url", c.source_url)
     return ev
 
 
-def _details(entry: Entry) -> list[str]:
+def _details(entry: Entry, words: Wording) -> list[str]:
     c = entry.condition
-    a = c.attributes
     # No status word: the store's is the source's last report, and a calendar read later
     # would show an event long over as "active". The window and STATUS say it.
-    lines = [f"{label(c)}, severity {c.severity.value}"]
-    if isinstance(a, NoticeAttributes):
-        if a.notice_no:
-            lines.append(f"CAISO notice #{a.notice_no}")
-        if a.supersedes:
-            lines.append("Replaces CAISO notice " + ", ".join(f"#{n}" for n in a.supersedes))
-        if a.reason:
-            lines.append(a.reason)
-    elif isinstance(a, DrEventAttributes):
-        if a.product:
-            lines.append(f"Product: {a.product}")
-        if a.estimated_end:
-            lines.append("The end time is SCE's estimate and may move.")
-    if c.regions:
-        lines.append("Where: " + ", ".join(c.regions))
-    return lines
+    lines = [f"{words.label}, severity {c.severity.value}", words.when.long()]
+    lines += [words.reference, *words.extras, *words.details]
+    if words.where.places:
+        lines.append("Where: " + words.where.text())
+    return [line for line in lines if line]

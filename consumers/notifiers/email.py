@@ -22,16 +22,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import SecretStr
 
 from consumers.notifiers.base import Delivery, EndpointAction, SendOutcome
-from consumers.notifiers.sms_text import window_text
-from monitor.clock import PACIFIC, Clock
-from monitor.condition_text import TEST_TEXT, health_line, heartbeat_line, label
+from monitor.clock import Clock
 from monitor.config import Settings
 from monitor.errors import ConfigError
-from monitor.events import Kind
 from monitor.links import detail_url, unsubscribe_token, unsubscribe_url
-from monitor.notifications import Notification, NotificationItem, Transition
+from monitor.notifications import Notification, NotificationItem
 from monitor.source_health import source_label
 from monitor.store.endpoints import Endpoint
+from monitor.wording import long_day, pacific, wording
 
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
                          autoescape=select_autoescape(["html", "html.j2"]),
@@ -74,9 +72,9 @@ class EmailConfig:
 def _value(key: str, v: object) -> str:
     """An attribute as a reader of the mail reads it: times in Pacific like the rest."""
     if isinstance(v, datetime):
-        return v.astimezone(PACIFIC).strftime("%a %b %-d %Y, %H:%M %Z")
+        return pacific(v)
     if isinstance(v, date):
-        return v.strftime("%a %b %-d %Y")
+        return long_day(v)
     if key in ("source", "current", "not_current"):
         names = v if isinstance(v, list | tuple) else [v]
         return ", ".join(source_label(str(n)) for n in names)
@@ -85,31 +83,22 @@ def _value(key: str, v: object) -> str:
     return str(v)
 
 
-def _title(item: NotificationItem) -> str:
+def _item_view(item: NotificationItem, now: datetime) -> dict[str, Any]:
     c = item.condition
-    if item.transition == Transition.TEST:
-        return TEST_TEXT
-    if item.transition == Transition.HEARTBEAT:
-        return heartbeat_line(item)
-    if c.kind == Kind.SOURCE_HEALTH:
-        return health_line(item)
-    return f"{label(c)} ({c.id})"
-
-
-def _item_view(item: NotificationItem) -> dict[str, Any]:
-    c = item.condition
+    words = wording(c, now)
     attrs = c.attributes.model_dump(mode="python", exclude_none=True)
     facts = [(k.replace("_", " ").capitalize(), _value(k, v)) for k, v in attrs.items()
              if v not in ((), [], "")]
-    return {"transition": item.transition.value, "title": _title(item),
-            "severity": c.severity.value, "status": c.status.value, "window": window_text(c),
-            "regions": ", ".join(c.regions), "facts": facts, "source_url": c.source_url}
+    return {"title": words.headline(item.transition), "condition_id": c.id,
+            "severity": c.severity.value, "status": c.status.value, "window": words.when.long(),
+            "regions": words.where.text(), "reference": words.reference,
+            "also": "; ".join(words.extras), "facts": facts, "source_url": c.source_url}
 
 
 def build_message(n: Notification, to: str, config: EmailConfig, clock: Clock) -> EmailMessage:
     token = unsubscribe_token(config.link_secret, n.subscription_id, to, clock.now())
-    view = {"summary": n.summary, "items": [_item_view(i) for i in n.items], "key": n.key,
-            "subscription_name": n.subscription_name or n.subscription_id,
+    view = {"summary": n.summary, "items": [_item_view(i, n.decided_at) for i in n.items],
+            "key": n.key, "subscription_name": n.subscription_name or n.subscription_id,
             "detail_url": detail_url(config.public_url, n.key),
             "unsubscribe_url": unsubscribe_url(config.public_url, token)}
     msg = EmailMessage()

@@ -35,7 +35,7 @@ def build(sub: Compiled, key: str, items: Sequence[NotificationItem],
     ids = tuple(id(i) for i in items)
     text = lines.get(ids) if lines is not None else None
     if text is None:
-        text = summary(items)
+        text = summary(items, now)
         if lines is not None:
             lines[ids] = text
     return Notification(key=key, tenant_id=sub.tenant_id, subscription_id=sub.id,

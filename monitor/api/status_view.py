@@ -14,23 +14,23 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
 
 from monitor.attributes import (
     DemandAttributes,
-    DrEventAttributes,
-    NoticeAttributes,
+    KindAttributes,
     PeakForecastAttributes,
     RaOutlookAttributes,
     StatusAttributes,
 )
 from monitor.clock import PACIFIC
-from monitor.condition_text import public_summary
 from monitor.events import Condition, Kind, Severity
 from monitor.ledger import LedgerEntry
 from monitor.source_health import MAILBOX, Blind, not_current, source_label
+from monitor.wording import long_day, pacific, public_summary, wording
 
+A = TypeVar("A", bound=KindAttributes)
 UNKNOWN = "unknown"
-EN_DASH = "\u2013"
 NO_DATA = "no data"
 
 NOTICE_KINDS = (Kind.CAISO_EEA, Kind.CAISO_RMO, Kind.CAISO_FLEX_ALERT,
@@ -47,11 +47,6 @@ PANEL_SOURCES: dict[str, tuple[str, ...]] = {
 TIGHT_MARGIN_MW = 2000.0
 # A newer market run of the same trade date replaces an older one.
 RUN_RANK = {"DAM": 4, "2DA": 3, "7DA": 2, "STATS": 1, "RTM": 0}
-_KIND_LABEL = {
-    Kind.CAISO_EEA: "EEA", Kind.CAISO_RMO: "Restricted Maintenance Operations",
-    Kind.CAISO_FLEX_ALERT: "Flex Alert", Kind.CAISO_TRANSMISSION_EMERGENCY:
-    "Transmission Emergency", Kind.CAISO_LEGACY: "Legacy notice",
-}
 
 
 def fmt_time(t: datetime | None, *, with_day: bool = True) -> str:
@@ -59,27 +54,11 @@ def fmt_time(t: datetime | None, *, with_day: bool = True) -> str:
         return UNKNOWN
     if t.tzinfo is None:  # SQLite hands timestamps back naive; the store writes them in UTC
         t = t.replace(tzinfo=UTC)
-    local = t.astimezone(PACIFIC)
-    text = local.strftime(f"{DAY}, %H:%M" if with_day else "%H:%M")
-    return f"{text} {local.tzname()}"
-
-
-DAY = "%a %b %-d %Y"
+    return pacific(t, with_day=with_day)
 
 
 def fmt_mw(value: float | None) -> str:
     return UNKNOWN if value is None else f"{value:,.0f} MW"
-
-
-def fmt_window(start: datetime | None, end: datetime | None) -> str:
-    if start is None and end is None:
-        return UNKNOWN
-    begin = fmt_time(start)
-    if end is None:
-        return f"{begin} {EN_DASH} end TBD"
-    same_day = start is not None and start.astimezone(PACIFIC).date() == end.astimezone(
-        PACIFIC).date()
-    return f"{begin} {EN_DASH} {fmt_time(end, with_day=not same_day)}"
 
 
 @dataclass(frozen=True)
@@ -196,15 +175,20 @@ class StatusView:
     refresh_seconds: int = 60
 
 
+def _figures(c: Condition | None, model: type[A]) -> A | None:
+    """The figures a panel reads from `c`, if it is of the kind whose attributes are `model`."""
+    return c.attributes if c is not None and isinstance(c.attributes, model) else None
+
+
 def _latest(conditions: Sequence[Condition], kind: Kind) -> Condition | None:
     of_kind = [c for c in conditions if c.kind == kind]
     return max(of_kind, key=lambda c: c.observed_at, default=None)
 
 
 def grid_status(status: Condition | None, now: datetime) -> GridStatus:
-    if status is None or not isinstance(status.attributes, StatusAttributes):
+    a = _figures(status, StatusAttributes)
+    if status is None or a is None:
         return GridStatus(UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, freshness(None))
-    a = status.attributes
     state = UNKNOWN
     if a.current_reserve_mw is not None and a.required_reserve_mw is not None:
         state = ("above requirement" if a.current_reserve_mw >= a.required_reserve_mw
@@ -215,9 +199,7 @@ def grid_status(status: Condition | None, now: datetime) -> GridStatus:
 
 
 def demand(status: Condition | None, demand_c: Condition | None, now: datetime) -> Demand:
-    sa = status.attributes if status and isinstance(status.attributes, StatusAttributes) else None
-    da = (demand_c.attributes if demand_c and isinstance(demand_c.attributes, DemandAttributes)
-          else None)
+    sa, da = _figures(status, StatusAttributes), _figures(demand_c, DemandAttributes)
     # Prefer the 5-minute demand.csv interval; fall back on stats.txt for each value.
     current = da.current_mw if da and da.current_mw is not None else (
         sa.current_demand_mw if sa else None)
@@ -241,16 +223,15 @@ def tomorrow_peaks(conditions: Sequence[Condition], status: Condition | None,
     tomorrow = today + timedelta(days=1)
     best: dict[str, tuple[PeakForecastAttributes, Condition]] = {}
     for c in conditions:
-        a = c.attributes
-        if c.kind != Kind.CAISO_PEAK_FORECAST or not isinstance(a, PeakForecastAttributes):
-            continue
-        if a.trade_date != tomorrow or a.area not in PEAK_AREAS:
+        a = _figures(c, PeakForecastAttributes)
+        if a is None or a.trade_date != tomorrow or a.area not in PEAK_AREAS:
             continue
         held = best.get(a.area)
         rank = (RUN_RANK.get(a.market_run, 0), c.observed_at)
         if held is None or rank > (RUN_RANK.get(held[0].market_run, 0), held[1].observed_at):
             best[a.area] = (a, c)
-    day = tomorrow.strftime(DAY)
+    day = long_day(tomorrow)
+    outlook = _figures(status, StatusAttributes)
     rows = []
     for area in PEAK_AREAS:
         if area in best:
@@ -258,11 +239,9 @@ def tomorrow_peaks(conditions: Sequence[Condition], status: Condition | None,
             vintage = a.market_run + (f", made {fmt_time(a.vintage)}" if a.vintage else "")
             at = f"hour ending {a.hour_ending}" if a.hour_ending else fmt_time(a.peak_at)
             rows.append(PeakRow(area, day, fmt_mw(a.peak_mw), at, vintage))
-        elif (area == "CA ISO-TAC" and status is not None
-              and isinstance(status.attributes, StatusAttributes)
-              and status.attributes.tomorrows_forecast_peak_mw):
-            rows.append(PeakRow(area, day, fmt_mw(status.attributes.tomorrows_forecast_peak_mw),
-                                UNKNOWN, "Today's Outlook"))
+        elif area == "CA ISO-TAC" and outlook and outlook.tomorrows_forecast_peak_mw:
+            rows.append(PeakRow(area, day, fmt_mw(outlook.tomorrows_forecast_peak_mw), UNKNOWN,
+                                "Today's Outlook"))
         else:
             rows.append(PeakRow(area, day, NO_DATA, UNKNOWN, UNKNOWN))
     return tuple(rows)
@@ -272,10 +251,8 @@ def ra_margins(conditions: Sequence[Condition], today: date,
                now: datetime) -> tuple[tuple[MarginRow, ...], Freshness]:
     latest: dict[date, tuple[RaOutlookAttributes, Condition]] = {}
     for c in conditions:
-        a = c.attributes
-        if c.kind != Kind.CAISO_RA_OUTLOOK or not isinstance(a, RaOutlookAttributes):
-            continue
-        if not today <= a.operating_day < today + timedelta(days=7):
+        a = _figures(c, RaOutlookAttributes)
+        if a is None or not today <= a.operating_day < today + timedelta(days=7):
             continue
         held = latest.get(a.operating_day)
         if held is None or c.observed_at > held[1].observed_at:
@@ -290,38 +267,17 @@ def ra_margins(conditions: Sequence[Condition], today: date,
                  "tight" if a.min_margin_mw < TIGHT_MARGIN_MW else "")
         if a.min_margin_mw == lowest:
             label = f"{label}, lowest of the week" if label else "lowest of the week"
-        rows.append(MarginRow(day.strftime(DAY), fmt_mw(a.min_margin_mw),
+        rows.append(MarginRow(long_day(day), fmt_mw(a.min_margin_mw),
                               fmt_time(a.min_margin_interval_end, with_day=False), label))
     newest = max(c.observed_at for _, c in latest.values())
     return tuple(rows), freshness(newest)
 
 
-def notice_row(c: Condition) -> EventRow:
-    a = c.attributes
-    name = _KIND_LABEL.get(c.kind, c.kind.value)
-    ref = ""
-    if isinstance(a, NoticeAttributes):
-        if a.level and c.kind in (Kind.CAISO_EEA, Kind.CAISO_LEGACY):
-            name = "EEA Watch" if a.level.upper() == "WATCH" and c.kind == Kind.CAISO_EEA else (
-                f"EEA {a.level}" if c.kind == Kind.CAISO_EEA else a.level.title())
-            if a.step:
-                name += f" (step {a.step})"
-        ref = f"notice {a.notice_no}" if a.notice_no else (a.title or "")
-    return EventRow(c.severity.value.upper(), name, c.status.value,
-                    fmt_window(c.window.start, c.window.end), ", ".join(c.regions) or UNKNOWN, ref)
-
-
-def dr_row(c: Condition) -> EventRow:
-    a = c.attributes
-    name, where, ref = "DR event", UNKNOWN, ""
-    if isinstance(a, DrEventAttributes):
-        product = a.product if a.product and a.product != a.program else None
-        name = f"{a.utility} {a.program}" + (f" ({product})" if product else "")
-        places = a.sublaps or a.locations or a.blocks or c.regions
-        where = ", ".join(places) if places else (a.location_type or UNKNOWN)
-        ref = f"event {a.event_key}" if a.event_key else ""
-    return EventRow(c.severity.value.upper(), name, c.status.value,
-                    fmt_window(c.window.start, c.window.end), where, ref)
+def event_row(c: Condition, now: datetime) -> EventRow:
+    """A notice or a DR event as the tables list it, in the words of every other channel."""
+    words = wording(c, now)
+    return EventRow(c.severity.value.upper(), words.label, c.status.value,
+                    words.when.long() or UNKNOWN, words.where.text() or UNKNOWN, words.reference)
 
 
 def blind_row(b: Blind) -> BlindRow:
@@ -392,8 +348,7 @@ def build_view(open_conditions: Sequence[Condition], recent: Sequence[Condition]
     if alerting:
         top = alerting[0]
         headline_severity = top.severity.value.upper()
-        headline = f"{len(alerting)} active or scheduled: highest {notice_row(top).name}" if (
-            top.kind != Kind.SCE_DR_EVENT) else f"{len(alerting)} active or scheduled"
+        headline = f"{len(alerting)} active or scheduled: highest {wording(top, now).label}"
     elif blind:
         headline_severity = UNKNOWN.upper()
         headline = (f"capmon cannot see {len(blind)} of its sources: the grid's state is "
@@ -416,9 +371,9 @@ def build_view(open_conditions: Sequence[Condition], recent: Sequence[Condition]
         peaks=tomorrow_peaks(recent, status, today), peaks_unknown=panel_unknown("peaks", blind),
         margins=margins,
         margin_fresh=dataclasses.replace(margin_fresh, unknown=panel_unknown("ra", blind)),
-        notices=tuple(notice_row(c) for c in notices),
+        notices=tuple(event_row(c, now) for c in notices),
         notices_unknown=panel_unknown("notices", blind), notices_note=notes,
-        dr_events=tuple(dr_row(c) for c in dr), dr_unknown=panel_unknown("dr", blind),
+        dr_events=tuple(event_row(c, now) for c in dr), dr_unknown=panel_unknown("dr", blind),
         blind=tuple(blind_row(b) for b in blind),
         blind_summary=(f"capmon cannot see {len(blind)} of {watched} sources" if blind
                        else ""),

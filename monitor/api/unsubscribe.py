@@ -14,13 +14,13 @@ any secret: the link is unauthenticated and may be forwarded.
 from __future__ import annotations
 
 import html
+from datetime import datetime
 
 from aiohttp import web
 
 from monitor import ledger
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
-from monitor.condition_text import public_line, public_summary
 from monitor.links import (
     DETAIL_PREFIX_CHARS,
     UNSUBSCRIBE_TOKEN_DAYS,
@@ -30,6 +30,7 @@ from monitor.links import (
 )
 from monitor.notifications import NotificationItem
 from monitor.store import endpoints as endpoint_store
+from monitor.wording import pacific, public_line, public_summary, wording
 
 routes = web.RouteTableDef()
 UNSUBSCRIBE_REASON = "email one-click unsubscribe"
@@ -105,22 +106,23 @@ async def detail(request: web.Request) -> web.Response:
     # The link travels in SMS and email and can be forwarded: the page shows the conditions
     # (public grid information), never the tenant, the subscription (its name, its threshold
     # levels, the test condition's id) or the recipient.
-    items = "" if n.test else "".join(_item(i) for i in n.items)
+    items = "" if n.test else "".join(_item(i, n.decided_at) for i in n.items)
     return _page(title, f"<h1>{html.escape(title)}</h1><p>Severity: "
-                 f"{html.escape(n.severity)}. Decided {html.escape(n.decided_at.isoformat())}."
+                 f"{html.escape(n.severity)}. Decided {html.escape(pacific(n.decided_at))}."
                  f"</p><ul>{items}</ul>",
                  headers={"X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer",
                           "Cache-Control": "no-store"})
 
 
-def _item(i: NotificationItem) -> str:
+def _item(i: NotificationItem, now: datetime) -> str:
     c = i.condition
+    words = wording(c, now)
     return (
-        f"<li><b>{html.escape(public_line(i))}</b>: {html.escape(c.kind)} "
+        f"<li><b>{html.escape(public_line(i, now))}</b>: {html.escape(c.kind)} "
         f"<code>{html.escape(c.id)}</code>, {html.escape(c.severity)}, {html.escape(c.status)}"
-        + (f", {html.escape(str(c.window.start))} to {html.escape(str(c.window.end or 'TBD'))}"
-           if c.window.start else "")
-        + (f", {html.escape(', '.join(c.regions))}" if c.regions else "")
+        + (f", {html.escape(words.when.long())}" if words.when.known else "")
+        + (f", {html.escape(words.where.text())}" if words.where.places else "")
+        + (f", {html.escape(words.reference)}" if words.reference else "")
         + _source_link(c.source_url) + "</li>")
 
 

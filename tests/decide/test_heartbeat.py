@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from consumers.heartbeat import heartbeats_due, next_heartbeat
 from consumers.index import SubscriptionIndex
+from consumers.stages.summary import item_line
 from monitor.attributes import SourceHealthAttributes
-from monitor.condition_text import heartbeat_line
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.store.subscriptions import StoredSubscription
 from monitor.subscriptions import Heartbeat, SubscriptionSpec
@@ -88,7 +88,7 @@ def test_what_is_due_and_what_it_says() -> None:
     blind = next(d for d in again if d.subscription_id == "sub-a")
     assert blind.summary == ("capmon is watching: 6 of 7 sources current; cannot see SCE DR "
                              "events")
-    assert heartbeat_line(blind.item) == blind.summary
+    assert item_line(blind.item, blind.at) == blind.summary  # what decide sends
     assert heartbeats_due(subs, t1, t1 + timedelta(hours=20), [], SOURCES) == []  # next day
     # An ended source.health is current again.
     ok = heartbeats_due(subs, t0, t1, [health("sce-dr", Status.ENDED)], SOURCES)

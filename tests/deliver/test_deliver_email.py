@@ -178,7 +178,7 @@ def test_mail_speaks_pacific_time_and_says_what_capmon_cannot_see(clock: ManualC
     body = mail.get_body(("plain",))
     assert body is not None
     text = body.get_content()
-    assert "* ISSUED: capmon cannot see SCE DR events since 09/06 09:47 PT" in text
+    assert "* capmon cannot see SCE DR events since 9/6 09:47 PT" in text
     assert "Last error: cannot resolve www.sce.openadr.com" in text
     assert "Source: SCE DR events" in text
 

@@ -84,7 +84,7 @@ def test_every_2022_heatwave_notice_fits_one_segment(transition: Transition) -> 
 def test_eea3_text_reads_as_a_scheduler_expects() -> None:
     [c] = [c for c in heatwave() if c.id == "caiso.notice:202202696"]
     text = render_sms(notify(c), LINK)
-    assert text == f"CAISO EEA 3 9/6 17:17-20:00 PT, #202202696, all CAISO {LINK}"
+    assert text == f"CAISO EEA 3 issued 9/6 17:17-20:00 PT, #202202696, all CAISO {LINK}"
 
 
 
@@ -100,7 +100,7 @@ def test_a_notice_superseded_in_place_does_not_replace_itself() -> None:
         attributes=NoticeAttributes(notice_no="202202705", level="2", supersedes=("202202705",)),
         revision=1, observed_at=OBS)
     text = render_sms(notify(in_place, transition=Transition.UPDATED), LINK)
-    assert text == f"UPDATED: CAISO EEA 2 9/7 20:11-20:30 PT, #202202705, all CAISO {LINK}"
+    assert text == f"CAISO EEA 2 updated 9/7 20:11-20:30 PT, #202202705, all CAISO {LINK}"
     other = in_place.model_copy(update={"attributes": NoticeAttributes(
         notice_no="202202710", level="2", supersedes=("202202705",))})
     assert "replaces #202202705" in render_sms(notify(other), LINK)
@@ -201,15 +201,15 @@ BLIND = Condition(
 
 def test_capmon_says_what_it_cannot_see_and_when_it_sees_again() -> None:
     assert render_sms(notify(BLIND), LINK) == (
-        "capmon cannot see CAISO notices since 09/06 09:47 PT, cannot resolve "
+        "capmon cannot see CAISO notices since 9/6 09:47 PT, cannot resolve "
         f"imap.cpa.example {LINK}")
     again = BLIND.model_copy(update={
         "status": Status.ENDED, "window": Window(start=SEEN, end=datetime(2022, 9, 6, 17, 12,
                                                                          tzinfo=UTC))})
     assert render_sms(notify(again, transition=Transition.ENDED), LINK) == (
-        f"capmon sees CAISO notices again (blind 09/06 09:47-10:12 PT) {LINK}")
+        f"capmon sees CAISO notices again (blind 9/6 09:47-10:12 PT) {LINK}")
     assert render_sms(notify(BLIND, transition=Transition.REMINDER), LINK).startswith(
-        "capmon still cannot see CAISO notices since 09/06 09:47 PT")
+        "capmon still cannot see CAISO notices since 9/6 09:47 PT")
 
 
 def test_an_sdp_event_names_its_program_once() -> None:
@@ -220,4 +220,4 @@ def test_an_sdp_event_names_its_program_once() -> None:
         attributes=DrEventAttributes(utility="SCE", program="SDP", product="SDP"),
         revision=1, observed_at=OBS)
     assert render_sms(notify(sdp, transition=Transition.UPDATED), LINK) == (
-        f"UPDATED: SCE SDP event 9/6 16:00-20:00 PT {LINK}")
+        f"SCE SDP event updated 9/6 16:00-20:00 PT {LINK}")

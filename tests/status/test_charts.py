@@ -223,8 +223,8 @@ def test_timeline_keeps_what_meets_the_last_24_and_next_48_hours() -> None:
     tl = timeline([*open_now, far, gone], now)
     assert (tl.start, tl.end) == (now - timedelta(hours=24), now + timedelta(hours=48))
     labels = [b.label for b in tl.bars]
-    assert labels == ["CAISO Transmission Emergency", "SCE BIP DR event", "CAISO EEA 1",
-                      "Flex Alert", "CAISO EEA 3", "CAISO EEA Watch"]
+    assert labels == ["CAISO Transmission Emergency", "SCE BIP BIP-30 event", "CAISO EEA 1",
+                      "CAISO Flex Alert", "CAISO EEA 3 step 1", "CAISO EEA Watch"]
     bip = tl.bars[1]
     assert bip.end is None and bip.severity == Severity.EMERGENCY
 
@@ -240,10 +240,11 @@ def test_timeline_chart_bars_by_severity_and_now() -> None:
         assert colour in css
     segments = root.findall(f".//{SVG}path[@class='line reactive nofill']")
     assert len(segments) == 6 + 1  # a bar per event, and the line at now
-    assert "CAISO EEA 3 (CRITICAL, active) Tue Sep 6 17:17 PDT \u2013 20:00 PDT" in chart.summary
-    assert "SCE BIP DR event (EMERGENCY, active) Tue Sep 6 16:00 PDT \u2013 end TBD" in (
+    assert ("CAISO EEA 3 step 1 (CRITICAL, active) Tue Sep 6 17:17 PDT \u2013 20:00 PDT"
+            in chart.summary)
+    assert "SCE BIP BIP-30 event (EMERGENCY, active) Tue Sep 6 16:00 PDT \u2013 end TBD" in (
         chart.summary)
-    assert "EEA 3" in axis(root, "y")
+    assert "EEA 3 step 1" in axis(root, "y")
     assert axis(root, "x") == ["Tue 6", "Wed 7", "Thu 8"]
 
 

@@ -67,8 +67,8 @@ async def test_status_page_lists_conditions_not_tenants_and_never_tests(
     assert recent is not None
     rows = [" ".join(r.text(separator=" ").split()) for r in recent.css("tbody tr")]
     assert len(rows) == 2, rows  # the test notification is not listed
-    assert "CAISO demand crossed a threshold" in rows[0] and "WARNING" in rows[0]
-    assert "CAISO EEA 3 issued 09/06 17:17-20:00 PT" in rows[1] and "sms" in rows[1]
+    assert "CAISO demand 9/6 crossed a threshold" in rows[0] and "WARNING" in rows[0]
+    assert "CAISO EEA 3 step 1 issued 9/6 17:17-20:00 PT" in rows[1] and "sms" in rows[1]
     assert "test notification" not in html
 
 
@@ -93,7 +93,7 @@ async def test_detail_link_shows_the_conditions_only(
     assert resp.status == 200
     html = await resp.text()
     _assert_private(html)
-    assert "CAISO demand crossed a threshold" in html and "caiso.demand:2022-09-06" in html
+    assert "CAISO demand 9/6 crossed a threshold" in html and "caiso.demand:2022-09-06" in html
     assert resp.headers["X-Robots-Tag"] == "noindex"
     assert resp.headers["Referrer-Policy"] == "no-referrer"
 

@@ -41,7 +41,7 @@ async def test_heatwave_evening_reads_at_a_glance(client: TestClient[Any, Any],
     doc = await page(client)
     headline = " ".join(doc.css_first("header .headline").text().split())
     assert headline.startswith("CRITICAL")
-    assert "EEA 3 (step 1)" in headline
+    assert "CAISO EEA 3 step 1" in headline
 
     grid = section(doc, "h-grid")
     assert "Restricted Maintenance Operations, Flex Alert, EEA 3" in grid
@@ -70,15 +70,15 @@ async def test_heatwave_evening_reads_at_a_glance(client: TestClient[Any, Any],
 
     notices = section(doc, "h-notices")
     assert notices.index("CRITICAL") < notices.index("WARNING") < notices.index("ADVISORY")
-    assert ("EEA 3 (step 1) active Tue Sep 6 2022, 17:17 PDT \u2013 20:00 PDT CAISO Grid "
-            "notice 202202696") in notices
-    assert "EEA Watch scheduled Wed Sep 7 2022, 16:00 PDT" in notices
+    assert ("CAISO EEA 3 step 1 active Tue Sep 6 2022, 17:17 PDT \u2013 20:00 PDT all CAISO "
+            "#202202696") in notices
+    assert "CAISO EEA Watch scheduled Wed Sep 7 2022, 16:00 PDT" in notices
     assert "Transmission Emergency" in notices and "Flex Alert" in notices
     assert "202202645" not in notices  # ended on 8/31
 
     dr = section(doc, "h-dr")
-    assert ("EMERGENCY SCE BIP (BIP-30) active Tue Sep 6 2022, 16:00 PDT \u2013 end TBD SCEC, "
-            "SCLD") in dr
+    assert ("EMERGENCY SCE BIP BIP-30 event active Tue Sep 6 2022, 16:00 PDT \u2013 end TBD "
+            "SCEC, SCLD event bip-20220906") in dr
     assert "Unknown" not in dr
 
     # One meaning of "not current": OASIS's open source.health condition, everywhere.
@@ -175,7 +175,7 @@ async def test_notifications_and_delivery_health_without_recipients(
     recent = section(doc, "h-recent")
     assert recent.count("CRITICAL sms") == 4 and "dead" in recent
     # What the notification was about, from its condition (not its tenant-written summary).
-    assert "CAISO EEA 3 issued 09/06 17:17-20:00 PT" in recent
+    assert "CAISO EEA 3 step 1 issued 9/6 17:17-20:00 PT" in recent
     assert "Tue Sep 6 2022, 17:30 PDT" in recent
     health = section(doc, "h-delivery")
     assert "ATTENTION: 1 dead-lettered" in health

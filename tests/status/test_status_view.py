@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from monitor.api import status_view as sv
 from monitor.events import Kind, Severity, Status
+from monitor.wording import When
 from tests.status import heatwave as hw
 
 
@@ -65,9 +66,10 @@ def test_legacy_and_watch_names() -> None:
                       hw.pt(6, 18), None, level="STAGE 3", notice_no="202002424")
     watch = hw.notice("caiso.notice:202202694", Kind.CAISO_EEA, Severity.WATCH, hw.pt(7, 16),
                       hw.pt(7, 21), status=Status.SCHEDULED, level="WATCH")
-    assert sv.notice_row(stage).name == "Stage 3"
-    assert sv.notice_row(stage).window.endswith("end TBD")
-    assert sv.notice_row(watch).name == "EEA Watch" and sv.notice_row(watch).reference == ""
+    assert sv.event_row(stage, hw.NOW).name == "CAISO Stage 3"
+    assert sv.event_row(stage, hw.NOW).window.endswith("end TBD")
+    assert sv.event_row(watch, hw.NOW).name == "CAISO EEA Watch"
+    assert sv.event_row(watch, hw.NOW).reference == ""
 
 
 def test_delivery_health_words() -> None:
@@ -82,5 +84,5 @@ def test_times_are_pacific_with_their_zone() -> None:
     assert sv.fmt_time(hw.pt(6, 17, 17).replace(tzinfo=None)) == "Tue Sep 6 2022, 10:17 PDT"
     jan = hw.pt(6, 12).replace(month=1)
     assert sv.fmt_time(jan).endswith("PST")
-    assert sv.fmt_window(hw.pt(5, 23), hw.pt(6, 1)) == (
+    assert When(hw.pt(5, 23), hw.pt(6, 1)).long() == (
         "Mon Sep 5 2022, 23:00 PDT \u2013 Tue Sep 6 2022, 01:00 PDT")

@@ -20,9 +20,9 @@ from monitor.attributes import (
     StatusAttributes,
 )
 from monitor.clock import PACIFIC
-from monitor.condition_text import label
 from monitor.events import Condition, Kind, Severity
 from monitor.subscriptions import SubscriptionSpec
+from monitor.wording import wording
 
 # Tenants' threshold levels are shown as a band whose ends are rounded outward to this step,
 # so that no band gives away one tenant's exact level.
@@ -218,6 +218,6 @@ def timeline(open_conditions: Sequence[Condition], now: datetime) -> Timeline:
         e = aware(c.window.end) if c.window.end else None
         if (e is not None and e < start) or (s is not None and s > end):
             continue
-        bars.append(Bar(label(c), c.severity, c.status.value, s, e))
+        bars.append(Bar(wording(c, now).label, c.severity, c.status.value, s, e))
     bars.sort(key=lambda b: (b.start or start, -b.severity.rank, b.label))
     return Timeline(start, now, end, tuple(bars))
