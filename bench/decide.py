@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from consumers.decide import DecideConfig, Decider, decode
-from consumers.index import SubscriptionIndex
+from consumers.decide.decider import DecideConfig, Decider, decode
+from consumers.decide.index import SubscriptionIndex
 from monitor.attributes import DrEventAttributes, NoticeAttributes
 from monitor.bus import Bus, MemoryBus
 from monitor.bus.base import Message

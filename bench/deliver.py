@@ -35,10 +35,10 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from consumers.deliver import Deliverer
-from consumers.deliver_ledger import DeliverLedger
-from consumers.deliver_stages import Deps
-from consumers.limits import Limits
+from consumers.deliver.deliverer import Deliverer
+from consumers.deliver.ledger import DeliverLedger
+from consumers.deliver.limits import Limits
+from consumers.deliver.stages import Deps
 from consumers.notifiers.base import Delivery
 from consumers.notifiers.webhook import (
     WebhookConfig,

@@ -25,8 +25,8 @@ from capmon.demo import DEFAULT_SCENARIO
 from capmon.demo.driver import TimeDriver
 from capmon.demo.run import DemoOptions, run_demo
 from capmon.replay import load_timeline
-from consumers.decide import Decider
-from consumers.deliver import Deliverer
+from consumers.decide.decider import Decider
+from consumers.deliver.deliverer import Deliverer
 from monitor.logging import configure_logging
 from producers.engine import Engine
 

@@ -93,7 +93,7 @@ from monitor.topics import CAISO, CONDITION_TOPICS, NOTIFICATIONS, TOPIC_SPECS
 
 REPO = Path(__file__).resolve().parents[1]
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
-# decide's consumer group has no setting (consumers/decide.py GROUP); deliver's default one.
+# decide's consumer group has no setting (consumers/decide/decider.py GROUP); deliver's default one.
 DECIDE_GROUP = "capmon-decide"
 DELIVER_GROUP = "capmon-deliver"
 SOURCE = "/bench/fanout"

@@ -222,7 +222,7 @@ class DeliverSettings(Section):
     # and outcomes commit in large batches while every send slot stays busy.
     inflight: int = Field(default=512, ge=1, le=8192)
     # After each ledger commit, claims and outcomes gather this long before the next one
-    # (consumers/group_commit.py): a burst shares transactions; a lone alert never waits.
+    # (consumers/deliver/group_commit.py): a burst shares transactions; a lone alert never waits.
     commit_linger_s: float = Field(default=0.002, ge=0, le=0.1)
     # How often the retry scheduler looks for due notifications.
     scheduler_interval_s: float = Field(default=1.0, gt=0)
@@ -251,7 +251,7 @@ class DeliverSettings(Section):
 
 
 class DecideSettings(Section):
-    """The decide role's grouping and ticker (see consumers/decide.py DecideConfig)."""
+    """The decide role's grouping and ticker (see consumers/decide/decider.py DecideConfig)."""
 
     # A new group waits this long for siblings before it leaves (0: the first goes at once).
     group_wait_s: float = Field(default=0.0, ge=0)

@@ -32,7 +32,8 @@ class Transition(StrEnum):
     CANCELLED = "cancelled"
     REMINDER = "reminder"
     TEST = "test"
-    # The subscriber's daily "capmon is watching" (consumers/heartbeat.py), not a condition's.
+    # The subscriber's daily "capmon is watching" (consumers/decide/heartbeat.py), not a
+    # condition's.
     HEARTBEAT = "heartbeat"
 
 

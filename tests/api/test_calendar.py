@@ -14,7 +14,7 @@ import pytest
 import vobject
 from aiohttp.test_utils import TestClient
 
-from consumers.decide import Decider
+from consumers.decide.decider import Decider
 from monitor.attributes import DrEventAttributes
 from monitor.bus import MemoryBus
 from monitor.calendar_feed import render, uid

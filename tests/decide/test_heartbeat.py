@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from consumers.heartbeat import heartbeats_due, next_heartbeat
-from consumers.index import SubscriptionIndex
-from consumers.stages.summary import item_line
+from consumers.decide.heartbeat import heartbeats_due, next_heartbeat
+from consumers.decide.index import SubscriptionIndex
+from consumers.decide.stages.summary import item_line
 from monitor.attributes import SourceHealthAttributes
 from monitor.events import Condition, Kind, Severity, Status, Window
 from monitor.store.subscriptions import StoredSubscription

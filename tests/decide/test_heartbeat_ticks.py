@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from consumers.decide import DecideConfig, Decider
+from consumers.decide.decider import DecideConfig, Decider
 from monitor import ledger
 from monitor.attributes import SourceHealthAttributes
 from monitor.bus import MemoryBus

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from consumers import state
-from consumers.rules import superseded_ids
+from consumers.decide import state
+from consumers.decide.rules import superseded_ids
 from monitor.attributes import NoticeAttributes
 from monitor.events import Condition, Kind, Severity, Status, Window, revision_at
 from monitor.notifications import Notification

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from consumers.decide import Decider
+from consumers.decide.decider import Decider
 from monitor import ledger
 from monitor.attributes import NoticeAttributes
 from monitor.bus import MemoryBus

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from consumers.decide import Decider
+from consumers.decide.decider import Decider
 from monitor import ledger
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from consumers.decide import DecideConfig, Decider, decode
+from consumers.decide.decider import DecideConfig, Decider, decode
 from monitor import ledger
 from monitor.bus import Bus, MemoryBus
 from monitor.bus.base import Message

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
 
-from consumers.decide import run
+from consumers.decide.decider import run
 from monitor.attributes import NoticeAttributes
 from monitor.bus import MemoryBus
 from monitor.bus.base import Consumer

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from consumers.decide import Decider
+from consumers.decide.decider import Decider
 from monitor import ledger
 from monitor.attributes import DrEventAttributes, NoticeAttributes
 from monitor.bus import MemoryBus

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from consumers.index import SubscriptionIndex
+from consumers.decide.index import SubscriptionIndex
 from monitor.attributes import DrEventAttributes, NoticeAttributes
 from monitor.events import Condition, Kind, Severity, Status
 from monitor.store.subscriptions import StoredSubscription

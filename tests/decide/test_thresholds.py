@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from consumers.decide import Decider
+from consumers.decide.decider import Decider
 from monitor import ledger
 from monitor.attributes import PeakForecastAttributes, RaOutlookAttributes
 from monitor.bus import MemoryBus

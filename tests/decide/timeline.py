@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from consumers.decide import Decider
+from consumers.decide.decider import Decider
 from monitor.attributes import NoticeAttributes
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock

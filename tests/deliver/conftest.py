@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import SecretStr
 
-from consumers.deliver import Deliverer
-from consumers.deliver_ledger import DeliverLedger
-from consumers.deliver_stages import Deps
-from consumers.limits import Limits
+from consumers.deliver.deliverer import Deliverer
+from consumers.deliver.ledger import DeliverLedger
+from consumers.deliver.limits import Limits
+from consumers.deliver.stages import Deps
 from consumers.notifiers.base import Notifier
 from consumers.notifiers.email import EmailConfig, EmailNotifier
 from consumers.notifiers.webhook import WebhookConfig, WebhookNotifier

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from pydantic import SecretStr
 
-from consumers.limits import CircuitBreaker, TokenBucket
+from consumers.deliver.limits import CircuitBreaker, TokenBucket
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
 from consumers.notifiers.webhook import WebhookConfig, WebhookNotifier, classify
 from monitor.clock import ManualClock

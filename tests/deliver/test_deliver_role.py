@@ -8,7 +8,7 @@ import asyncio
 from cloudevents.core.v1.event import CloudEvent
 
 from capmon.roles import ROLES
-from consumers.deliver import run
+from consumers.deliver.deliverer import run
 from monitor import ledger
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock

@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 
 from capmon.api import api_app
 from capmon.demo.twilio_standin import Behaviour, TwilioStandIn
-from consumers.deliver import Deliverer
+from consumers.deliver.deliverer import Deliverer
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
 from consumers.notifiers.sms_text import is_single_segment
 from monitor import ledger

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from consumers.group_commit import GroupCommit
+from consumers.deliver.group_commit import GroupCommit
 
 
 class Recorder:

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from capmon.demo.twilio_standin import Behaviour
-from consumers.deliver import Deliverer
-from consumers.deliver_stages import Attempt, run_stages, send
+from consumers.deliver.deliverer import Deliverer
+from consumers.deliver.stages import Attempt, run_stages, send
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
 from monitor import ledger
 from monitor.bus import MemoryBus

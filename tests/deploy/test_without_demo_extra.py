@@ -57,8 +57,9 @@ def test_everything_but_the_demo_runs_without_the_demo_extra(tmp_path: Path) -> 
     assert set(got["failed"]) == {"capmon.demo.run", "capmon.demo.sinks",
                                   "capmon.demo.timeline"}
     assert set(got["failed"].values()) <= {"aiosmtpd.smtp", "rich.console", "aiosmtpd", "rich"}
-    assert {"capmon.roles", "capmon.api", "capmon.cli", "producers.runner", "consumers.decide",
-            "consumers.deliver", "capmon.replay", "capmon.demo.twilio_standin"} \
+    assert {"capmon.roles", "capmon.api", "capmon.cli", "producers.runner",
+            "consumers.decide.decider", "consumers.deliver.deliverer", "capmon.replay",
+            "capmon.demo.twilio_standin"} \
         <= set(got["imported"])
     assert got["demo"] == 2 and not (tmp_path / "out").exists()
     [line] = got["stderr"].splitlines()

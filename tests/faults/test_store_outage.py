@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
-from consumers.decide import Decider, run
+from consumers.decide.decider import Decider, run
 from monitor.attributes import NoticeAttributes
 from monitor.bus import MemoryBus
 from monitor.bus.dead_letters import list_dead_letters

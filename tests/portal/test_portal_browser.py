@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright
 
 from capmon.api import api_app
-from consumers.deliver import run as deliver
+from consumers.deliver.deliverer import run as deliver
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import Settings, WebhookSettings

@@ -11,9 +11,9 @@ import icalendar
 import pytest
 from pydantic import SecretStr
 
+from consumers.decide.stages.summary import summary
 from consumers.notifiers.email import EmailConfig, build_message
 from consumers.notifiers.sms_text import is_single_segment, render_sms, to_gsm7
-from consumers.stages.summary import summary
 from monitor import calendar_feed
 from monitor.api.status_view import NOTICE_KINDS, event_row
 from monitor.attributes import (

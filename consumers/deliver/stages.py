@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consumers.deliver_ledger import After, DeliverLedger, Effects, Settlement
-from consumers.limits import Limits
+from consumers.deliver.ledger import After, DeliverLedger, Effects, Settlement
+from consumers.deliver.limits import Limits
 from consumers.notifiers.base import Delivery, EndpointAction, Notifier, SendOutcome
 from monitor import ledger
 from monitor.bus import Bus
@@ -38,7 +38,7 @@ from monitor.store import subscriptions as sub_store
 from monitor.store import tenants as tenant_store
 from monitor.store.endpoints import Endpoint
 
-log = structlog.get_logger("consumers.deliver")
+log = structlog.get_logger("consumers.deliver.deliverer")
 
 
 @dataclass(frozen=True)

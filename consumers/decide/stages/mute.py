@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from consumers.regions import coverage, within
-from consumers.stages import Candidate, Context
-from consumers.stages.group import told_of
+from consumers.decide.regions import coverage, within
+from consumers.decide.stages import Candidate, Context
+from consumers.decide.stages.group import told_of
 from monitor.attributes import DrEventAttributes
 from monitor.events import Kind
 from monitor.notifications import Transition

@@ -3,9 +3,9 @@ reminders that time alone makes due, and the daily heartbeats."""
 
 from __future__ import annotations
 
-from consumers.heartbeat import heartbeats_due
-from consumers.rules import reminder_period
-from consumers.stages import Candidate, Context
+from consumers.decide.heartbeat import heartbeats_due
+from consumers.decide.rules import reminder_period
+from consumers.decide.stages import Candidate, Context
 from monitor.events import Severity
 from monitor.metrics import TRANSITIONS
 from monitor.notifications import NotificationItem, Transition, notification_key

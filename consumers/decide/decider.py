@@ -19,16 +19,16 @@ from datetime import datetime, timedelta
 import structlog
 from pydantic import ValidationError
 
-from consumers import state
-from consumers.heartbeat import next_heartbeat
-from consumers.index import SubscriptionIndex
-from consumers.rules import derive, reminder_period, superseded_ids
-from consumers.stages import Context, Grouping, Stage, run_pipeline
-from consumers.stages import group as groups
-from consumers.stages.admit import admit
-from consumers.stages.match import beat, match, remind
-from consumers.stages.mute import mute
-from consumers.stages.thresholds import thresholds
+from consumers.decide import state
+from consumers.decide.heartbeat import next_heartbeat
+from consumers.decide.index import SubscriptionIndex
+from consumers.decide.rules import derive, reminder_period, superseded_ids
+from consumers.decide.stages import Context, Grouping, Stage, run_pipeline
+from consumers.decide.stages import group as groups
+from consumers.decide.stages.admit import admit
+from consumers.decide.stages.match import beat, match, remind
+from consumers.decide.stages.mute import mute
+from consumers.decide.stages.thresholds import thresholds
 from monitor.bus import Bus
 from monitor.bus.base import Message
 from monitor.bus.runner import consume

@@ -21,8 +21,9 @@ from datetime import UTC, timedelta
 
 import structlog
 
-from consumers.deliver_ledger import DeliverLedger
-from consumers.deliver_stages import (
+from consumers.deliver.ledger import DeliverLedger
+from consumers.deliver.limits import Limits
+from consumers.deliver.stages import (
     Attempt,
     Deps,
     Stage,
@@ -35,7 +36,6 @@ from consumers.deliver_stages import (
     run_stages,
     send,
 )
-from consumers.limits import Limits
 from consumers.notifiers import build_notifiers
 from consumers.notifiers.base import Notifier
 from monitor import ledger

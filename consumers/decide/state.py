@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consumers.rules import OPEN, SUPERSEDED, View
+from consumers.decide.rules import OPEN, SUPERSEDED, View
 from monitor.events import Condition
 from monitor.store.engine import in_chunks
 from monitor.store.schema import conditions, decide_thresholds, decide_views

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consumers.index import Compiled, SubscriptionIndex
-from consumers.rules import Derived, View
+from consumers.decide.index import Compiled, SubscriptionIndex
+from consumers.decide.rules import Derived, View
 from monitor.events import Condition, Severity
 from monitor.notifications import Notification, NotificationItem
 

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consumers.stages import Candidate, Context, Grouping
+from consumers.decide.stages import Candidate, Context, Grouping
 from monitor.notifications import Payloads, group_key
 from monitor.store.engine import in_chunks
 from monitor.store.schema import decide_items

@@ -16,10 +16,10 @@ from datetime import datetime
 
 import structlog
 
-from consumers.index import Compiled
-from consumers.stages import Candidate, Context
-from consumers.stages import group as groups
-from consumers.stages.summary import summary
+from consumers.decide.index import Compiled
+from consumers.decide.stages import Candidate, Context
+from consumers.decide.stages import group as groups
+from consumers.decide.stages.summary import summary
 from monitor import ledger
 from monitor.events import Severity
 from monitor.metrics import NOTIFICATIONS_DECIDED, NOTIFICATIONS_SUPPRESSED

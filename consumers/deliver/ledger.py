@@ -1,6 +1,6 @@
 """Deliver's side of the ledger, group-committed: the claims and the settlements of many sends
-share transactions (consumers/group_commit.py), so a fan-out costs a few commits, not two per
-send. Settlements go first in a transaction, then claims: a key settled and claimed again in
+share transactions (consumers/deliver/group_commit.py), so a fan-out costs a few commits, not
+two per send. Settlements go first in a transaction, then claims: a key settled and claimed again in
 one batch (a retry due at once) is claimed after its verdict.
 
 A claim admits a bus record's key if the ledger lacks it, takes it under a lease if it is
@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consumers.group_commit import GroupCommit
+from consumers.deliver.group_commit import GroupCommit
 from monitor import ledger
 from monitor.clock import Clock
 from monitor.ledger import Claim, State, Verdict

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from consumers.regions import coverage
+from consumers.decide.regions import coverage
 from monitor.attributes import DrEventAttributes
 from monitor.events import Condition, Kind, Severity
 from monitor.notifications import EmailChannel, SmsChannel, WebhookChannel
@@ -93,7 +93,7 @@ class SubscriptionIndex:
                 if s.repeat is not None and s.hears("reminder")}
 
     def heartbeats(self) -> list[tuple[Compiled, Heartbeat]]:
-        """Active subscriptions with a daily heartbeat (consumers/heartbeat.py)."""
+        """Active subscriptions with a daily heartbeat (consumers/decide/heartbeat.py)."""
         return [(s, s.heartbeat) for s in self._by_id.values() if s.heartbeat is not None]
 
     def get(self, sub_id: str) -> Compiled | None:

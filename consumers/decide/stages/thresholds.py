@@ -8,9 +8,9 @@ and the arming state lives in the store, so a restart neither re-alerts nor forg
 
 from __future__ import annotations
 
-from consumers import state
-from consumers.index import ThresholdRule
-from consumers.stages import Candidate, Context
+from consumers.decide import state
+from consumers.decide.index import ThresholdRule
+from consumers.decide.stages import Candidate, Context
 from monitor.attributes import DemandAttributes, PeakForecastAttributes, RaOutlookAttributes
 from monitor.clock import PACIFIC
 from monitor.events import Condition
