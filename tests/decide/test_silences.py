@@ -10,20 +10,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from consumers.decide.decider import Decider
 from monitor import ledger
 from monitor.attributes import DrEventAttributes, NoticeAttributes
-from monitor.bus import MemoryBus
-from monitor.clock import ManualClock
 from monitor.events import Condition, Kind, Severity, Status, Window, revision_at
 from monitor.metrics import NOTIFICATIONS_SUPPRESSED
-from monitor.notifications import Transition, notification_from_event
+from monitor.notifications import Transition
 from monitor.silences import SilenceMatch, SilenceSpec
 from monitor.store import Store
 from monitor.store import silences as silence_store
-from monitor.topics import NOTIFICATIONS
-from tests.decide.conftest import T0, add_subscription, add_tenant
-from tests.decide.timeline import replay
+from tests.decide.conftest import T0
+from tests.decide.timeline import decide_replay
 
 PT = ZoneInfo("America/Los_Angeles")
 SMS = {"type": "sms", "phone": "+14155550100"}
@@ -65,31 +61,21 @@ async def run(store: Store, revisions: list[Condition], until: datetime,
               silences: list[dict[str, Any]]) -> tuple[list[Any], list[Any], list[str]]:
     """One subscriber hearing every transition; returns what was published, what the ledger
     holds as suppressed, and the silences' ids."""
-    tenant = await add_tenant(store, "Clean Power Alliance")
-    sub = await add_subscription(store, tenant, {"name": "ops", "channel": SMS,
-                                                 "transitions": ALL})
-    ids = []
-    async with store.begin() as conn:
-        for spec in silences:
-            s = await silence_store.create(conn, tenant, SilenceSpec.model_validate(
-                {"created_by": "ops lead", "comment": "planned", **spec}), T0)
-            ids.append(s.id)
-    bus = MemoryBus()
-    await bus.start()
-    clock = ManualClock(T0)
-    decider = Decider(store, bus, clock)
-    await decider.refresh_index(force=True)
-    reader = bus.subscribe([NOTIFICATIONS], "test-reader")
-    await reader.start()
-    await replay(decider, clock, revisions, until)
-    published = []
-    while (msg := await reader.get(timeout=0.05)) is not None:
-        published.extend(notification_from_event(msg.event()).items)
-        await reader.ack(msg)
-    await bus.close()
+    ids: list[str] = []
+
+    async def silence(tenant: str) -> None:
+        async with store.begin() as conn:
+            for spec in silences:
+                s = await silence_store.create(conn, tenant, SilenceSpec.model_validate(
+                    {"created_by": "ops lead", "comment": "planned", **spec}), T0)
+                ids.append(s.id)
+
+    decided = await decide_replay(store, revisions, until,
+                                  {"ops": {"channel": SMS, "transitions": ALL}}, silence)
     async with store.connect() as conn:
-        suppressed = await ledger.list_entries(conn, subscription_id=sub,
+        suppressed = await ledger.list_entries(conn, subscription_id=decided.ids["ops"],
                                                states=["suppressed"], limit=500)
+    published = [i for n in decided.published["ops"] for i in n.items]
     return published, suppressed, ids
 
 

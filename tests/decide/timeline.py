@@ -5,6 +5,7 @@ that moves a ManualClock from one interesting instant to the next."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -105,12 +106,16 @@ class Decided:
 
 
 async def decide_replay(store: Store, revisions: list[Condition], until: datetime,
-                        subs: dict[str, dict[str, Any]]) -> Decided:
+                        subs: dict[str, dict[str, Any]],
+                        prepare: Callable[[str], Awaitable[None]] | None = None) -> Decided:
     """One tenant with these subscriptions (by name), the revisions replayed through decide
-    until `until`, and what decide published for each subscription."""
+    until `until`, and what decide published for each subscription. `prepare` is handed the
+    tenant's id before the replay starts (to add what the tenant has besides subscriptions)."""
     tenant = await add_tenant(store, "Clean Power Alliance")
     ids = {name: await add_subscription(store, tenant, {"name": name, **spec})
            for name, spec in subs.items()}
+    if prepare is not None:
+        await prepare(tenant)
     by_id = {v: k for k, v in ids.items()}
     bus = MemoryBus()
     await bus.start()
