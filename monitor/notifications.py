@@ -80,6 +80,9 @@ class Notification(_Frozen):
     # One human line (SMS-sized), e.g. "CAISO EEA 3 active 17:17-20:00 PT (notice 202202696)".
     summary: str
     test: bool = False
+    acknowledgeable: bool = Field(
+        default=False, description="at or above its subscription's ack_severity: "
+                                   "POST /v1/notifications/{key}/ack, or reply ACK to its SMS")
 
     @property
     def earliest_observed_at(self) -> AwareDatetime:

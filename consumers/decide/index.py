@@ -35,6 +35,7 @@ class Compiled:
     quiet: QuietHours | None
     channel: WebhookChannel | SmsChannel | EmailChannel
     heartbeat: Heartbeat | None = None
+    ack_severity: Severity = Severity.EMERGENCY
 
     def hears(self, transition: str) -> bool:
         return transition in self.transitions
@@ -53,7 +54,8 @@ def compile_subscription(s: StoredSubscription) -> Compiled:
         id=s.id, tenant_id=s.tenant_id, name=spec.name,
         regions=frozenset(spec.match.regions), programs=frozenset(spec.match.programs),
         transitions=frozenset(spec.transitions), repeat=spec.repeat, quiet=spec.quiet_hours,
-        channel=spec.notification_channel(), heartbeat=spec.heartbeat)
+        channel=spec.notification_channel(), heartbeat=spec.heartbeat,
+        ack_severity=spec.ack_severity)
 
 
 def threshold_key(index: int, t: Threshold) -> str:

@@ -9,6 +9,7 @@ segment.
 
 from __future__ import annotations
 
+from monitor.ledger.acks import ack_code
 from monitor.notifications import Notification
 from monitor.wording import wording
 
@@ -45,8 +46,9 @@ def is_single_segment(text: str) -> bool:
 
 
 def render_sms(n: Notification, link: str) -> str:
-    """The whole SMS: at most 160 GSM-7 characters, always ending with the link. The lead
-    item's headline always; then its reference, where and figures while they fit."""
+    """The whole SMS: at most 160 GSM-7 characters, always ending with the link (after
+    "Reply ACK <code>" when it can be acknowledged). The lead item's headline always; then its
+    reference, where and figures while they fit."""
     lead = max(n.items, key=lambda i: i.condition.severity.rank)
     words = wording(lead.condition, n.decided_at)
     extras = [f"+{len(n.items) - 1} more"] if len(n.items) > 1 else []
@@ -57,7 +59,8 @@ def render_sms(n: Notification, link: str) -> str:
         shown = ",".join(places[:_PLACES])
         extras.append(shown + (f" +{len(places) - _PLACES}" if len(places) > _PLACES else ""))
     extras += words.extras
-    tail = f" {link}"
+    # An emergency says how to take it: the reply acknowledges it (monitor/ledger/acks.py).
+    tail = f" Reply ACK {ack_code(n.key)} {link}" if n.acknowledgeable else f" {link}"
     budget = SEGMENT - len(tail)
     text = to_gsm7(words.headline(lead.transition))
     if len(text) > budget:  # never expected for realistic values; the tests pin that

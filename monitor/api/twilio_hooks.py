@@ -195,7 +195,7 @@ async def _acknowledge(request: web.Request, phone: str, sid: str, word: str) ->
             except acks.AckRefused:
                 continue  # below its subscription's ack_severity: try the next one
             log.info("acknowledged", notification_key=key, via="sms")
-            return f"capmon: acknowledged, you have it ({key[:4].upper()})."
+            return f"capmon: acknowledged, you have it ({acks.ack_code(key)})."
     log.warning("sms_ack_unmatched", code=None if code is None else code.group(1))
     return "capmon: nothing sent to this number is waiting for an acknowledgement."
 

@@ -29,6 +29,11 @@ _A, _N = acknowledgements.c, notifications.c
 ACKABLE_STATES = (State.DELIVERED, State.SENDING, State.FAILED, State.PENDING)
 
 
+def ack_code(key: str) -> str:
+    """The code an SMS shows ("Reply ACK 4F2A"): the first characters of its key."""
+    return key[:4].upper()
+
+
 class Via(StrEnum):
     SMS = "sms"
     EMAIL = "email"

@@ -4,6 +4,7 @@ was paged (through the signed Twilio inbound webhook); shown in the delivery log
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from twilio.request_validator import RequestValidator
 
+from consumers.notifiers.sms_text import render_sms
 from monitor import ledger
 from monitor.attributes import NoticeAttributes
 from monitor.clock import ManualClock
@@ -45,7 +47,8 @@ async def paged(client: TestClient[Any, Any], store: Store, clock: ManualClock, 
     n = Notification(
         key=notification_key(sub["id"], condition.id, Transition.ISSUED, {}),
         tenant_id=sub["tenant_id"], subscription_id=sub["id"], channel=SmsChannel(phone=PHONE),
-        decided_at=clock.now(), severity=severity, items=(item,), summary="CAISO EEA 3")
+        decided_at=clock.now(), severity=severity, items=(item,), summary="CAISO EEA 3",
+        acknowledgeable=True)
     async with store.begin() as conn:
         await ledger.admit(conn, [n], clock.now())
     return sub["id"], n.key
@@ -113,8 +116,13 @@ async def test_an_sms_reply_from_the_paged_number_acknowledges(
     assert "nothing sent to this number" in await sms(client, OTHER, "ACK")
     assert await ack_of(client, api_key, older) is None
     # The code the older message showed picks it; a bare ACK takes the newest.
-    reply = await sms(client, PHONE, f"ack {older[:4]}")
-    assert f"({older[:4].upper()})" in reply
+    async with store.connect() as conn:
+        entry = await ledger.get(conn, older)
+    assert entry is not None
+    shown = re.search(r"Reply ACK ([0-9A-F]{4}) ", render_sms(entry.notification(), "x"))
+    assert shown is not None
+    reply = await sms(client, PHONE, f"ack {shown.group(1).lower()}")
+    assert f"({shown.group(1)})" in reply
     taken = await ack_of(client, api_key, older)
     assert taken["by"] == PHONE and taken["via"] == "sms"
     assert await ack_of(client, api_key, newer) is None

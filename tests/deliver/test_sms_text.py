@@ -39,12 +39,13 @@ _TYPES = {"RMO": (Kind.CAISO_RMO, None), "FLEX_ALERT": (Kind.CAISO_FLEX_ALERT, N
           "TRANSMISSION_EMERGENCY": (Kind.CAISO_TRANSMISSION_EMERGENCY, None)}
 
 
-def notify(*conditions: Condition, transition: Transition = Transition.ISSUED) -> Notification:
+def notify(*conditions: Condition, transition: Transition = Transition.ISSUED,
+           acknowledgeable: bool = False) -> Notification:
     return Notification(
         key="f" * 40, tenant_id="t", subscription_id="s", channel=SmsChannel(phone="+1626"),
         decided_at=OBS, severity=max(c.severity for c in conditions),
         items=tuple(NotificationItem(transition=transition, condition=c) for c in conditions),
-        summary="x")
+        summary="x", acknowledgeable=acknowledgeable)
 
 
 def heatwave() -> list[Condition]:
@@ -86,6 +87,13 @@ def test_eea3_text_reads_as_a_scheduler_expects() -> None:
     text = render_sms(notify(c), LINK)
     assert text == f"CAISO EEA 3 issued 9/6 17:17-20:00 PT, #202202696, all CAISO {LINK}"
 
+
+
+def test_an_acknowledgeable_eea3_says_how_to_take_it() -> None:
+    [c] = [c for c in heatwave() if c.id == "caiso.notice:202202696"]
+    text = render_sms(notify(c, acknowledgeable=True), LINK)
+    assert text == (f"CAISO EEA 3 issued 9/6 17:17-20:00 PT, #202202696, all CAISO "
+                    f"Reply ACK FFFF {LINK}")
 
 
 def test_a_notice_superseded_in_place_does_not_replace_itself() -> None:
@@ -165,12 +173,15 @@ LONGEST: list[Condition] = [
 
 @pytest.mark.parametrize("condition", LONGEST, ids=lambda c: c.kind.value)
 @pytest.mark.parametrize("transition", [Transition.REMINDER, Transition.CANCELLED])
-def test_longest_realistic_values_fit_one_segment(condition: Condition,
-                                                  transition: Transition) -> None:
-    text = render_sms(notify(condition, transition=transition), LINK)
+@pytest.mark.parametrize("acknowledgeable", [False, True])
+def test_longest_realistic_values_fit_one_segment(condition: Condition, transition: Transition,
+                                                  acknowledgeable: bool) -> None:
+    text = render_sms(notify(condition, transition=transition,
+                             acknowledgeable=acknowledgeable), LINK)
     assert is_single_segment(text), f"{len(text)}: {text}"
     assert "..." not in text, text
-    assert text.endswith(" " + LINK)
+    tail = " Reply ACK FFFF " + LINK if acknowledgeable else " " + LINK
+    assert text.endswith(tail), text
 
 
 def test_every_kind_has_a_longest_case() -> None:

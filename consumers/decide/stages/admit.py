@@ -38,9 +38,11 @@ def build(sub: Compiled, key: str, items: Sequence[NotificationItem],
         text = summary(items, now)
         if lines is not None:
             lines[ids] = text
+    severity = max(severities)
     return Notification(key=key, tenant_id=sub.tenant_id, subscription_id=sub.id,
                         subscription_name=sub.name, channel=sub.channel, decided_at=now,
-                        severity=max(severities), items=tuple(items), summary=text)
+                        severity=severity, items=tuple(items), summary=text,
+                        acknowledgeable=severity >= sub.ack_severity)
 
 
 async def admit(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
