@@ -1,7 +1,7 @@
 """The `decide` role: condition revisions in, notifications out (docs/decide.md).
 
 For each revision, in one store transaction: record it (latest + history), derive its
-transitions against the stored view, and run the pipeline (consumers/stages):
+transitions against the stored view, and run the pipeline (consumers/decide/stages):
 
     match -> thresholds -> remind -> beat -> mute -> dedup -> group -> admit
 

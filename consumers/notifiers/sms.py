@@ -156,7 +156,7 @@ class SmsNotifier:
         SMS_FATE_CHECKS.labels(result="found").inc()
         log.info("sms_fate_check", key=key, result="found", sid=sid, status=status or None)
         # The message's error code travels as the provider code: a failed message found in
-        # the log then fails the attempt as its callback would have (deliver_stages).
+        # the log then fails the attempt as its callback would have (deliver/stages.py).
         return SendOutcome.delivered(status_code=status_code, provider_id=sid, detail=status,
                                      provider_code=str(code) if code else None)
 

@@ -55,7 +55,7 @@ TWIML = "application/xml"
 # Twilio waits 15 s for the webhook's answer; the lookup of the message must fit well inside.
 _LOOKUP_TIMEOUT_S = 5.0
 # Twilio refusing a send because the number replied STOP to it (21610) is the same opt-out,
-# recorded by deliver as "unsubscribed: Twilio 21610" (monitor.delivery / deliver_stages).
+# recorded by deliver as "unsubscribed: Twilio 21610" (monitor.delivery / consumers.deliver.stages).
 _CARRIER_OPT_OUT = "unsubscribed:"
 
 
