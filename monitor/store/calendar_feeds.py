@@ -77,32 +77,17 @@ async def delete(conn: AsyncConnection, sub_id: str, tenant_id: str) -> bool:
 async def entries(conn: AsyncConnection, sub_id: str, since: datetime) -> list[Entry]:
     """The windowed conditions the subscription heard of that end (or, open-ended, start)
     at or after `since`, latest revision each, soonest first."""
-    ids: set[str] = set()
-    rows = await conn.execute(sa.select(decide_items.c.payload).where(
-        decide_items.c.subscription_id == sub_id, decide_items.c.created_at >= since))
-    for (payload,) in rows:
-        condition_id = _condition_id(payload)
-        if condition_id is not None:
-            ids.add(condition_id)
-    found: list[Condition] = []
-    kinds = [k.value for k in WINDOWED_KINDS]
-    for chunk in in_chunks(sorted(ids)):
-        rows = await conn.execute(sa.select(conditions.c.body).where(
-            conditions.c.id.in_(chunk), conditions.c.kind.in_(kinds),
-            conditions.c.window_start.is_not(None)))
-        found.extend(Condition.model_validate(r.body) for r in rows)
+    heard = (sa.select(decide_items.c.payload[("item", "condition", "id")].as_string())
+             .where(decide_items.c.subscription_id == sub_id,
+                    decide_items.c.created_at >= since))
+    rows = await conn.execute(sa.select(conditions.c.body).where(
+        conditions.c.id.in_(heard), conditions.c.kind.in_([k.value for k in WINDOWED_KINDS]),
+        conditions.c.window_start.is_not(None)))
+    found = [Condition.model_validate(r.body) for r in rows]
     shown = [c for c in found if (c.window.end or c.window.start or since) >= since]
     sequences = await _sequences(conn, [c.id for c in shown])
     shown.sort(key=lambda c: (c.window.start or since, c.id))
     return [Entry(c, sequences.get(c.id, 0)) for c in shown]
-
-
-def _condition_id(payload: object) -> str | None:
-    # An item as decide logs it: {"severity": ..., "item": {"condition": {"id": ...}, ...}}.
-    item = payload.get("item") if isinstance(payload, dict) else None
-    condition = item.get("condition") if isinstance(item, dict) else None
-    found = condition.get("id") if isinstance(condition, dict) else None
-    return found if isinstance(found, str) else None
 
 
 def _instant(value: object) -> datetime | None:
