@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.events import Severity
-from monitor.ledger.model import State
+from monitor.ledger.model import LedgerEntry, State
 from monitor.metrics import TIME_TO_ACK
 from monitor.store.engine import in_chunks, insert_ignore
 from monitor.store.schema import acknowledgements, notifications
@@ -26,7 +26,7 @@ from monitor.store.subscriptions import get as get_subscription
 
 _A, _N = acknowledgements.c, notifications.c
 # Sent, or on its way: a notification never sent (suppressed) has nothing to acknowledge.
-ACKABLE_STATES = (State.DELIVERED, State.SENDING, State.FAILED, State.PENDING)
+_ACKABLE_STATES = (State.DELIVERED, State.SENDING, State.FAILED, State.PENDING)
 
 
 def ack_code(key: str) -> str:
@@ -71,14 +71,10 @@ async def acknowledge(conn: AsyncConnection, key: str, by: str, via: Via, now: d
     row = (await conn.execute(q)).first()
     if row is None:
         raise AckRefused("not_found", "no such notification")
-    if row.state not in ACKABLE_STATES:
-        raise AckRefused("not_sent", f"this notification is {row.state}: it was not sent")
     severity = Severity(row.payload["severity"])
-    floor = await ack_severity(conn, row.subscription_id, row.tenant_id)
-    if severity < floor:
-        raise AckRefused("below_ack_severity",
-                         f"a {severity} notification; its subscription takes "
-                         f"acknowledgements from {floor}")
+    refused = await _refusal(conn, row.state, severity, row.subscription_id, row.tenant_id)
+    if refused is not None:
+        raise refused
     inserted = await conn.execute(insert_ignore(conn, acknowledgements).values(
         key=key, tenant_id=row.tenant_id, subscription_id=row.subscription_id,
         severity=severity.value, by=by, via=via.value, at=now))
@@ -91,7 +87,25 @@ async def acknowledge(conn: AsyncConnection, key: str, by: str, via: Via, now: d
     return Ack(key, by, via, now)
 
 
-async def ack_severity(conn: AsyncConnection, sub_id: str, tenant_id: str) -> Severity:
+async def may_acknowledge(conn: AsyncConnection, entry: LedgerEntry) -> bool:
+    """Whether `acknowledge` would take this entry, were nobody to have taken it yet."""
+    severity = Severity(entry.payload["severity"])
+    return await _refusal(conn, entry.state, severity, entry.subscription_id,
+                          entry.tenant_id) is None
+
+
+async def _refusal(conn: AsyncConnection, state: str, severity: Severity, sub_id: str,
+                   tenant_id: str) -> AckRefused | None:
+    if state not in _ACKABLE_STATES:
+        return AckRefused("not_sent", f"this notification is {state}: it was not sent")
+    floor = await _ack_severity(conn, sub_id, tenant_id)
+    if severity < floor:
+        return AckRefused("below_ack_severity", f"a {severity} notification; its subscription "
+                                                f"takes acknowledgements from {floor}")
+    return None
+
+
+async def _ack_severity(conn: AsyncConnection, sub_id: str, tenant_id: str) -> Severity:
     sub = await get_subscription(conn, sub_id, tenant_id)
     # A deleted subscription's notifications keep the default.
     return Severity.EMERGENCY if sub is None else sub.spec.ack_severity
@@ -111,7 +125,7 @@ async def paged_phone(conn: AsyncConnection, phone: str, now: datetime, within: 
     """Keys of SMS notifications sent to `phone` since `now - within`, newest first, not
     yet acknowledged (and starting with `prefix`, the code a message shows, when given)."""
     q = (sa.select(_N.key).outerjoin(acknowledgements, _A.key == _N.key)
-         .where(_N.channel == "sms", _N.state.in_(ACKABLE_STATES),
+         .where(_N.channel == "sms", _N.state.in_(_ACKABLE_STATES),
                 _N.created_at >= now - within, _A.key.is_(None),
                 _N.payload[("channel", "phone")].as_string() == phone)
          .order_by(_N.created_at.desc(), _N.key).limit(20))

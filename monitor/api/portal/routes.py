@@ -248,11 +248,9 @@ async def _entry(request: web.Request, key: str, *, problem: Problem | None = No
             raise Problem(404, "No such notification")
         attempts = await ledger.attempts_for(conn, entry.key)
         ack = (await acks.acks_of(conn, [entry.key])).get(entry.key)
-        n = entry.notification()
-        ackable = (ack is None and entry.state in acks.ACKABLE_STATES and n.severity
-                   >= await acks.ack_severity(conn, entry.subscription_id, entry.tenant_id))
+        ackable = ack is None and await acks.may_acknowledge(conn, entry)
     return page(request, "notification.html.j2", status=problem.status if problem else 200,
-                entry=entry, n=n, attempts=attempts, problem=problem, done=done,
+                entry=entry, n=entry.notification(), attempts=attempts, problem=problem, done=done,
                 replayable=entry.state in REPLAYABLE, log=LOG, ack=ack, ackable=ackable)
 
 
