@@ -84,9 +84,9 @@ def _add(args: argparse.Namespace) -> int:
         async with store.begin() as conn:
             if await tenant_store.get_tenant(conn, args.tenant) is None:
                 return f"no tenant {args.tenant}"
-            for sub_id in spec.match.subscription_ids:
-                if await sub_store.get(conn, sub_id, args.tenant) is None:
-                    return f"no subscription {sub_id} of this tenant"
+            missing = await sub_store.not_owned(conn, args.tenant, spec.match.subscription_ids)
+            if missing:
+                return f"no subscription {missing[0]} of this tenant"
             return await silence_store.create(conn, args.tenant, spec, now)
 
     made = with_store(args, go)

@@ -49,11 +49,11 @@ async def create_silence(request: web.Request, tenant_id: str, spec: SilenceSpec
                       [{"loc": ["ends_at"], "msg": "must be in the future",
                         "reason": "in_the_past"}])
     async with request.app[RUNTIME].store.begin() as conn:
-        for sub_id in spec.match.subscription_ids:
-            if await sub_store.get(conn, sub_id, tenant_id) is None:
-                raise Problem(422, "Unknown subscription", f"no subscription {sub_id}",
-                              [{"loc": ["match", "subscription_ids"],
-                                "msg": f"no subscription {sub_id}", "reason": "not_found"}])
+        missing = await sub_store.not_owned(conn, tenant_id, spec.match.subscription_ids)
+        if missing:
+            raise Problem(422, "Unknown subscription", f"no subscription {missing[0]}",
+                          [{"loc": ["match", "subscription_ids"],
+                            "msg": f"no subscription {missing[0]}", "reason": "not_found"}])
         return await silence_store.create(conn, tenant_id, spec, now)
 
 

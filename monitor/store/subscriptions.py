@@ -102,6 +102,15 @@ async def get(conn: AsyncConnection, sub_id: str,
     return None if row is None else _row(row)
 
 
+async def not_owned(conn: AsyncConnection, tenant_id: str, sub_ids: list[str]) -> list[str]:
+    """Those of `sub_ids` that are not this tenant's subscriptions, in the order given."""
+    if not sub_ids:
+        return []
+    owned = set((await conn.execute(sa.select(subscriptions.c.id).where(
+        subscriptions.c.id.in_(sub_ids), subscriptions.c.tenant_id == tenant_id))).scalars())
+    return [s for s in sub_ids if s not in owned]
+
+
 async def list_for(conn: AsyncConnection, tenant_id: str | None, *, status: str | None = None,
                    limit: int = 100, offset: int = 0) -> list[StoredSubscription]:
     q = sa.select(*_COLS).order_by(subscriptions.c.created_at, subscriptions.c.id)
