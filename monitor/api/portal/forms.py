@@ -95,7 +95,8 @@ def _text(form: MultiMapping[Any], name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _list(text: str) -> list[str]:
+def split_list(text: str) -> list[str]:
+    """A text field's list: comma- or line-separated, blanks dropped."""
     return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
 
 
@@ -140,8 +141,9 @@ def document(values: FormValues) -> dict[str, Any]:
     rows = [r for r in v["thresholds"] if r["kind"] or r["level"] or r["clear"] or r["area"]]
     doc: dict[str, Any] = {
         "name": v["name"], "channel": channel, "transitions": v["transitions"],
-        "match": {"kinds": v["kinds"], "regions": _list(v["regions"]),
-                  "programs": _list(v["programs"]), "thresholds": [_threshold(r) for r in rows]}}
+        "match": {"kinds": v["kinds"], "regions": split_list(v["regions"]),
+                  "programs": split_list(v["programs"]),
+                  "thresholds": [_threshold(r) for r in rows]}}
     if v["min_severity"]:
         doc["match"]["min_severity"] = v["min_severity"]
     if v["repeat_interval"]:

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
 
 from monitor.api.portal.forms import problem_lines
+from monitor.clock import PACIFIC
 from monitor.store.portal_sessions import PortalSession
 from monitor.store.subscriptions import aware
 
 SESSION: web.RequestKey[PortalSession] = web.RequestKey("portal_session", PortalSession)
-PACIFIC = ZoneInfo("America/Los_Angeles")
 
 # No script, no frame, no form that posts elsewhere; pages hold secrets and tenant data, so
 # nothing is cached and nothing leaves in a Referer.

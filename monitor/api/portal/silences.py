@@ -16,10 +16,12 @@ from pydantic import ValidationError
 
 from monitor.api.common import now_of, path_id
 from monitor.api.keys import RUNTIME
-from monitor.api.portal.render import PACIFIC, SESSION, page, redirect
+from monitor.api.portal.forms import split_list
+from monitor.api.portal.render import SESSION, page, redirect
 from monitor.api.portal.sessions import PATH
 from monitor.api.problems import Problem, invalid_body
 from monitor.api.silences import create_silence, delete_silence, expire_silence
+from monitor.clock import PACIFIC
 from monitor.events import Kind, Severity
 from monitor.silences import SilenceSpec, SilenceView
 from monitor.store import silences as silence_store
@@ -29,10 +31,6 @@ SILENCES = f"{PATH}/silences"
 DONE = {"created": "Silence created.", "expired": "Silence expired: it holds nothing back now.",
         "deleted": "Silence deleted."}
 routes = web.RouteTableDef()
-
-
-def _list(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def _when(value: str) -> str | None:
@@ -49,9 +47,9 @@ def spec_of(form: MultiDictProxy[Any]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "match": {
             "kinds": form.getall("kinds", []),
-            "condition_ids": _list(str(form.get("condition_ids", ""))),
-            "regions": _list(str(form.get("regions", ""))),
-            "programs": _list(str(form.get("programs", ""))),
+            "condition_ids": split_list(str(form.get("condition_ids", ""))),
+            "regions": split_list(str(form.get("regions", ""))),
+            "programs": split_list(str(form.get("programs", ""))),
             "subscription_ids": form.getall("subscription_ids", []),
             "min_severity": form.get("min_severity") or "info",
             "max_severity": form.get("max_severity") or "critical",
