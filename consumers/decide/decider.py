@@ -43,6 +43,7 @@ from monitor.runtime import Runtime
 from monitor.source_health import POLLED_SOURCES, enabled_sources
 from monitor.store import Store
 from monitor.store import conditions as condition_store
+from monitor.store import silences as silence_store
 from monitor.store import subscriptions as sub_store
 from monitor.supervision import supervise
 from monitor.topics import CONDITION_TOPICS, CONDITIONS_DLQ, NOTIFICATIONS
@@ -96,8 +97,8 @@ class Decider:
                                  interval=timedelta(seconds=self.config.group_interval_s),
                                  urgent=self.config.urgent_severity)
         self.index = SubscriptionIndex()
-        self._version: tuple[int, str] | None = None
-        self._local = -1
+        self._version: tuple[tuple[int, str], tuple[int, str]] | None = None
+        self._local: tuple[int, int] | None = None
         self._refreshed_at = -1e18
         self.nudge = asyncio.Event()
         # When the last tick ran (heartbeats due since then go out on the next).
@@ -110,13 +111,15 @@ class Decider:
 
     async def refresh_index(self, *, force: bool = False) -> None:
         mono = self.clock.monotonic()
-        local = sub_store.local_changes()
+        local = (sub_store.local_changes(), silence_store.local_changes())
         if not force and local == self._local and mono - self._refreshed_at < self.config.refresh_s:
             return
         async with self.store.connect() as conn:
-            version = await sub_store.version(conn)
+            version = (await sub_store.version(conn), await silence_store.version(conn))
             if force or local != self._local or version != self._version:
-                self.index = SubscriptionIndex(await sub_store.active(conn))
+                self.index = SubscriptionIndex(
+                    await sub_store.active(conn),
+                    await silence_store.unexpired(conn, self.clock.now()))
                 log.info("subscription_index_loaded", subscriptions=len(self.index))
         self._version, self._local, self._refreshed_at = version, local, mono
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from consumers.decide.regions import coverage
 from monitor.attributes import DrEventAttributes
 from monitor.events import Condition, Kind, Severity
 from monitor.notifications import EmailChannel, SmsChannel, WebhookChannel
+from monitor.silences import Silence
 from monitor.store.subscriptions import StoredSubscription
 from monitor.subscriptions import NUMERIC_KINDS, Heartbeat, QuietHours, Threshold
 
@@ -64,13 +65,20 @@ def threshold_key(index: int, t: Threshold) -> str:
 
 
 class SubscriptionIndex:
-    def __init__(self, subscriptions: Iterable[StoredSubscription] = ()) -> None:
+    """Active subscriptions, and the tenants' silences not yet ended (loaded and refreshed
+    together, so muting a revision reads no table)."""
+
+    def __init__(self, subscriptions: Iterable[StoredSubscription] = (),
+                 silences: Iterable[Silence] = ()) -> None:
         self._by_kind: dict[str, list[list[Compiled]]] = {}
         self._thresholds: dict[str, list[ThresholdRule]] = {}
         self._by_id: dict[str, Compiled] = {}
         for s in subscriptions:
             if s.status == "active":
                 self._add(s)
+        self._silences: dict[str, list[Silence]] = {}
+        for silence in silences:
+            self._silences.setdefault(silence.tenant_id, []).append(silence)
 
     def _add(self, s: StoredSubscription) -> None:
         c = compile_subscription(s)
@@ -97,6 +105,10 @@ class SubscriptionIndex:
     def heartbeats(self) -> list[tuple[Compiled, Heartbeat]]:
         """Active subscriptions with a daily heartbeat (consumers/decide/heartbeat.py)."""
         return [(s, s.heartbeat) for s in self._by_id.values() if s.heartbeat is not None]
+
+    def silences(self, tenant_id: str, now: datetime) -> list[Silence]:
+        """The tenant's silences in force at `now`, oldest first."""
+        return [s for s in self._silences.get(tenant_id, ()) if s.starts_at <= now < s.ends_at]
 
     def get(self, sub_id: str) -> Compiled | None:
         return self._by_id.get(sub_id)

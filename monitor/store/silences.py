@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +13,19 @@ from monitor.silences import Silence, SilenceMatch, SilenceSpec, SilenceState
 from monitor.store.schema import silences
 
 _S = silences.c
+
+# Bumped on every write by this process, so decide beside the API (`capmon run`) sees a new
+# silence at once; decide in another process notices through `version`.
+_local_changes = 0
+
+
+def local_changes() -> int:
+    return _local_changes
+
+
+def _changed() -> None:
+    global _local_changes
+    _local_changes += 1
 
 
 def _silence(row: Any) -> Silence:
@@ -32,6 +44,7 @@ async def create(conn: AsyncConnection, tenant_id: str, spec: SilenceSpec,
                 include_all_clear=spec.include_all_clear, created_at=now, updated_at=now)
     await conn.execute(silences.insert().values(
         **s.model_dump(exclude={"match"}), match=s.match.model_dump(mode="json")))
+    _changed()
     return s
 
 
@@ -55,15 +68,20 @@ async def list_silences(conn: AsyncConnection, tenant_id: str, now: datetime, *,
     return [_silence(r) for r in rows]
 
 
-async def active(conn: AsyncConnection, tenant_ids: Iterable[str],
-                 now: datetime) -> list[Silence]:
-    """Decide's read: the silences in force now for these tenants, in one statement."""
-    ids = sorted(set(tenant_ids))
-    if not ids:
-        return []
-    rows = await conn.execute(sa.select(silences).where(
-        _S.tenant_id.in_(ids), _S.starts_at <= now, _S.ends_at > now).order_by(_S.created_at))
+async def unexpired(conn: AsyncConnection, now: datetime) -> list[Silence]:
+    """Decide's read: every silence in force now or later, of every tenant, in one statement
+    (decide keeps them beside its subscription index and refreshes them with it)."""
+    rows = await conn.execute(sa.select(silences).where(_S.ends_at > now)
+                              .order_by(_S.created_at, _S.id))
     return [_silence(r) for r in rows]
+
+
+async def version(conn: AsyncConnection) -> tuple[int, str]:
+    """A cheap fingerprint of the table: changes whenever a silence is made, ended or
+    deleted."""
+    row = (await conn.execute(sa.select(sa.func.count(), sa.func.max(_S.updated_at),
+                                        sa.func.max(_S.id)))).one()
+    return int(row[0]), f"{row[1]}|{row[2]}"
 
 
 async def expire(conn: AsyncConnection, silence_id: str, tenant_id: str,
@@ -75,10 +93,12 @@ async def expire(conn: AsyncConnection, silence_id: str, tenant_id: str,
     starts = min(s.starts_at, now)
     await conn.execute(silences.update().where(_S.id == s.id).values(
         starts_at=starts, ends_at=now, updated_at=now))
+    _changed()
     return s.model_copy(update={"starts_at": starts, "ends_at": now, "updated_at": now})
 
 
 async def delete(conn: AsyncConnection, silence_id: str, tenant_id: str) -> bool:
     result = await conn.execute(silences.delete().where(
         _S.id == silence_id, _S.tenant_id == tenant_id))
+    _changed()
     return bool(result.rowcount)

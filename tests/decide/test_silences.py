@@ -10,7 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from consumers.decide.decider import DecideConfig, Decider
 from monitor import ledger
+from monitor.bus import MemoryBus
+from monitor.clock import ManualClock
 from monitor.attributes import DrEventAttributes, NoticeAttributes
 from monitor.events import Condition, Kind, Severity, Status, Window, revision_at
 from monitor.metrics import NOTIFICATIONS_SUPPRESSED
@@ -18,7 +21,7 @@ from monitor.notifications import Transition
 from monitor.silences import SilenceMatch, SilenceSpec
 from monitor.store import Store
 from monitor.store import silences as silence_store
-from tests.decide.conftest import T0
+from tests.decide.conftest import T0, add_subscription, add_tenant
 from tests.decide.timeline import decide_replay
 
 PT = ZoneInfo("America/Los_Angeles")
@@ -177,3 +180,38 @@ def test_a_silence_of_everything_is_refused() -> None:
         SilenceMatch()
     with pytest.raises(ValueError, match="below min_severity"):
         SilenceMatch(min_severity=Severity.CRITICAL, max_severity=Severity.WATCH)
+
+
+async def test_a_silence_made_elsewhere_holds_once_decide_refreshes(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Decide keeps silences beside its subscription index. One written by another process
+    # (the API beside a decide of its own) is seen when the refresh notices the table
+    # changed, within `refresh_s`; one that ends is let go by the clock, with no reload.
+    clock = ManualClock(pt("09/08 08:00"))
+    tenant = await add_tenant(store, "CPA")
+    sub = await add_subscription(store, tenant, {"name": "ops", "channel": SMS,
+                                                 "transitions": ALL})
+    decider = Decider(store, MemoryBus(), clock, DecideConfig(refresh_s=5.0))
+    await decider.refresh_index(force=True)
+    async with store.begin() as conn:
+        made = await silence_store.create(conn, tenant, SilenceSpec.model_validate({
+            "match": {"kinds": ["caiso.flex_alert"]}, "created_by": "ops lead",
+            "comment": "planned", "starts_at": pt("09/08 08:00").isoformat(),
+            "ends_at": pt("09/08 12:00").isoformat()}), clock.now())
+    # As if another process wrote it: this process's change counter never moved.
+    monkeypatch.setattr(silence_store, "_local_changes", silence_store.local_changes() - 1)
+
+    async def reason(day: str, observed: str) -> str | None:
+        await decider.handle(flex(day, observed))
+        async with store.connect() as conn:
+            entries = await ledger.list_entries(conn, subscription_id=sub, limit=50)
+        for e in entries:
+            if any(i.condition.id == flex(day, observed).id for i in e.notification().items):
+                return e.last_error if e.state == "suppressed" else None
+        raise AssertionError(f"nothing decided for {day}")
+
+    assert await reason("09/09", "09/08 08:00") is None  # not noticed yet
+    clock.set(pt("09/08 08:01"))
+    assert await reason("09/10", "09/08 08:01") == f"silenced:{made.id}"
+    clock.set(pt("09/08 12:00"))
+    assert await reason("09/11", "09/08 12:00") is None  # over, without a reload

@@ -20,7 +20,6 @@ from monitor.attributes import DrEventAttributes
 from monitor.events import Kind
 from monitor.notifications import Transition
 from monitor.silences import Silence
-from monitor.store import silences as silence_store
 
 Muter = Callable[[Candidate, Context], str | None]
 
@@ -92,9 +91,7 @@ async def mute(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
     """Mark each muted candidate with its reason; `admit` records it as suppressed."""
     if not cands:
         return cands
-    by_tenant: dict[str, list[Silence]] = {}
-    for s in await silence_store.active(ctx.conn, {c.sub.tenant_id for c in cands}, ctx.now):
-        by_tenant.setdefault(s.tenant_id, []).append(s)
+    by_tenant = {t: ctx.index.silences(t, ctx.now) for t in {c.sub.tenant_id for c in cands}}
     silenced: dict[int, Silence] = {}
     for i, cand in enumerate(cands):
         if cand.item.transition in _UNSILENCED:
