@@ -247,6 +247,7 @@ async def _summary(store: Store, scenario: str, start: datetime, end: datetime,
                    subs: list[subscribers.DemoSubscription], wall_s: float) -> dict[str, Any]:
     async with store.connect() as conn:
         states = await ledger.count_by_state(conn)
+        suppressed = await ledger.count_suppressed_by_reason(conn)
         kinds: dict[str, int] = dict((await conn.execute(
             sa.select(conditions_table.c.kind, sa.func.count())
             .group_by(conditions_table.c.kind))).all())
@@ -264,6 +265,7 @@ async def _summary(store: Store, scenario: str, start: datetime, end: datetime,
         "records_published": dict(bus.published),
         "conditions_by_kind": {str(k): int(v) for k, v in sorted(kinds.items())},
         "notifications_by_state": dict(states),
+        "suppressed_by_reason": dict(sorted(suppressed.items())),
         "deliveries": len(deliveries),
         "deliveries_by_channel": dict(Counter(d["channel"] for d in deliveries)),
         "signatures_verified": sum(1 for d in webhooks if d["signature_verified"]),

@@ -6,6 +6,7 @@ The file is the scenario's `subscriptions.yaml` shape:
       - name: Clean Power Alliance of Southern California
         slug: cpa
         subscriptions: [<subscription JSON, as docs/decide.md describes>, ...]
+        silences: [<silence JSON, as POST /v1/silences takes>, ...]     # optional
 
 A plain list of subscriptions (what `capmon subscriptions import` reads) is one tenant named
 "Demo". Every webhook URL is replaced by the demo's local receiver, so nothing leaves the
@@ -24,7 +25,9 @@ import yaml
 from pydantic import ValidationError
 
 from monitor.errors import ConfigError
+from monitor.silences import SilenceSpec
 from monitor.store import Store
+from monitor.store import silences as silence_store
 from monitor.store import subscriptions as sub_store
 from monitor.store import tenants as tenant_store
 from monitor.subscriptions import SubscriptionSpec, WebhookTarget, validation_problems
@@ -44,8 +47,16 @@ class DemoSubscription:
     spec: dict[str, Any]
 
 
-def read_file(path: Path) -> list[tuple[str, str, list[SubscriptionSpec]]]:
-    """[(tenant name, slug, specs)], validated; a ConfigError names every problem."""
+@dataclass(frozen=True)
+class DemoTenant:
+    name: str
+    slug: str
+    subscriptions: list[SubscriptionSpec]
+    silences: list[SilenceSpec]
+
+
+def read_file(path: Path) -> list[DemoTenant]:
+    """The file's tenants, validated; a ConfigError names every problem."""
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -66,8 +77,14 @@ def read_file(path: Path) -> list[tuple[str, str, list[SubscriptionSpec]]]:
                 specs.append(SubscriptionSpec.model_validate(raw))
             except ValidationError as exc:
                 problems += validation_problems(exc, f"tenants[{t}].subscriptions[{s}].")
+        silences = []
+        for s, raw in enumerate(tenant.get("silences") or []):
+            try:
+                silences.append(SilenceSpec.model_validate(raw))
+            except ValidationError as exc:
+                problems += validation_problems(exc, f"tenants[{t}].silences[{s}].")
         slug = str(tenant.get("slug") or tenant["name"]).lower().replace(" ", "-")
-        out.append((str(tenant["name"]), slug, specs))
+        out.append(DemoTenant(str(tenant["name"]), slug, specs, silences))
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems))
     return out
@@ -75,14 +92,17 @@ def read_file(path: Path) -> list[tuple[str, str, list[SubscriptionSpec]]]:
 
 async def load(store: Store, path: Path, webhook_url: Any, now: datetime
                ) -> list[DemoSubscription]:
-    """Create the file's tenants and subscriptions; `webhook_url(sub_id)` is where each
-    webhook subscription delivers."""
+    """Create the file's tenants, subscriptions and silences; `webhook_url(sub_id)` is where
+    each webhook subscription delivers."""
     created: list[DemoSubscription] = []
     async with store.begin() as conn:
-        for name, slug, specs in read_file(path):
+        for t in read_file(path):
+            name, slug = t.name, t.slug
             tenant, _key = await tenant_store.create_tenant(
                 conn, name, f"ops@{slug}.example", now)
-            for spec in specs:
+            for silence in t.silences:
+                await silence_store.create(conn, tenant.id, silence, now)
+            for spec in t.subscriptions:
                 sub_id = str(uuid.uuid4())
                 original = spec.target()
                 if isinstance(spec.channel, WebhookTarget):

@@ -96,3 +96,15 @@ async def count_by_channel_state(conn: AsyncConnection) -> dict[tuple[str, str],
     rows = await conn.execute(sa.select(_N.channel, _N.state, sa.func.count())
                               .group_by(_N.channel, _N.state))
     return {(r[0], r[1]): int(r[2]) for r in rows}
+
+
+async def count_suppressed_by_reason(conn: AsyncConnection) -> dict[str, int]:
+    """Suppressed notifications by reason, a silence's counted as `silenced` (the bounded
+    reasons the metric `capmon_notifications_suppressed_total` uses)."""
+    rows = await conn.execute(sa.select(_N.last_error, sa.func.count())
+                              .where(_N.state == State.SUPPRESSED).group_by(_N.last_error))
+    out: dict[str, int] = {}
+    for reason, n in rows:
+        label = (reason or "unknown").split(":")[0]
+        out[label] = out.get(label, 0) + int(n)
+    return out

@@ -164,3 +164,21 @@ def test_the_same_on_kafka(embedded: tuple[Any, Any, Any], kafka_bootstrap: str,
     assert item_sets(k_deliveries, k_subs) == item_sets(e_deliveries, e_subs)
     phone = items(by_name(k_deliveries, k_subs)["DCE scheduler phone"])
     assert ("09-06 17:26", "issued", EEA3) in phone
+
+
+def test_cpa_silence_holds_back_the_9_8_flex_alert_only(
+        embedded: tuple[Any, Any, Any]) -> None:
+    # subscriptions.yaml silences Flex Alert No. 108 (9/8) for CPA: its mailbox and risk
+    # system hear nothing of it, DCE hears all of it, and CPA still hears 9/7's and 9/9's.
+    deliveries, summary, subs = embedded
+    named = by_name(deliveries, subs)
+    flex108 = "caiso.flex:108"
+    for name in ("CPA power operations mailbox", "CPA risk system webhook"):
+        got = items(named[name])
+        assert not [c for _, _, c in got if c == flex108], name
+        assert {"caiso.flex:107", "caiso.flex:109"} <= {c for _, _, c in got}, name
+    for name in ("DCE operations mailbox", "DCE load-management system webhook"):
+        heard = [k for _, k, c in items(named[name]) if c == flex108]
+        assert sorted(heard) == ["ended", "issued", "started"], name
+    # Issue, start and all-clear, for each of CPA's two subscriptions.
+    assert summary["suppressed_by_reason"]["silenced"] == 6
