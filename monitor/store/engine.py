@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from monitor.errors import StoreConflict, StoreError
+from monitor.store.sqlite_driver import one_trip_dbapi
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -39,7 +40,9 @@ class Store:
         # one statement, and the standard library's encoder was most of its cost.
         kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _json_dumps,
                                   "json_deserializer": orjson.loads}
-        if not self.is_sqlite:
+        if self.is_sqlite:
+            kwargs["module"] = one_trip_dbapi()
+        else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._writer = asyncio.Lock()
