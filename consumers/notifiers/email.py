@@ -63,7 +63,7 @@ class EmailConfig:
         s = settings.smtp
         if settings.api.link_secret is None:
             raise ConfigError("the email channel needs api.link_secret (CAPMON_API_LINK_SECRET) "
-                              "to sign unsubscribe links")
+                              "to sign unsubscribe and acknowledgement links")
         return cls(host=s.host, port=s.port, sender=s.sender, public_url=settings.api.public_url,
                    link_secret=settings.api.link_secret, username=s.username,
                    password=s.password, starttls=s.starttls, use_tls=s.use_tls,

@@ -4,7 +4,8 @@ The token (monitor.links) is the capability: an HMAC under `api.link_secret` of 
 notification key, the address the mail went to and its day. `GET` shows what is being
 acknowledged and a button, and changes nothing, because mail scanners and link previewers
 fetch links. `POST` acknowledges, by that address, via email; a second POST of the same link
-answers that it is done (200), one after somebody else's acknowledgement says whose (409).
+answers that it is done (200), one after somebody else's acknowledgement says whose (409, as
+is one for a notification that cannot be acknowledged; a GET says the same with 200).
 Like the one-click unsubscribe, the POST takes no other proof than the token: whoever holds
 the mail may act on it, from whatever page the form was posted.
 
@@ -79,17 +80,19 @@ async def _link(request: web.Request) -> _Link:
     return _Link(entry, address)
 
 
-def _taken(first: acks.Ack, address: str) -> web.Response:
+# A GET only looks, so what it finds is its answer (200); a POST that could not acknowledge
+# is refused (409), as the API's is.
+def _taken(first: acks.Ack, address: str, conflict: int) -> web.Response:
     when = pacific(first.at)
     if first.via is acks.Via.EMAIL and first.by.lower() == address.lower():
         return message_page("Acknowledged", f"You acknowledged this alert at {when}.", 200)
-    return message_page("Already acknowledged",
-                        f"{first.by} acknowledged this alert ({first.via.value}) at {when}.", 409)
+    return message_page("Already acknowledged", f"{first.by} acknowledged this alert "
+                                                f"({first.via.value}) at {when}.", conflict)
 
 
-def _not_acknowledgeable(refused: acks.AckRefused) -> web.Response:
+def _not_acknowledgeable(refused: acks.AckRefused, conflict: int) -> web.Response:
     return message_page("Not acknowledgeable", f"This alert cannot be acknowledged: "
-                                               f"{refused.detail}.", 409)
+                                               f"{refused.detail}.", conflict)
 
 
 @routes.get(PATH)
@@ -103,9 +106,9 @@ async def confirm_page(request: web.Request) -> web.Response:
         first = (await acks.acks_of(conn, [link.entry.key])).get(link.entry.key)
         refusal = None if first else await acks.refusal(conn, link.entry)
     if first is not None:
-        return _taken(first, link.address)
+        return _taken(first, link.address, 200)
     if refusal is not None:
-        return _not_acknowledgeable(refusal)
+        return _not_acknowledgeable(refusal, 200)
     n = link.entry.notification()
     action = html.escape(request.path, quote=True)
     return page(f"Acknowledge: {n.summary}", (
@@ -131,10 +134,10 @@ async def acknowledge(request: web.Request) -> web.Response:
                                          rt.clock.now())
     except acks.AckRefused as refused:
         if refused.first is not None:
-            return _taken(refused.first, link.address)
+            return _taken(refused.first, link.address, 409)
         if refused.reason == "not_found":  # deleted between the look-up and now
             return message_page(*_INVALID, 404)
-        return _not_acknowledgeable(refused)
+        return _not_acknowledgeable(refused, 409)
     return message_page("Acknowledged", f"Recorded: {ack.by} has this alert, since "
                                         f"{pacific(ack.at)}.", 200)
 
