@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from monitor.api import (
+    ack_link,
     calendar,
     conditions,
     health,
@@ -32,6 +33,7 @@ ROUTES: tuple[RouteSetup, ...] = (
     replay.setup,
     twilio_hooks.setup,
     unsubscribe.setup,
+    ack_link.setup,
     tenants.setup,
     subscriptions.setup,
     calendar.setup,

@@ -1,4 +1,5 @@
-"""Links capmon sends to people: notification detail pages and one-click unsubscribe tokens.
+"""Links capmon sends to people: notification detail pages, one-click unsubscribe tokens and
+acknowledgement tokens.
 
 An unsubscribe token is the subscription id, the day it was issued, and an HMAC-SHA256, under
 the server's `api.link_secret`, of those and the address the message was sent to: a token
@@ -10,6 +11,14 @@ subscription's current address and the clock, without a table of issued tokens.
 
 Tokens issued before they carried a day (`id.mac`, the MAC of the id and address alone) are
 in mail already sent: they keep working for their address, with no expiry to check.
+
+An acknowledgement token is the notification key, the day it was issued, and an HMAC of those
+and the address the mail was sent to, under the same secret with its own purpose, so neither
+kind of token passes for the other. It names no address: the API tries the addresses the
+notification went to (the one decide addressed, the subscription's now) and records the one
+that matches as who acknowledged. An alert is acknowledged within hours or not at all, so a
+token is good for `ACK_TOKEN_DAYS` only: a week-old mail found in a forwarded thread should
+not take an emergency off somebody's hands.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 
@@ -24,9 +34,11 @@ from pydantic import SecretStr
 
 _UNDATED = b"capmon-unsubscribe-v2\n"
 _DATED = b"capmon-unsubscribe-v3\n"
+_ACK = b"capmon-ack-v1\n"
 _MAC_CHARS = 32  # 192 bits of the MAC, base64url
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 UNSUBSCRIBE_TOKEN_DAYS = 400
+ACK_TOKEN_DAYS = 7
 
 
 class TokenCheck(Enum):
@@ -44,7 +56,7 @@ def _mac(secret: SecretStr, purpose: bytes, *fields: str) -> str:
 
 def unsubscribe_token(secret: SecretStr, subscription_id: str, address: str,
                       issued: datetime) -> str:
-    day = str((issued - _EPOCH).days)
+    day = _day(issued)
     return f"{subscription_id}.{day}.{_mac(secret, _DATED, subscription_id, address.lower(), day)}"
 
 
@@ -78,10 +90,53 @@ def check_unsubscribe_token(secret: SecretStr, token: str, address: str,
         expected = _mac(secret, _DATED, subscription_id, address.lower(), day)
     if not hmac.compare_digest(mac.encode("ascii", "replace"), expected.encode("ascii")):
         return TokenCheck.INVALID
-    if day is not None and \
-            now > _EPOCH + timedelta(days=int(day) + 1 + UNSUBSCRIBE_TOKEN_DAYS):
+    if day is not None and _expired(day, UNSUBSCRIBE_TOKEN_DAYS, now):
         return TokenCheck.EXPIRED
     return TokenCheck.VALID
+
+
+def _day(issued: datetime) -> str:
+    return str((issued - _EPOCH).days)
+
+
+def _expired(day: str, days: int, now: datetime) -> bool:
+    return now > _EPOCH + timedelta(days=int(day) + 1 + days)
+
+
+def ack_token(secret: SecretStr, key: str, address: str, issued: datetime) -> str:
+    day = _day(issued)
+    return f"{key}.{day}.{_mac(secret, _ACK, key, address.lower(), day)}"
+
+
+def token_key(token: str) -> str | None:
+    """The notification an acknowledgement token names (not yet verified), or None."""
+    parts = _parts(token)
+    if parts is None or parts[1] is None or not parts[0].isalnum():
+        return None
+    return parts[0]
+
+
+def check_ack_token(secret: SecretStr, token: str, addresses: Iterable[str],
+                    now: datetime) -> tuple[TokenCheck, str | None]:
+    """Whether the token was issued for its notification to one of `addresses` and is still
+    good, and that address."""
+    parts = _parts(token)
+    if parts is None:
+        return TokenCheck.INVALID, None
+    key, day, mac = parts
+    if day is None:
+        return TokenCheck.INVALID, None
+    for address in dict.fromkeys(addresses):
+        expected = _mac(secret, _ACK, key, address.lower(), day)
+        if hmac.compare_digest(mac.encode("ascii", "replace"), expected.encode("ascii")):
+            if _expired(day, ACK_TOKEN_DAYS, now):
+                return TokenCheck.EXPIRED, None
+            return TokenCheck.VALID, address
+    return TokenCheck.INVALID, None
+
+
+def ack_url(public_url: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}/v1/ack/{token}"
 
 
 def unsubscribe_url(public_url: str, token: str) -> str:

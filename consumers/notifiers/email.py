@@ -3,8 +3,9 @@
 Headers that matter: a deterministic `Message-ID` (the notification key, so a retry after an
 ambiguous failure is recognisably the same mail), `Auto-Submitted: auto-generated` (no
 auto-replies), and RFC 8058 one-click unsubscribe (`List-Unsubscribe` with an HMAC token, and
-`List-Unsubscribe-Post`). SMTP 4xx is retried; 5xx is permanent, and a refused recipient marks
-the contact invalid.
+`List-Unsubscribe-Post`). An acknowledgeable notification's mail carries a signed "I have it"
+link to the acknowledgement page, bound to its key and to the address it went to. SMTP 4xx
+is retried; 5xx is permanent, and a refused recipient marks the contact invalid.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from consumers.notifiers.base import Delivery, EndpointAction, SendOutcome
 from monitor.clock import Clock
 from monitor.config import Settings
 from monitor.errors import ConfigError
-from monitor.links import detail_url, unsubscribe_token, unsubscribe_url
+from monitor.links import ack_token, ack_url, detail_url, unsubscribe_token, unsubscribe_url
 from monitor.notifications import Notification, NotificationItem
 from monitor.source_health import source_label
 from monitor.store.endpoints import Endpoint
@@ -62,7 +63,7 @@ class EmailConfig:
         s = settings.smtp
         if settings.api.link_secret is None:
             raise ConfigError("the email channel needs api.link_secret (CAPMON_API_LINK_SECRET) "
-                              "to sign unsubscribe links")
+                              "to sign unsubscribe and acknowledgement links")
         return cls(host=s.host, port=s.port, sender=s.sender, public_url=settings.api.public_url,
                    link_secret=settings.api.link_secret, username=s.username,
                    password=s.password, starttls=s.starttls, use_tls=s.use_tls,
@@ -96,17 +97,20 @@ def _item_view(item: NotificationItem, now: datetime) -> dict[str, Any]:
 
 
 def build_message(n: Notification, to: str, config: EmailConfig, clock: Clock) -> EmailMessage:
-    token = unsubscribe_token(config.link_secret, n.subscription_id, to, clock.now())
+    now = clock.now()
+    token = unsubscribe_token(config.link_secret, n.subscription_id, to, now)
+    ack = ack_url(config.public_url, ack_token(config.link_secret, n.key, to, now)) \
+        if n.acknowledgeable else None
     view = {"summary": n.summary, "items": [_item_view(i, n.decided_at) for i in n.items],
             "key": n.key, "subscription_name": n.subscription_name or n.subscription_id,
-            "detail_url": detail_url(config.public_url, n.key),
+            "detail_url": detail_url(config.public_url, n.key), "ack_url": ack,
             "unsubscribe_url": unsubscribe_url(config.public_url, token)}
     msg = EmailMessage()
     msg["From"] = config.sender
     msg["To"] = Address(addr_spec=to)
     subject = f"[capmon] {n.summary}"
     msg["Subject"] = subject if len(subject) <= 160 else subject[:157] + "..."
-    msg["Date"] = format_datetime(clock.now())
+    msg["Date"] = format_datetime(now)
     msg["Message-ID"] = f"<{n.key}@{config.domain}>"
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Capmon-Notification-Key"] = n.key

@@ -96,7 +96,19 @@ def _ack(a: acks.Ack | None) -> Acknowledgement | None:
     return None if a is None else Acknowledgement(by=a.by, via=a.via, at=a.at)
 
 
-def _out(e: ledger.LedgerEntry, ack: acks.Ack | None = None) -> dict[str, Any]:
+def entry_out(e: ledger.LedgerEntry, ack: acks.Ack | None = None) -> LedgerEntryOut:
+    """A ledger entry as the API (and `capmon notifications list`) shows it."""
+    return LedgerEntryOut(**_fields(e, ack))
+
+
+def entry_detail(e: ledger.LedgerEntry, ack: acks.Ack | None,
+                 attempts: list[dict[str, Any]]) -> LedgerEntryDetail:
+    """One entry with its attempts (the API's and `capmon notifications show`)."""
+    return LedgerEntryDetail(**_fields(e, ack), attempts=[
+        Attempt(**{**a, "attempted_at": aware(a["attempted_at"])}) for a in attempts])
+
+
+def _fields(e: ledger.LedgerEntry, ack: acks.Ack | None) -> dict[str, Any]:
     return {"acknowledgement": _ack(ack), "key": e.key, "subscription_id": e.subscription_id,
             "channel": e.channel,
             "state": e.state, "attempt_count": e.attempt_count,
@@ -114,8 +126,8 @@ async def list_notifications(request: web.Request) -> web.Response:
             conn, tenant_id=tenant.id, subscription_id=q.subscription_id, states=q.state,
             channel=q.channel, since=q.since, limit=q.limit, offset=q.offset)
         taken = await acks.acks_of(conn, [e.key for e in entries])
-    page = NotificationPage(items=[LedgerEntryOut(**_out(e, taken.get(e.key)))
-                                   for e in entries], limit=q.limit,
+    page = NotificationPage(items=[entry_out(e, taken.get(e.key)) for e in entries],
+                            limit=q.limit,
                             offset=q.offset, next_offset=next_offset(q, len(entries)))
     return web.json_response(page.model_dump(mode="json"))
 
@@ -129,8 +141,7 @@ async def get_notification(request: web.Request) -> web.Response:
             raise Problem(404, "No such notification")
         attempts = await ledger.attempts_for(conn, entry.key)
         taken = await acks.acks_of(conn, [entry.key])
-    detail = LedgerEntryDetail(**_out(entry, taken.get(entry.key)), attempts=[
-        Attempt(**{**a, "attempted_at": aware(a["attempted_at"])}) for a in attempts])
+    detail = entry_detail(entry, taken.get(entry.key), attempts)
     return web.json_response(detail.model_dump(mode="json"))
 
 

@@ -7,20 +7,22 @@ and previewers follow links: it shows a page with a button. Tokens are HMACs und
 is 404, one older than `UNSUBSCRIBE_TOKEN_DAYS` 410.
 
 `GET /n/{prefix}` is where SMS and email "details" links point: what the notification was
-about and its conditions (public grid information), never its tenant, subscription, target or
-any secret: the link is unauthenticated and may be forwarded.
+about and its conditions (public grid information), and whether someone has it (how and when
+it was acknowledged), never its tenant, subscription, target, who acknowledged it or any
+secret: the link is unauthenticated and may be forwarded.
 """
 
 from __future__ import annotations
 
 import html
-from datetime import datetime
 
 from aiohttp import web
 
 from monitor import ledger
 from monitor.api.keys import RUNTIME, SPEC
+from monitor.api.pages import items_list, page
 from monitor.api.problems import Problem
+from monitor.ledger import acks
 from monitor.links import (
     DETAIL_PREFIX_CHARS,
     UNSUBSCRIBE_TOKEN_DAYS,
@@ -28,21 +30,11 @@ from monitor.links import (
     check_unsubscribe_token,
     token_subscription,
 )
-from monitor.notifications import NotificationItem
 from monitor.store import endpoints as endpoint_store
-from monitor.wording import pacific, public_line, public_summary, wording
+from monitor.wording import pacific, public_summary
 
 routes = web.RouteTableDef()
 UNSUBSCRIBE_REASON = "email one-click unsubscribe"
-_PAGE = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
-         "</head><body style=\"font-family: sans-serif; max-width: 40em; margin: 2em auto;\">"
-         "{body}</body></html>")
-
-
-def _page(title: str, body: str, status: int = 200,
-          headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(text=_PAGE.format(title=html.escape(title), body=body), status=status,
-                        content_type="text/html", headers=headers)
 
 
 async def _subscription_for(request: web.Request) -> str:
@@ -74,7 +66,7 @@ async def _subscription_for(request: web.Request) -> str:
 async def confirm_page(request: web.Request) -> web.Response:
     await _subscription_for(request)
     action = html.escape(request.path, quote=True)
-    return _page("Unsubscribe from capmon alerts", (
+    return page("Unsubscribe from capmon alerts", (
         "<h1>Unsubscribe from capmon alerts?</h1>"
         "<p>You will stop receiving these email alerts. Nothing has changed yet.</p>"
         f"<form method=\"post\" action=\"{action}\">"
@@ -88,7 +80,7 @@ async def unsubscribe(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     async with rt.store.begin() as conn:
         await endpoint_store.opt_out(conn, sub_id, UNSUBSCRIBE_REASON, rt.clock.now())
-    return _page("Unsubscribed", "<h1>Unsubscribed</h1>"
+    return page("Unsubscribed", "<h1>Unsubscribed</h1>"
                  "<p>You will not receive these alerts any more.</p>")
 
 
@@ -100,38 +92,20 @@ async def detail(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     async with rt.store.connect() as conn:
         n = await ledger.by_prefix(conn, prefix)
+        ack = None if n is None else (await acks.acks_of(conn, [n.key])).get(n.key)
     if n is None:
         raise Problem(404, "Unknown notification")
     title = public_summary(n)
     # The link travels in SMS and email and can be forwarded: the page shows the conditions
     # (public grid information), never the tenant, the subscription (its name, its threshold
-    # levels, the test condition's id) or the recipient.
-    items = "" if n.test else "".join(_item(i, n.decided_at) for i in n.items)
-    return _page(title, f"<h1>{html.escape(title)}</h1><p>Severity: "
-                 f"{html.escape(n.severity)}. Decided {html.escape(pacific(n.decided_at))}."
-                 f"</p><ul>{items}</ul>",
-                 headers={"X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer",
-                          "Cache-Control": "no-store"})
-
-
-def _item(i: NotificationItem, now: datetime) -> str:
-    c = i.condition
-    words = wording(c, now)
-    return (
-        f"<li><b>{html.escape(public_line(i, now))}</b>: {html.escape(c.kind)} "
-        f"<code>{html.escape(c.id)}</code>, {html.escape(c.severity)}, {html.escape(c.status)}"
-        + (f", {html.escape(words.when.long())}" if words.when.known else "")
-        + (f", {html.escape(words.where.text())}" if words.where.places else "")
-        + (f", {html.escape(words.reference)}" if words.reference else "")
-        + _source_link(c.source_url) + "</li>")
-
-
-def _source_link(url: str | None) -> str:
-    # CAISO's and SCE's pages are https; a notice read from capmon's own mailbox or mail drop
-    # carries an imap:// or internal http:// address that strangers have no business seeing.
-    if url is None or not url.startswith("https://"):
-        return ""
-    return f" (<a href=\"{html.escape(url, quote=True)}\">source</a>)"
+    # levels, the test condition's id) or the recipient, nor who acknowledged it (an address,
+    # a phone number, a name): that someone has it, how and when, is what a colleague needs.
+    taken = "" if ack is None else (
+        f"<p><strong>Acknowledged</strong> ({html.escape(ack.via.value)}) "
+        f"{html.escape(pacific(ack.at))}: someone has it.</p>")
+    return page(title, f"<h1>{html.escape(title)}</h1><p>Severity: "
+                f"{html.escape(n.severity)}. Decided {html.escape(pacific(n.decided_at))}."
+                f"</p>{taken}{items_list(n)}")
 
 
 def setup(app: web.Application) -> None:

@@ -89,9 +89,13 @@ async def acknowledge(conn: AsyncConnection, key: str, by: str, via: Via, now: d
 
 async def may_acknowledge(conn: AsyncConnection, entry: LedgerEntry) -> bool:
     """Whether `acknowledge` would take this entry, were nobody to have taken it yet."""
+    return await refusal(conn, entry) is None
+
+
+async def refusal(conn: AsyncConnection, entry: LedgerEntry) -> AckRefused | None:
+    """Why `acknowledge` would refuse this entry, were nobody to have taken it yet."""
     severity = Severity(entry.payload["severity"])
-    return await _refusal(conn, entry.state, severity, entry.subscription_id,
-                          entry.tenant_id) is None
+    return await _refusal(conn, entry.state, severity, entry.subscription_id, entry.tenant_id)
 
 
 async def _refusal(conn: AsyncConnection, state: str, severity: Severity, sub_id: str,

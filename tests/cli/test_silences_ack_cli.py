@@ -1,4 +1,5 @@
-"""`capmon silences` and `capmon notifications ack`, end to end on a SQLite store."""
+"""`capmon silences` and `capmon notifications ack | list | show`, end to end on a SQLite
+store."""
 
 from __future__ import annotations
 
@@ -94,5 +95,25 @@ def test_notifications_ack(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert json.loads(out)["via"] == "cli" and json.loads(out)["by"] == "ops desk"
     code, _, err = run(capsys, "notifications", "ack", n.key, "--by", "someone else")
     assert code == 1 and "acknowledged by ops desk" in err
+
+    code, out, err = run(capsys, "notifications", "show", n.key, "--json")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["acknowledgement"]["by"] == "ops desk"
+    assert shown["acknowledgement"]["via"] == "cli" and shown["attempts"] == []
+    code, out, err = run(capsys, "notifications", "show", n.key)
+    assert code == 0, err
+    assert "acknowledgement:" in out and "acknowledged by ops desk (cli) at " in out
+    code, out, err = run(capsys, "notifications", "list", "--tenant", tenant, "--json")
+    assert code == 0, err
+    [listed] = [json.loads(line) for line in out.splitlines()]
+    assert listed["key"] == n.key and listed["acknowledgement"]["by"] == "ops desk"
+    code, out, err = run(capsys, "notifications", "list", "--tenant", tenant)
+    assert code == 0, err
+    assert out.startswith(n.key) and "\tacknowledged by ops desk (cli) at " in out
+    code, out, err = run(capsys, "notifications", "list", "--tenant", "no-such-tenant")
+    assert code == 0 and out == ""
+    code, _, err = run(capsys, "notifications", "show", "0" * 40)
+    assert code == 1 and "no notification" in err
     code, _, err = run(capsys, "notifications", "ack", "0" * 40, "--by", "x")
     assert code == 1 and "no such notification" in err

@@ -122,6 +122,11 @@ async def test_acknowledge_in_the_portal(browser: Browser, client: TestClient[An
         f"/portal/notifications/{key}?done=acknowledged"
     html = await (await browser.get(f"/portal/notifications/{key}")).text()
     assert "Acknowledged by <strong>Dana at the desk</strong> (portal)" in html
+    log = await (await browser.get("/portal/notifications")).text()
+    row = next(r for r in log.split("<tr>") if f"/portal/notifications/{key}\"" in r)
+    assert 'data-label="Acknowledged">Dana at the desk (portal) 2022-' in row
+    other = next(r for r in log.split("<tr>") if f"/portal/notifications/{low}\"" in r)
+    assert 'data-label="Acknowledged">\u2013</td>' in other
     resp = await browser.post(f"/portal/notifications/{key}/ack", [("by", "someone else")])
     assert resp.status == 409 and "Dana at the desk" in alert(await resp.text())
     got = await (await client.get(f"/v1/notifications/{key}", headers=bearer(tenant[1]))).json()

@@ -234,7 +234,9 @@ async def notifications(request: web.Request) -> web.StreamResponse:
             conn, tenant_id=tenant_id, subscription_id=q.subscription_id, states=q.state,
             channel=q.channel, since=q.since, limit=q.limit, offset=q.offset)
         subs = await sub_store.list_for(conn, tenant_id, limit=500)
+        taken = await acks.acks_of(conn, [e.key for e in entries])
     return page(request, "notifications.html.j2", entries=entries, subs=subs, query=q,
+                acks=taken,
                 states=[s.value for s in ledger.State], next_offset=next_offset(q, len(entries)),
                 filters=urlencode([(k, v) for k, v in asked if k not in ("offset", "limit")]),
                 log=LOG)
