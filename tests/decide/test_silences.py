@@ -12,9 +12,9 @@ import pytest
 
 from consumers.decide.decider import DecideConfig, Decider
 from monitor import ledger
+from monitor.attributes import DrEventAttributes, NoticeAttributes
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
-from monitor.attributes import DrEventAttributes, NoticeAttributes
 from monitor.events import Condition, Kind, Severity, Status, Window, revision_at
 from monitor.metrics import NOTIFICATIONS_SUPPRESSED
 from monitor.notifications import Transition
