@@ -21,6 +21,7 @@ from monitor.api import (
     tenants,
     twilio_hooks,
     unsubscribe,
+    voice_hooks,
 )
 from monitor.api.app import RouteSetup, create_app, serve
 from monitor.runtime import Runtime
@@ -31,6 +32,7 @@ ROUTES: tuple[RouteSetup, ...] = (
     scrape.setup,
     replay.setup,
     twilio_hooks.setup,
+    voice_hooks.setup,
     unsubscribe.setup,
     tenants.setup,
     subscriptions.setup,
