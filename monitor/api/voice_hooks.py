@@ -214,9 +214,9 @@ def setup(app: web.Application) -> None:
                    summary="Answering machine detection: a machine is left the message once",
                    tags=tags, auth=None, parameters=signature + key,
                    form=form("CallSid", "AnsweredBy"), responses={204: None},
-                   problems=(403, 404, 415))
+                   problems=(400, 403, 404, 415))
     spec.operation("POST", "/v1/twilio/voice/gather",
                    summary="A key pressed on a call: 1 acknowledges, 9 stops calls",
                    tags=tags, auth=None, parameters=signature + key,
                    form=form("CallSid", "Digits"), responses={200: {"type": "string"}},
-                   content_type=TWIML, problems=(403, 404, 415))
+                   content_type=TWIML, problems=(400, 403, 404, 415))
