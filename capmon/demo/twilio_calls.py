@@ -52,6 +52,9 @@ class CallBehaviour:
     error_code: int | None = None
     # Set: the call waits for it before ringing, so a test can order events.
     release: asyncio.Event | None = None
+    # Set: the person listens until it is set before pressing a key (the demo's number that
+    # presses 1 a while into the call; a test looking at a call in progress).
+    press: asyncio.Event | None = None
 
 
 @dataclass
@@ -172,13 +175,13 @@ class Calls:
                     session, form["AsyncAmdStatusCallback"], params)
                 await self._record(sid, "amd", answered_by, answer)
             keys = [] if machine else list(behaviour.digits)
-            await self._speak(session, sid, form, self.twiml[sid], keys)
+            await self._speak(session, sid, form, self.twiml[sid], keys, behaviour.press)
             extra = {"AnsweredBy": answered_by} if amd else {}
             await self._status(session, sid, form, "completed", send=True,
                                CallDuration="42", **extra)
 
     async def _speak(self, session: aiohttp.ClientSession, sid: str, form: dict[str, Any],
-                     twiml: str, keys: list[str]) -> None:
+                     twiml: str, keys: list[str], press: asyncio.Event | None) -> None:
         for _ in range(_MAX_TURNS):
             try:
                 # capmon's own TwiML, from the API under test or the call it placed.
@@ -194,6 +197,8 @@ class Calls:
                 elif verb.tag == "Gather":
                     self.played[sid].said += [v.text or "" for v in verb if v.tag == "Say"]
                     if keys and verb.get("action"):
+                        if press is not None:
+                            await press.wait()
                         digits = keys.pop(0)
                         following = await self._gather(session, sid, form, verb.get("action", ""),
                                                        digits)
@@ -243,13 +248,16 @@ class Calls:
             self.callbacks.append((sid, kind, what, answer))
             self._changed.notify_all()
 
-    async def wait_ended(self, n: int, timeout: float = 10.0) -> None:
-        """Until `n` calls have ended and their last callback has been answered."""
-        def ended() -> bool:
-            return sum(1 for _sid, kind, what, _a in self.callbacks
-                       if kind == "status" and what in ("completed", *_UNANSWERED)) >= n
-
+    async def wait_for(self, done: Callable[[list[tuple[str, str, str, int]]], bool],
+                       timeout: float = 10.0) -> None:
+        """Until `done(callbacks)` holds (each callback recorded once capmon answered it)."""
         async def enough() -> None:
             async with self._changed:
-                await self._changed.wait_for(ended)
+                await self._changed.wait_for(lambda: done(self.callbacks))
         await asyncio.wait_for(enough(), timeout)
+
+    async def wait_ended(self, n: int, timeout: float = 10.0) -> None:
+        """Until `n` calls have ended and their last callback has been answered."""
+        await self.wait_for(lambda callbacks: sum(
+            1 for _sid, kind, what, _a in callbacks
+            if kind == "status" and what in ("completed", *_UNANSWERED)) >= n, timeout)

@@ -4,6 +4,7 @@ posts its signed status, answering-machine and keypress callbacks to capmon's re
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -162,6 +163,21 @@ async def test_the_call_reads_the_alert_twice_and_1_acknowledges(voice: VoiceEnv
         ("status", "completed", 204)]
     assert VOICE_CALLS.labels(outcome="answered")._value.get() == answered + 1
     assert (await voice.entry(n.key)).state == "delivered"
+
+
+async def test_the_acknowledgement_is_the_keypress_not_the_answer(voice: VoiceEnv) -> None:
+    press = asyncio.Event()
+    voice.twilio.voice.behaviours[PHONE] = CallBehaviour(digits=("1",), press=press)
+    n = voice.alert(await voice.subscription())
+    await voice.deliverer.submit(n)
+    await voice.twilio.voice.wait_for(lambda c: ("amd", "human") in [(k, w) for _s, k, w, _a in c])
+    [call] = await voice.calls()
+    assert (call.status, call.answered_by) == ("in-progress", "human")
+    assert await voice.ack(n.key) is None  # answered, still listening
+    press.set()
+    await voice.twilio.voice.wait_ended(1)
+    ack = await voice.ack(n.key)
+    assert ack is not None and ack.via == acks.Via.VOICE
 
 
 async def test_another_key_hears_the_message_again_then_1_acknowledges(voice: VoiceEnv) -> None:
