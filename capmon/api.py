@@ -22,6 +22,7 @@ from monitor.api import (
     tenants,
     twilio_hooks,
     unsubscribe,
+    voice_hooks,
 )
 from monitor.api.app import RouteSetup, create_app, serve
 from monitor.runtime import Runtime
@@ -32,6 +33,7 @@ ROUTES: tuple[RouteSetup, ...] = (
     scrape.setup,
     replay.setup,
     twilio_hooks.setup,
+    voice_hooks.setup,
     unsubscribe.setup,
     ack_link.setup,
     tenants.setup,

@@ -25,4 +25,15 @@ def unconfigured(settings: Settings, channel: str) -> str | None:
              t.messaging_service_sid or t.from_number)) if not value]
         if missing:
             return f"the SMS channel is not configured: set {', '.join(missing)}"
+    if channel == "voice":
+        t = settings.twilio
+        # A call is placed from a number (a Messaging Service carries texts only), and Twilio
+        # fetches its keypresses and reports its outcome at the API's public URL.
+        missing = [name for name, value in (
+            ("CAPMON_TWILIO_ACCOUNT_SID", t.account_sid), ("CAPMON_TWILIO_AUTH_TOKEN",
+                                                           t.auth_token),
+            ("CAPMON_TWILIO_FROM_NUMBER", t.from_number),
+            ("CAPMON_API_PUBLIC_URL", settings.api.public_url)) if not value]
+        if missing:
+            return f"the voice channel is not configured: set {', '.join(missing)}"
     return None

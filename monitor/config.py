@@ -238,6 +238,8 @@ class DeliverSettings(Section):
     endpoint_burst: int = Field(default=100, ge=1)
     sms_rate_per_s: float = Field(default=10.0, gt=0)
     email_rate_per_s: float = Field(default=20.0, gt=0)
+    # Twilio places one call a second per account unless raised.
+    voice_rate_per_s: float = Field(default=1.0, gt=0)
     webhook_rate_per_s: float = Field(default=2000.0, gt=0)
     # Wait this long in-process for a token; beyond it the attempt is deferred in the store.
     max_rate_wait_s: float = Field(default=1.0, ge=0)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor import ledger
 from monitor.envelope import make_event
-from monitor.notifications import Notification
+from monitor.notifications import Notification, VoiceChannel
 from monitor.store import endpoints
 from monitor.store import subscriptions as sub_store
 
@@ -79,6 +79,10 @@ TWILIO_CODES: dict[int, TwilioCode] = {
     30006: TwilioCode(False, "invalid_contact", "invalid_contact"),
     30007: TwilioCode(False, "filtered"),
     30008: TwilioCode(True, "provider"),
+    # Calls: a number Twilio cannot dial, and one outside the account's geographic
+    # permissions (a setting of the account, not the contact).
+    21217: TwilioCode(False, "invalid_contact", "invalid_contact"),
+    21215: TwilioCode(False, "config"),
 }
 
 
@@ -98,7 +102,10 @@ def twilio_code(code: int | None, http_status: int | None = None) -> TwilioCode:
 # -- an SMS that Twilio accepted but could not deliver -----------------------------------------
 
 @dataclass(frozen=True)
-class SmsFailure:
+class LateFailure:
+    """What a provider's late word did to an attempt it had accepted (a text undelivered, a
+    call unanswered)."""
+
     notification: Notification
     dead: bool
     reason: str
@@ -108,7 +115,7 @@ class SmsFailure:
 
 async def fail_accepted_sms(conn: AsyncConnection, key: str, attempt_no: int,
                             code: str | None, now: datetime, *,
-                            max_retry_after_s: float = 3600.0) -> SmsFailure | None:
+                            max_retry_after_s: float = 3600.0) -> LateFailure | None:
     """Apply an asynchronous Twilio failure (30003-30008...) to the ledger and the contact.
 
     Only if that message is still the notification's latest, delivered attempt: a later
@@ -130,7 +137,37 @@ async def fail_accepted_sms(conn: AsyncConnection, key: str, attempt_no: int,
     elif meaning.contact:
         await sub_store.set_status(conn, entry.subscription_id, sub_store.DISABLED, now,
                                    reason=f"{meaning.reason}: Twilio {code}")
-    return SmsFailure(entry.notification(), dead=nxt is None, reason=meaning.reason,
+    return LateFailure(entry.notification(), dead=nxt is None, reason=meaning.reason,
+                      error=error, attempts=entry.attempt_count)
+
+
+# -- a call that Twilio placed but nobody answered ------------------------------------------
+
+async def fail_accepted_call(conn: AsyncConnection, key: str, attempt_no: int, status: str,
+                             code: str | None, now: datetime) -> LateFailure | None:
+    """Apply a call's busy, no-answer, failed or canceled end to the ledger: called again
+    after its channel's `retry_interval` while its `retries` last, else dead. An ErrorCode
+    Twilio gives is read in the Twilio table (a number it cannot dial is not called again,
+    and disables the subscription). Only if that call is still the key's latest, delivered
+    attempt; the caller publishes the dead letter."""
+    entry = await ledger.get(conn, key)
+    if entry is None or entry.state != ledger.State.DELIVERED or entry.attempt_count != attempt_no:
+        return None
+    channel = entry.notification().channel
+    meaning = (twilio_code(int(code), None) if code and code.isdigit()
+               else TwilioCode(True, status.replace("-", "_")))
+    error = f"{meaning.reason}: call {status}" + (f", Twilio {code}" if code else "")
+    made = entry.attempt_count - entry.attempt_base
+    retries = channel.retries if isinstance(channel, VoiceChannel) else 0
+    nxt = (now + timedelta(seconds=channel.retry_interval_s)
+           if meaning.retriable and isinstance(channel, VoiceChannel) and made <= retries
+           else None)
+    if not await ledger.undeliver(conn, key, attempt_no, now, next_attempt_at=nxt, error=error):
+        return None
+    if meaning.contact:
+        await sub_store.set_status(conn, entry.subscription_id, sub_store.DISABLED, now,
+                                   reason=f"{meaning.reason}: Twilio {code}")
+    return LateFailure(entry.notification(), dead=nxt is None, reason=meaning.reason,
                       error=error, attempts=entry.attempt_count)
 
 

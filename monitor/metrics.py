@@ -67,6 +67,12 @@ DLQ_SIZE = Gauge("capmon_delivery_dead_letters", "Notifications in state dead.",
 SMS_FATE_CHECKS = Counter("capmon_sms_fate_checks_total",
                           "Twilio's message log asked whether an unsettled SMS attempt was "
                           "sent, by result.", ["result"], registry=REGISTRY)
+VOICE_CALLS = Counter("capmon_voice_calls_total",
+                      "Voice calls ended, by outcome (answered, voicemail, busy, no_answer, "
+                      "failed, canceled).", ["outcome"], registry=REGISTRY)
+VOICE_KEYS = Counter("capmon_voice_keypresses_total",
+                     "Keys pressed on a voice call, by what they did (acknowledged, already, "
+                     "refused, opted_out, repeated).", ["action"], registry=REGISTRY)
 CIRCUIT_OPEN = Gauge("capmon_delivery_circuit_open", "Endpoints with an open circuit.",
                      ["channel"], registry=REGISTRY)
 

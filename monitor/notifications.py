@@ -56,7 +56,16 @@ class EmailChannel(_Frozen):
     address: str
 
 
-Channel = Annotated[WebhookChannel | SmsChannel | EmailChannel, Field(discriminator="type")]
+class VoiceChannel(_Frozen):
+    type: Literal["voice"] = "voice"
+    phone: str = Field(description="E.164")
+    # More calls after a busy, unanswered or failed one, and how long to wait before each.
+    retries: int = Field(default=2, ge=0, le=5)
+    retry_interval_s: int = Field(default=120, ge=60)
+
+
+AnyChannel = WebhookChannel | SmsChannel | EmailChannel | VoiceChannel
+Channel = Annotated[AnyChannel, Field(discriminator="type")]
 
 
 class NotificationItem(_Frozen):

@@ -31,7 +31,13 @@ from pydantic import (
 )
 
 from monitor.events import Kind, Severity
-from monitor.notifications import EmailChannel, SmsChannel, WebhookChannel
+from monitor.notifications import (
+    AnyChannel,
+    EmailChannel,
+    SmsChannel,
+    VoiceChannel,
+    WebhookChannel,
+)
 
 SUB_TRANSITIONS = ("issued", "updated", "started", "ended", "cancelled", "reminder")
 TransitionName = Literal["issued", "updated", "started", "ended", "cancelled", "reminder"]
@@ -192,22 +198,57 @@ class WebhookTarget(_Model):
         return v
 
 
+def e164(v: str) -> str:
+    """A phone number in E.164 form, or ValueError saying why not."""
+    if not v.startswith("+"):
+        raise ValueError("must be in E.164 form, starting with +")
+    try:
+        number = phonenumbers.parse(v, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+Phone = Annotated[str, Field(min_length=2, max_length=32, description="E.164, e.g. +14155550100")]
+
+
 class SmsTarget(_Model):
     type: Literal["sms"]
-    phone: str = Field(min_length=2, max_length=32, description="E.164, e.g. +14155550100")
+    phone: Phone
 
     @field_validator("phone")
     @classmethod
     def _e164(cls, v: str) -> str:
-        if not v.startswith("+"):
-            raise ValueError("must be in E.164 form, starting with +")
-        try:
-            number = phonenumbers.parse(v, None)
-        except phonenumbers.NumberParseException as exc:
-            raise ValueError(f"not a phone number: {exc}") from None
-        if not phonenumbers.is_valid_number(number):
-            raise ValueError("not a valid phone number")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return e164(v)
+
+
+MIN_CALL_RETRY = timedelta(minutes=1)
+
+
+class VoiceTarget(_Model):
+    """A phone call that reads the alert (and takes 1 to acknowledge, 9 to stop calls)."""
+
+    type: Literal["voice"]
+    phone: Phone
+    retries: int = Field(default=2, ge=0, le=5,
+                         description="more calls after a busy, unanswered or failed one")
+    retry_interval: Annotated[str, Field(max_length=32)] = Field(
+        default="PT2M", examples=["PT2M"],
+        description="ISO 8601 duration between those calls, at least PT1M")
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, v: str) -> str:
+        return e164(v)
+
+    @field_validator("retry_interval")
+    @classmethod
+    def _interval(cls, v: str) -> str:
+        if parse_duration(v) < MIN_CALL_RETRY:
+            raise ValueError("must be at least PT1M")
+        return v
 
 
 class EmailTarget(_Model):
@@ -223,7 +264,8 @@ class EmailTarget(_Model):
             raise ValueError(str(exc)) from None
 
 
-Target = Annotated[WebhookTarget | SmsTarget | EmailTarget, Field(discriminator="type")]
+Target = Annotated[WebhookTarget | SmsTarget | EmailTarget | VoiceTarget,
+                   Field(discriminator="type")]
 
 
 def _iana_zone(v: str) -> str:
@@ -364,19 +406,22 @@ class SubscriptionSpec(_Model):
     def repeat(self) -> timedelta | None:
         return None if self.repeat_interval is None else parse_duration(self.repeat_interval)
 
-    def notification_channel(self) -> WebhookChannel | SmsChannel | EmailChannel:
+    def notification_channel(self) -> AnyChannel:
         ch = self.channel
         if isinstance(ch, WebhookTarget):
             return WebhookChannel(url=ch.url)
         if isinstance(ch, SmsTarget):
             return SmsChannel(phone=ch.phone)
+        if isinstance(ch, VoiceTarget):
+            return VoiceChannel(phone=ch.phone, retries=ch.retries, retry_interval_s=int(
+                parse_duration(ch.retry_interval).total_seconds()))
         return EmailChannel(address=ch.address)
 
     def target(self) -> str:
         ch = self.channel
         if isinstance(ch, WebhookTarget):
             return ch.url
-        return ch.phone if isinstance(ch, SmsTarget) else ch.address
+        return ch.phone if isinstance(ch, SmsTarget | VoiceTarget) else ch.address
 
 
 class StatusPatch(_Model):

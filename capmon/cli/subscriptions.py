@@ -43,6 +43,8 @@ def register(sub: Any) -> None:
     target = add.add_mutually_exclusive_group(required=True)
     target.add_argument("--webhook", metavar="URL")
     target.add_argument("--sms", metavar="E164")
+    target.add_argument("--voice", metavar="E164",
+                        help="a call that reads the alert (1 acknowledges, 9 stops calls)")
     target.add_argument("--email", metavar="ADDRESS")
     add.add_argument("--quiet-hours", metavar="HH:MM-HH:MM")
     add.add_argument("--heartbeat", metavar="HH:MM",
@@ -72,6 +74,8 @@ def _spec_from_flags(args: argparse.Namespace) -> dict[str, Any]:
         channel = {"type": "webhook", "url": args.webhook}
     elif args.sms:
         channel = {"type": "sms", "phone": args.sms}
+    elif args.voice:
+        channel = {"type": "voice", "phone": args.voice}
     else:
         channel = {"type": "email", "address": args.email}
     spec: dict[str, Any] = {

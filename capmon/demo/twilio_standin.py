@@ -1,4 +1,4 @@
-"""A local stand-in for Twilio's Messages API that speaks its REST contract.
+"""A local stand-in for Twilio's Messages and Calls APIs that speaks their REST contract.
 
 `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` (HTTP Basic sid:token, form fields
 To, From or MessagingServiceSid, Body, StatusCallback) answers 201 with an `SM...` sid, or
@@ -16,6 +16,9 @@ after), most recently sent first, in pages of PageSize (50) with Twilio's paging
 (`first_page_uri`, `next_page_uri` with a PageToken, `page`, `page_size`, `uri`...). A sent
 message's status and DateSent move as its status callbacks go out; one not sent yet has no
 DateSent, so it comes first and no DateSent filter matches it.
+
+`voice` is the Calls API (capmon/demo/twilio_calls.py): calls placed, rung, answered by a
+person who presses keys or by a machine, or busy, with Twilio's signed callbacks.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from capmon.demo.twilio_calls import Calls
+
 ERRORS = {
     21211: (400, "The 'To' number {to} is not a valid phone number."),
     21610: (400, "Attempt to send to unsubscribed recipient"),
@@ -44,6 +49,11 @@ ERRORS = {
     20404: (404, "The requested resource {to} was not found"),
     20500: (500, "An internal server error has occurred"),
     20001: (400, "Invalid paging parameter"),
+    21205: (400, "Url parameter is required."),
+    21212: (400, "The 'From' number {to} is not a valid phone number."),
+    21215: (400, "Account not authorized to call {to}."),
+    21217: (400, "Phone number {to} does not appear to be valid"),
+    21220: (400, "Call {to} is not in-progress. Cannot redirect."),
 }
 
 
@@ -93,12 +103,17 @@ class TwilioStandIn:
     now: Callable[[], datetime] = _utcnow
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    voice: Calls = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.voice = Calls(self, self.now)
 
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
         app.router.add_get("/2010-04-01/Accounts/{sid}/Messages.json", self._list)
         app.router.add_get("/2010-04-01/Accounts/{sid}/Messages/{message}.json", self._fetch)
+        self.voice.routes(app)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -266,11 +281,14 @@ class TwilioStandIn:
 
     async def post_signed(self, session: aiohttp.ClientSession, url: str,
                           params: dict[str, str], signature: str | None = None) -> int:
-        sig = signature if signature is not None else \
-            RequestValidator(self.auth_token).compute_signature(url, params)
+        sig = signature if signature is not None else self.signature(url, params)
         async with session.post(url, data=params, headers={"X-Twilio-Signature": sig}) as resp:
             await resp.read()
             return resp.status
+
+    def signature(self, url: str, params: dict[str, str]) -> str:
+        """X-Twilio-Signature of a request Twilio makes to `url` with form `params`."""
+        return str(RequestValidator(self.auth_token).compute_signature(url, params))
 
     async def wait_callbacks(self, n: int, timeout: float = 10.0) -> None:
         async def enough() -> None:

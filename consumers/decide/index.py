@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from consumers.decide.regions import coverage
 from monitor.attributes import DrEventAttributes
 from monitor.events import Condition, Kind, Severity
-from monitor.notifications import EmailChannel, SmsChannel, WebhookChannel
+from monitor.notifications import AnyChannel
 from monitor.silences import Silence
 from monitor.store.subscriptions import StoredSubscription
 from monitor.subscriptions import NUMERIC_KINDS, Heartbeat, QuietHours, Threshold
@@ -34,7 +34,7 @@ class Compiled:
     transitions: frozenset[str]
     repeat: timedelta | None
     quiet: QuietHours | None
-    channel: WebhookChannel | SmsChannel | EmailChannel
+    channel: AnyChannel
     heartbeat: Heartbeat | None = None
     ack_severity: Severity = Severity.EMERGENCY
 

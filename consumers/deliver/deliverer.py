@@ -123,7 +123,7 @@ class Deliverer:
     async def refresh_gauges(self) -> None:
         async with self.deps.store.connect() as conn:
             counts = await ledger.count_by_channel_state(conn)
-        for channel in ("webhook", "sms", "email"):
+        for channel in ("webhook", "sms", "voice", "email"):
             RETRY_QUEUE.labels(channel=channel).set(counts.get((channel, "failed"), 0))
         DLQ_SIZE.set(sum(v for (_c, s), v in counts.items() if s == "dead"))
 

@@ -110,6 +110,8 @@ class Limits:
             "sms": TokenBucket(settings.sms_rate_per_s, max(1.0, settings.sms_rate_per_s), now),
             "email": TokenBucket(settings.email_rate_per_s,
                                  max(1.0, settings.email_rate_per_s), now),
+            "voice": TokenBucket(settings.voice_rate_per_s,
+                                 max(1.0, settings.voice_rate_per_s), now),
         }
         self._endpoint: dict[str, TokenBucket] = {}
         self._breakers: dict[str, CircuitBreaker] = {}

@@ -27,7 +27,13 @@ from monitor import ledger
 from monitor.bus import Bus
 from monitor.clock import Clock
 from monitor.config import DeliverSettings
-from monitor.delivery import SmsFailure, dead_letter_event, fail_accepted_sms, next_attempt_at
+from monitor.delivery import (
+    LateFailure,
+    dead_letter_event,
+    fail_accepted_call,
+    fail_accepted_sms,
+    next_attempt_at,
+)
 from monitor.errors import CapmonError
 from monitor.ledger import AttemptRecord, State, Verdict
 from monitor.metrics import ATTEMPT_LATENCY, DELIVERIES, END_TO_END_LATENCY
@@ -39,6 +45,8 @@ from monitor.store import tenants as tenant_store
 from monitor.store.endpoints import Endpoint
 
 log = structlog.get_logger("consumers.deliver.deliverer")
+# Channels whose provider reports on an attempt after accepting it, by its id.
+_TRACKED = frozenset({"sms", "voice"})
 
 
 @dataclass(frozen=True)
@@ -230,10 +238,10 @@ def record(d: Deps) -> Stage:
         if not o.ok and counts:
             d.healthy.discard(ep.subscription_id)
         fresh_health = o.ok and ep.subscription_id not in d.healthy
-        sms_sent = o.ok and o.provider_id is not None and a.channel == "sms"
+        provider_sent = o.ok and o.provider_id is not None and a.channel in _TRACKED
         failed = not o.ok and counts
-        effects = (_effects(d, a, verdict, number, sms_sent=sms_sent, failed=failed)
-                   if sms_sent or failed or o.action != EndpointAction.NONE else None)
+        effects = (_effects(d, a, verdict, number, provider_sent=provider_sent, failed=failed)
+                   if provider_sent or failed or o.action != EndpointAction.NONE else None)
         after = await d.ledger.settle(Settlement(
             verdict, healthy=ep.subscription_id if fresh_health else None, effects=effects))
         if o.ok:
@@ -255,20 +263,22 @@ def record(d: Deps) -> Stage:
     return stage
 
 
-def _effects(d: Deps, a: Attempt, verdict: Verdict, number: int, *, sms_sent: bool,
+def _effects(d: Deps, a: Attempt, verdict: Verdict, number: int, *, provider_sent: bool,
              failed: bool) -> Effects:
     """The endpoint's side of an attempt, run inside the settlement's transaction: the SMS's
-    provider id (`sms_sent`), the endpoint's run of failures (`failed`), and disabling it."""
+    or call's provider id (`provider_sent`), the endpoint's run of failures (`failed`), and
+    disabling it."""
     o, ep = a.outcome, a.endpoint
     assert o is not None and ep is not None
 
     async def effects(conn: AsyncConnection) -> After:
         state, error, disabled_for = verdict.state, verdict.error, None
-        if sms_sent:
-            sms_failure = await _track_sms(d, conn, a.key, number, o, verdict.at)
-            if sms_failure is not None:
-                state = State.DEAD if sms_failure.dead else State.FAILED
-                error = sms_failure.error
+        if provider_sent:
+            track = _track_call if a.channel == "voice" else _track_sms
+            late = await track(d, conn, a.key, number, o, verdict.at)
+            if late is not None:
+                state = State.DEAD if late.dead else State.FAILED
+                error = late.error
         elif failed:
             since = await endpoint_store.record_failure(conn, ep.subscription_id, verdict.at,
                                                         error)
@@ -293,7 +303,7 @@ def _effects(d: Deps, a: Attempt, verdict: Verdict, number: int, *, sms_sent: bo
 
 
 async def _track_sms(d: Deps, conn: AsyncConnection, key: str, number: int, o: SendOutcome,
-                     done: datetime) -> SmsFailure | None:
+                     done: datetime) -> LateFailure | None:
     """Remember the message SID; if its failure callback overtook us, apply it now."""
     assert o.provider_id is not None
     update = await ledger.record_sms_status(conn, o.provider_id, o.detail or "queued",
@@ -303,6 +313,19 @@ async def _track_sms(d: Deps, conn: AsyncConnection, key: str, number: int, o: S
         return None
     return await fail_accepted_sms(conn, key, number, update.error_code, done,
                                    max_retry_after_s=d.settings.max_retry_after_s)
+
+
+async def _track_call(d: Deps, conn: AsyncConnection, key: str, number: int, o: SendOutcome,
+                      done: datetime) -> LateFailure | None:
+    """Remember the call SID (the callbacks for this key must name it); if the call's end
+    overtook us unanswered, apply it now."""
+    assert o.provider_id is not None
+    update = await ledger.record_call_status(conn, o.provider_id, o.detail or "queued",
+                                             o.provider_code, done, notification_key=key,
+                                             attempt_no=number)
+    if update is None or not update.unanswered:
+        return None
+    return await fail_accepted_call(conn, key, number, update.status, update.error_code, done)
 
 
 def announce(d: Deps) -> Stage:

@@ -1,4 +1,5 @@
-"""One notifier per channel behind one protocol; `build_notifiers` wires them from settings."""
+"""One notifier per channel (webhook, SMS, voice, email) behind one protocol;
+`build_notifiers` wires them from settings."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import structlog
 from consumers.notifiers.base import Delivery, EndpointAction, Notifier, SendOutcome
 from consumers.notifiers.email import EmailConfig, EmailNotifier
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
+from consumers.notifiers.voice import VoiceConfig, VoiceNotifier
 from consumers.notifiers.webhook import WebhookConfig, WebhookNotifier
 from monitor.channels import unconfigured
 from monitor.clock import Clock
@@ -30,6 +32,12 @@ def build_notifiers(settings: Settings, clock: Clock) -> dict[str, Notifier]:
         log.warning("channel_not_configured", channel="sms", missing=why)
     else:
         notifiers["sms"] = SmsNotifier(sms)
+    why = unconfigured(settings, "voice")
+    voice = VoiceConfig.from_settings(settings) if why is None else None
+    if voice is None:
+        log.warning("channel_not_configured", channel="voice", missing=why)
+    else:
+        notifiers["voice"] = VoiceNotifier(voice)
     if (why := unconfigured(settings, "email")) is not None:
         log.warning("channel_not_configured", channel="email", missing=why)
     else:

@@ -121,7 +121,7 @@ class SmsNotifier:
             async with self._slots, asyncio.timeout(self.config.timeout_s):
                 message = await self._client.messages.create_async(**kwargs)
         except TwilioRestException as exc:
-            return _from_error(exc.code, exc.status, exc.msg)
+            return twilio_failure(exc.code, exc.status, exc.msg)
         except TimeoutError:
             return SendOutcome.failed("timeout", "Twilio did not answer in time", retriable=True)
         except aiohttp.ClientError as exc:
@@ -186,7 +186,8 @@ class SmsNotifier:
         return None
 
 
-def _from_error(code: int | None, status: int | None, msg: str | None) -> SendOutcome:
+def twilio_failure(code: int | None, status: int | None, msg: str | None) -> SendOutcome:
+    """A Twilio REST error as the outcome of a send (SMS and voice alike)."""
     meaning = twilio_code(code, status)
     detail = f"Twilio {code}: {(msg or '').strip()[:200]}" if code else f"Twilio HTTP {status}"
     return SendOutcome.failed(meaning.reason, detail, retriable=meaning.retriable,

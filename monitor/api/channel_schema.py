@@ -28,6 +28,8 @@ from monitor.config import Settings, WebhookSettings
 # 800 exchanges of each).
 AREA_CODES = ("213", "310", "415", "619", "714", "818", "909")
 PHONE_PATTERN = f"^\\+1(?:{'|'.join(AREA_CODES)})[2-9][0-9]{{6}}$"
+# Whole minutes from 1 to 59: every one is at least the PT1M a call retry needs.
+CALL_RETRY_PATTERN = "^PT(?:[1-9]|[1-5][0-9])M$"
 # Top-level domains none of which is special-use (RFC 6761: `test`, `local`, ...), which
 # email-validator refuses.
 TOP_LEVEL = ("com", "org", "net", "io", "us")
@@ -79,6 +81,17 @@ def channel_schemas(settings: Settings) -> dict[str, dict[str, Any]]:
                            "number valid in its country's numbering plan, also written with "
                            "spaces, dashes and parentheses (removed)",
             "examples": ["+14155552671"]}}),
+        "VoiceTargetRequest": ("voice", {"phone": {
+            "type": "string", "minLength": 12, "maxLength": 12, "pattern": PHONE_PATTERN,
+            "description": "E.164, as for SMS: the pattern is a part of what is taken",
+            "examples": ["+14155552671"]},
+            "retries": {"type": "integer", "minimum": 0, "maximum": 5, "default": 2,
+                        "description": "more calls after a busy, unanswered or failed one"},
+            "retry_interval": {
+                "type": "string", "pattern": CALL_RETRY_PATTERN, "default": "PT2M",
+                "description": "ISO 8601 duration between those calls, at least PT1M; the "
+                               "pattern (whole minutes under an hour) is a part of what is "
+                               "taken"}}),
         "EmailTargetRequest": ("email", {"address": {
             "type": "string", "minLength": len("a@b.io"), "maxLength": 254,
             "pattern": EMAIL_PATTERN,
@@ -90,7 +103,8 @@ def channel_schemas(settings: Settings) -> dict[str, dict[str, Any]]:
     out = {}
     for name, (kind, fields) in candidates.items():
         if unconfigured(settings, kind) is None:
+            required = [f for f, schema in fields.items() if "default" not in schema]
             out[name] = {"type": "object", "additionalProperties": False,
-                         "required": ["type", *fields],
+                         "required": ["type", *required],
                          "properties": {"type": {"const": kind}, **fields}}
     return out

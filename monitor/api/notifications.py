@@ -30,7 +30,7 @@ routes = web.RouteTableDef()
 class NotificationQuery(PageQuery):
     subscription_id: str | None = Field(default=None, max_length=36)
     state: list[ledger.State] = Field(default_factory=list, max_length=6)
-    channel: Literal["webhook", "sms", "email"] | None = None
+    channel: Literal["webhook", "sms", "voice", "email"] | None = None
     since: IsoDatetime | None = Field(default=None, description="created at or after")
 
 

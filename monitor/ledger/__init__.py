@@ -1,6 +1,6 @@
 """The notification ledger: one row per notification key in
 `notifications`, one per attempt in `attempts`, a provider's message ids in `sms_messages`,
-the deliver processes holding claims in `senders`.
+its calls in `voice_calls`, the deliver processes holding claims in `senders`.
 
 This package is the only writer of those tables and the owner of the `State` machine:
 decide admits and suppresses, deliver claims and settles, the API admits test notifications
@@ -19,7 +19,14 @@ from monitor.ledger.model import (
     State,
     Verdict,
 )
-from monitor.ledger.provider import SmsUpdate, record_sms_status, sms_sids
+from monitor.ledger.provider import (
+    CallUpdate,
+    SmsUpdate,
+    call_of,
+    record_call_status,
+    record_sms_status,
+    sms_sids,
+)
 from monitor.ledger.queries import (
     attempts_for,
     by_prefix,
@@ -40,6 +47,7 @@ __all__ = [
     "REPLAYABLE",
     "SETTLED",
     "AttemptRecord",
+    "CallUpdate",
     "Claim",
     "LedgerEntry",
     "Sender",
@@ -50,6 +58,7 @@ __all__ = [
     "attempts_for",
     "beat",
     "by_prefix",
+    "call_of",
     "claim",
     "count_by_channel_state",
     "count_by_state",
@@ -58,6 +67,7 @@ __all__ = [
     "get",
     "list_entries",
     "next_due_at",
+    "record_call_status",
     "record_sms_status",
     "reopen",
     "retire",

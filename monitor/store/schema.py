@@ -266,6 +266,24 @@ sms_messages = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
 )
 
+voice_calls = sa.Table(
+    "voice_calls", metadata,
+    # Twilio's call SID (CA...), returned on 201 and named by every status, answering-machine
+    # and keypress callback: a callback for the key must name its call.
+    sa.Column("sid", sa.String(64), primary_key=True),
+    sa.Column("notification_key", sa.String(64),
+              sa.ForeignKey("notifications.key", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("attempt_no", sa.Integer, nullable=False),
+    # queued, initiated, ringing, in-progress, then completed, busy, no-answer, failed or
+    # canceled (never moves backwards)
+    sa.Column("status", sa.String(24), nullable=False),
+    # human, machine_end_beep, fax, unknown ... (Twilio's answering-machine detection)
+    sa.Column("answered_by", sa.String(32), nullable=True),
+    sa.Column("error_code", sa.String(16), nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
 # -- decide's state (migration 0002_decide): what it derived, so a restart re-derives the same --
 
 decide_views = sa.Table(

@@ -48,7 +48,7 @@ async def test_document_examples_are_accepted(client: TestClient[Any, Any]) -> N
             resp = await client.post("/v1/subscriptions", json=body,
                                      headers={"Authorization": f"Bearer {key}"})
             assert resp.status == 201, (kind, await resp.text())
-    assert kinds == {"webhook", "sms", "email"}
+    assert kinds == {"webhook", "sms", "voice", "email"}
 
 
 async def test_integral_float_is_an_integer_and_false_is_not_a_number(

@@ -186,3 +186,35 @@ def test_an_unconfigured_channel_is_refused(capsys: pytest.CaptureFixture[str],
     assert code == 1
     assert ("#1 channel: the SMS channel is not configured: set CAPMON_TWILIO_AUTH_TOKEN"
             in err) and "nothing was written" in err
+
+
+def test_voice_subscriptions_by_import_and_by_flag(capsys: pytest.CaptureFixture[str],
+                                                   tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "tenants", "add", "Voice CCA", "--json")
+    tenant = json.loads(out.strip().splitlines()[-1])
+    f = tmp_path / "voice.yaml"
+    f.write_text("""
+- name: duty scheduler
+  match: {kinds: [caiso.eea], min_severity: emergency}
+  channel: {type: voice, phone: "+1 (415) 555-0101", retries: 3, retry_interval: PT5M}
+- name: too eager
+  channel: {type: voice, phone: "+14155550102", retry_interval: PT10S}
+""")
+    code, _out, err = run(capsys, "subscriptions", "import", str(f), "--tenant", tenant["id"])
+    assert code == 1 and "#2 channel.voice.retry_interval" in err and "PT1M" in err
+    f.write_text(f.read_text().split("- name: too eager")[0])
+    code, out, err = run(capsys, "subscriptions", "import", str(f), "--tenant", tenant["id"],
+                         "--json")
+    assert code == 0, err
+    [created] = json.loads(out.strip().splitlines()[-1])
+    assert created["name"] == "duty scheduler" and created["secret"] is None
+    code, out, err = run(capsys, "subscriptions", "add", "--tenant", tenant["id"], "--name",
+                         "night desk", "--kind", "caiso.eea", "--voice", "+14155550103",
+                         "--json")
+    assert code == 0, err
+    code, out, _ = run(capsys, "subscriptions", "list", "--tenant", tenant["id"], "--json")
+    subs = {s["name"]: s for s in json.loads(out.strip().splitlines()[-1])}
+    assert subs["night desk"]["channel"] == {"type": "voice", "phone": "+14155550103",
+                                             "retries": 2, "retry_interval": "PT2M"}
+    assert subs["duty scheduler"]["channel"] == {"type": "voice", "phone": "+14155550101",
+                                                 "retries": 3, "retry_interval": "PT5M"}

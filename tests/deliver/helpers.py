@@ -20,6 +20,7 @@ from monitor.notifications import (
     NotificationItem,
     SmsChannel,
     Transition,
+    VoiceChannel,
     WebhookChannel,
     notification_key,
 )
@@ -44,15 +45,17 @@ async def add_subscription(store: Store, tenant_id: str, channel_type: str, targ
                            now: datetime, *, secret: str | None = None,
                            previous_secret: str | None = None,
                            previous_expires: datetime | None = None, status: str = "active",
-                           name: str = "CPA scheduling desk") -> str:
+                           name: str = "CPA scheduling desk",
+                           **spec: Any) -> str:
     sub_id = str(uuid.uuid4())
     channel: dict[str, Any] = {"type": channel_type}
     channel.update({"webhook": {"url": target}, "sms": {"phone": target},
-                    "email": {"address": target}}[channel_type])
+                    "voice": {"phone": target}, "email": {"address": target}}[channel_type])
     async with store.begin() as conn:
         await conn.execute(subscriptions.insert().values(
             id=sub_id, tenant_id=tenant_id, name=name,
-            spec={"name": name, "channel": channel, "match": {"kinds": ["caiso.eea"]}},
+            spec={"name": name, "channel": channel, "match": {"kinds": ["caiso.eea"]},
+                  **spec},
             channel_type=channel_type, target=target, secret=secret,
             previous_secret=previous_secret, previous_secret_expires_at=previous_expires,
             status=status, created_at=now, updated_at=now))
@@ -86,13 +89,16 @@ def dr_event() -> Condition:
 
 def notification(tenant_id: str, subscription_id: str, channel: str, target: str,
                  *, condition: Condition | None = None, n: int = 0,
-                 decided_at: datetime | None = None) -> Notification:
+                 decided_at: datetime | None = None, acknowledgeable: bool = False,
+                 voice: VoiceChannel | None = None) -> Notification:
     c = condition or eea3()
-    ch: WebhookChannel | SmsChannel | EmailChannel
+    ch: WebhookChannel | SmsChannel | EmailChannel | VoiceChannel
     if channel == "webhook":
         ch = WebhookChannel(url=target)
     elif channel == "sms":
         ch = SmsChannel(phone=target)
+    elif channel == "voice":
+        ch = voice or VoiceChannel(phone=target)
     else:
         ch = EmailChannel(address=target)
     return Notification(
@@ -102,4 +108,5 @@ def notification(tenant_id: str, subscription_id: str, channel: str, target: str
         channel=ch, decided_at=decided_at or datetime(2022, 9, 6, 17, 18, tzinfo=UTC),
         severity=c.severity,
         items=(NotificationItem(transition=Transition.ISSUED, condition=c),),
-        summary="CAISO EEA 3 active 17:17-20:00 PT (notice 202202696)")
+        summary="CAISO EEA 3 active 17:17-20:00 PT (notice 202202696)",
+        acknowledgeable=acknowledgeable)

@@ -8,6 +8,7 @@ so this checks that secrets never reach a log call at all, not that they get scr
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -22,9 +23,11 @@ from aiosmtpd.smtp import AuthResult
 from pydantic import SecretStr
 
 from capmon.api import api_app
+from capmon.demo.twilio_calls import CallBehaviour
 from capmon.demo.twilio_standin import Behaviour, TwilioStandIn
 from consumers.notifiers.email import EmailConfig, EmailNotifier
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
+from consumers.notifiers.voice import VoiceConfig, VoiceNotifier
 from monitor import ledger
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
@@ -118,6 +121,40 @@ async def test_twilio_token_never_leaks(store: Store, memory_bus: MemoryBus,
                 keys.append(n.key)
         recorded = await everything_recorded(store, keys, memory_bus)
         assert "20003" in recorded  # the wrong token was refused, and recorded as such
+        assert_clean(token, repr(logs), recorded)
+        assert_clean(wrong, repr(logs), recorded)
+    finally:
+        await standin.stop()
+
+
+async def test_twilio_token_never_leaks_from_calls(store: Store, memory_bus: MemoryBus,
+                                                   logs: list[MutableMapping[str, Any]]) -> None:
+    clock = ManualClock(datetime(2022, 9, 6, 17, 26, tzinfo=UTC))
+    token = "tw-token-" + uuid.uuid4().hex
+    wrong = "tw-wrong-" + uuid.uuid4().hex
+    standin = TwilioStandIn("AC" + "1" * 32, token)
+    await standin.start()
+    # The placed call never rings: its callbacks would go to the public URL.
+    standin.voice.behaviours["+16265550000"] = CallBehaviour(release=asyncio.Event())
+    standin.voice.behaviours["+16265550001"] = CallBehaviour(error=21217)
+    try:
+        tenant_id, _ = await add_tenant(store, clock.now())
+        keys = []
+        for notifier_token, phones in ((token, ("+16265550000", "+16265550001")),
+                                       (wrong, ("+16265550003",))):
+            config = VoiceConfig(account_sid="AC" + "1" * 32,
+                                 auth_token=SecretStr(notifier_token), public_url=PUBLIC_URL,
+                                 from_number="+15005550006", api_base_url=standin.base)
+            assert notifier_token not in repr(config)
+            d = await make_deliverer(store, memory_bus, clock, {"voice": VoiceNotifier(config)},
+                                     voice_rate_per_s=100)
+            for i, phone in enumerate(phones):
+                sub_id = await add_subscription(store, tenant_id, "voice", phone, clock.now())
+                n = notification(tenant_id, sub_id, "voice", phone, n=i)
+                await d.submit(n)
+                keys.append(n.key)
+        recorded = await everything_recorded(store, keys, memory_bus)
+        assert "20003" in recorded and "21217" in recorded
         assert_clean(token, repr(logs), recorded)
         assert_clean(wrong, repr(logs), recorded)
     finally:

@@ -9,11 +9,13 @@ from datetime import timedelta
 from html import unescape
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from selectolax.lexbor import LexborHTMLParser
 
 from monitor import ledger
 from monitor.api.portal import forms
+from monitor.api.problems import Problem
 from monitor.clock import ManualClock
 from monitor.ledger import AttemptRecord, Verdict
 from monitor.runtime import Runtime
@@ -111,6 +113,19 @@ def test_the_form_shows_a_document_and_gives_it_back_unchanged() -> None:
     values = forms.values_of(spec)
     assert len(values["thresholds"]) == 2 + forms.SPARE_ROWS
     assert forms.spec_of(values) == spec
+
+
+def test_a_voice_channel_round_trips_with_its_retries() -> None:
+    spec = SubscriptionSpec.model_validate({
+        "name": "Duty phone", "channel": {"type": "voice", "phone": "+14155552671",
+                                          "retries": 4, "retry_interval": "PT3M"}})
+    values = forms.values_of(spec)
+    assert (values["channel_type"], values["phone"], values["call_retries"],
+            values["call_retry_interval"]) == ("voice", "+14155552671", "4", "PT3M")
+    assert forms.spec_of(values) == spec
+    with pytest.raises(Problem) as refused:
+        forms.spec_of({**values, "call_retries": "many"})
+    assert refused.value.errors[0]["loc"][-1] == "retries"
 
 
 async def test_refusals_show_the_apis_title_and_detail(browser: Browser) -> None:

@@ -22,6 +22,7 @@ from monitor.subscriptions import (
     SUB_TRANSITIONS,
     SmsTarget,
     SubscriptionSpec,
+    VoiceTarget,
     WebhookTarget,
 )
 
@@ -42,6 +43,7 @@ FormValues = dict[str, Any]
 def blank() -> FormValues:
     return _with_spare_rows({
         "name": "", "channel_type": "webhook", "url": "", "phone": "", "address": "",
+        "call_retries": "", "call_retry_interval": "",
         "kinds": [], "min_severity": Severity.INFO.value, "regions": "", "programs": "",
         "transitions": list(DEFAULT_TRANSITIONS), "repeat_interval": "",
         "quiet_start": "", "quiet_end": "", "quiet_timezone": "",
@@ -70,7 +72,9 @@ def values_of(spec: SubscriptionSpec) -> FormValues:
     return _with_spare_rows({
         "name": spec.name, "channel_type": ch.type,
         "url": ch.url if isinstance(ch, WebhookTarget) else "",
-        "phone": ch.phone if isinstance(ch, SmsTarget) else "",
+        "phone": ch.phone if isinstance(ch, SmsTarget | VoiceTarget) else "",
+        "call_retries": str(ch.retries) if isinstance(ch, VoiceTarget) else "",
+        "call_retry_interval": ch.retry_interval if isinstance(ch, VoiceTarget) else "",
         "address": ch.address if ch.type == "email" else "",
         "kinds": [k.value for k in m.kinds], "min_severity": m.min_severity.value,
         "regions": "\n".join(m.regions), "programs": ", ".join(m.programs),
@@ -134,10 +138,18 @@ def document(values: FormValues) -> dict[str, Any]:
     """The subscription document these form values say (before validation)."""
     v = values
     kind = v["channel_type"]
-    field = {"webhook": "url", "sms": "phone", "email": "address"}.get(kind)
+    field = {"webhook": "url", "sms": "phone", "voice": "phone", "email": "address"}.get(kind)
     channel: dict[str, Any] = {"type": kind}
     if field is not None:
         channel[field] = v[field]
+    if kind == "voice":
+        if v["call_retries"]:
+            retries = v["call_retries"]
+            # Not a count: the model refuses the text, with its message.
+            channel["retries"] = int(retries) if retries.isascii() and retries.isdigit() \
+                else retries
+        if v["call_retry_interval"]:
+            channel["retry_interval"] = v["call_retry_interval"]
     rows = [r for r in v["thresholds"] if r["kind"] or r["level"] or r["clear"] or r["area"]]
     doc: dict[str, Any] = {
         "name": v["name"], "channel": channel, "transitions": v["transitions"],
