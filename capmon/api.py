@@ -9,6 +9,7 @@ from aiohttp import web
 from monitor.api import (
     calendar,
     conditions,
+    escalations,
     health,
     notifications,
     portal,
@@ -36,6 +37,7 @@ ROUTES: tuple[RouteSetup, ...] = (
     subscriptions.setup,
     calendar.setup,
     silences.setup,
+    escalations.setup,
     conditions.setup,
     sources.setup,
     notifications.setup,
