@@ -28,6 +28,7 @@ from monitor.metrics import ESCALATION_STEPS, ESCALATIONS_ENDED, ESCALATIONS_STA
 from monitor.notifications import Notification, Transition, notification_from_event
 from monitor.store import Store, escalations
 from monitor.store import escalation_policies as policy_store
+from monitor.store import subscriptions as sub_store
 from monitor.topics import NOTIFICATIONS
 from tests.decide.conftest import T0, add_subscription, add_tenant
 
@@ -351,3 +352,32 @@ def test_a_policy_is_a_ladder() -> None:
     for change, message in bad:
         with pytest.raises(ValidationError, match=message):
             PolicySpec.model_validate({**ok, **change})
+
+
+async def test_a_rise_in_severity_starts_the_ladder_again(world: World) -> None:
+    await world.at(pt("14:00"), EEA2)
+    worse = EEA2.model_copy(update={
+        "severity": Severity.CRITICAL,
+        "attributes": NoticeAttributes(notice_no="202202710", level="3", channel="replay"),
+        "revision": revision_at(pt("14:05")), "observed_at": pt("14:05")})
+    heard = await world.at(pt("14:05"), worse)
+    assert [n.items[0].transition for n in heard["oncall"]] == [Transition.UPDATED]
+    runs = {r.severity: r for r in await world.runs()}
+    assert runs[Severity.EMERGENCY].state is RunState.CANCELLED
+    assert runs[Severity.EMERGENCY].ended_reason == "superseded"
+    assert runs[Severity.CRITICAL].state is RunState.RUNNING
+    # The emergency run's step (14:10) is gone; the critical run's comes at 14:15, once.
+    assert await world.at(pt("14:10")) == {}
+    step = await world.at(pt("14:15"))
+    assert [(n.escalation.run_id if n.escalation else None) for n in step["backup"]] == [
+        runs[Severity.CRITICAL].id]
+
+
+async def test_a_paused_subscription_of_a_step_is_skipped(world: World) -> None:
+    await world.at(pt("14:00"), EEA2)
+    async with world.store.begin() as conn:
+        await sub_store.set_status(conn, world.ids["backup"], "paused", pt("14:01"))
+    assert await world.at(pt("14:10")) == {}
+    [run] = await world.runs()
+    assert run.step == 1 and run.next_at == pt("14:20")
+    assert set(await world.at(pt("14:20"))) == {"director", "ops"}
