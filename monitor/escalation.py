@@ -82,9 +82,6 @@ class PolicySpec(_Model):
         """The subscriptions of steps 1 and later: they hear this band only when paged."""
         return frozenset(s for step in self.steps[1:] for s in step.subscriptions)
 
-    def subscription_ids(self) -> list[str]:
-        return [s for step in self.steps for s in step.subscriptions]
-
 
 class Policy(PolicySpec):
     id: str

@@ -47,12 +47,13 @@ async def check(conn: AsyncConnection, tenant_id: str, spec: PolicySpec,
     """Raise `PolicyRefused` unless every subscription is the tenant's own and none is
     held (a later step) or first (step 0) in another policy of the same `min_severity`: a
     notification must find one policy, and a held subscription one ladder that pages it."""
-    for n, step in enumerate(spec.steps):
-        missing = await sub_store.not_owned(conn, tenant_id, step.subscriptions)
-        if missing:
-            at = step.subscriptions.index(missing[0])
-            raise PolicyRefused("not_found", f"no subscription {missing[0]}",
-                                ["steps", n, "subscriptions", at])
+    named = [(n, at, sub) for n, step in enumerate(spec.steps)
+             for at, sub in enumerate(step.subscriptions)]
+    missing = await sub_store.not_owned(conn, tenant_id, [sub for _, _, sub in named])
+    if missing:
+        n, at = next((n, at) for n, at, sub in named if sub == missing[0])
+        raise PolicyRefused("not_found", f"no subscription {missing[0]}",
+                            ["steps", n, "subscriptions", at])
     for other in await list_policies(conn, tenant_id, limit=10_000):
         if other.id == policy_id or other.min_severity != spec.min_severity:
             continue
