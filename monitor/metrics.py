@@ -44,6 +44,15 @@ NOTIFICATIONS_DECIDED = Counter("capmon_notifications_decided_total",
 NOTIFICATIONS_SUPPRESSED = Counter("capmon_notifications_suppressed_total",
                                    "Notifications not sent, by reason.", ["reason"],
                                    registry=REGISTRY)
+ESCALATIONS_STARTED = Counter("capmon_escalations_started_total",
+                              "Escalation runs started (a notification to a policy's first "
+                              "step).", registry=REGISTRY)
+ESCALATIONS_ENDED = Counter("capmon_escalations_ended_total",
+                            "Escalation runs ended, by outcome (acknowledged, resolved, "
+                            "exhausted, cancelled).", ["outcome"], registry=REGISTRY)
+ESCALATION_STEPS = Counter("capmon_escalation_steps_total",
+                           "Escalation steps paged after the first, by step number (1-9).",
+                           ["step"], registry=REGISTRY)
 DECIDE_DURATION = Histogram("capmon_decide_duration_seconds", "Decide time per revision.",
                             buckets=_LATENCY_BUCKETS, registry=REGISTRY)
 

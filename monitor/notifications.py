@@ -77,6 +77,14 @@ class NotificationItem(_Frozen):
     facts: dict[str, Any] = Field(default_factory=dict)
 
 
+class EscalationRef(_Frozen):
+    """Which escalation run paged this notification, and at which step (1 and later)."""
+
+    run_id: str
+    policy_id: str
+    step: int = Field(ge=1)
+
+
 class Notification(_Frozen):
     key: str = Field(min_length=16, max_length=64)
     tenant_id: str
@@ -92,6 +100,8 @@ class Notification(_Frozen):
     acknowledgeable: bool = Field(
         default=False, description="at or above its subscription's ack_severity: "
                                    "POST /v1/notifications/{key}/ack, or reply ACK to its SMS")
+    escalation: EscalationRef | None = Field(
+        default=None, description="set when an escalation policy's later step paged it")
 
     @property
     def earliest_observed_at(self) -> AwareDatetime:

@@ -18,6 +18,7 @@ from capmon.cli import (
     db,
     demo,
     dlq,
+    escalations,
     healthcheck,
     notifications,
     parse,
@@ -43,6 +44,7 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
     tenants.register,
     subscriptions.register,
     silences.register,
+    escalations.register,
     notifications.register,
     demo.register,
 )

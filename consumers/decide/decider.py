@@ -3,11 +3,13 @@
 For each revision, in one store transaction: record it (latest + history), derive its
 transitions against the stored view, and run the pipeline (consumers/decide/stages):
 
-    match -> thresholds -> remind -> beat -> mute -> dedup -> group -> admit
+    match -> thresholds -> remind -> beat -> hold -> clear -> page -> mute -> dedup -> group
+      -> record -> admit
 
 which ends with the due notifications admitted to the ledger. After commit they are
 published to `capmon.notifications.v1`. A ticker does what the clock alone changes: windows
-that start or end, reminders every repeat interval, batches whose group wait is over.
+that start or end, reminders every repeat interval, batches whose group wait is over, the
+next step of an escalation nobody acknowledged.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from consumers.decide import state
 from consumers.decide.heartbeat import next_heartbeat
 from consumers.decide.index import SubscriptionIndex
 from consumers.decide.rules import derive, reminder_period, superseded_ids
-from consumers.decide.stages import Context, Grouping, Stage, run_pipeline
+from consumers.decide.stages import Context, Grouping, Stage, escalate, run_pipeline
 from consumers.decide.stages import group as groups
 from consumers.decide.stages.admit import admit
 from consumers.decide.stages.match import beat, match, remind
@@ -41,7 +43,7 @@ from monitor.metrics import DECIDE_DURATION
 from monitor.notifications import Notification, Payloads, notification_event
 from monitor.runtime import Runtime
 from monitor.source_health import POLLED_SOURCES, enabled_sources
-from monitor.store import Store
+from monitor.store import Store, escalations
 from monitor.store import conditions as condition_store
 from monitor.store import silences as silence_store
 from monitor.store import subscriptions as sub_store
@@ -84,8 +86,9 @@ class DecideConfig:
 
 PUBLISH_SLICE = 500
 
-PIPELINE: tuple[Stage, ...] = (match, thresholds, remind, beat, mute, groups.dedup,
-                                groups.group, admit)
+PIPELINE: tuple[Stage, ...] = (match, thresholds, remind, beat, escalate.hold,
+                                escalate.clear, escalate.page, mute, groups.dedup,
+                                groups.group, escalate.record, admit)
 
 
 class Decider:
@@ -212,6 +215,9 @@ class Decider:
             due = await groups.next_due(conn)
             if due is not None:
                 times.append(due)
+            step_at = await escalations.next_at(conn)
+            if step_at is not None:
+                times.append(step_at)
             pairs = await state.open_views(conn)
         repeats = self.index.repeat_intervals()
         beat_at = next_heartbeat(((s.id, hb) for s, hb in self.index.heartbeats()), now)
@@ -227,7 +233,7 @@ class Decider:
                     n = reminder_period(view, now, every.total_seconds())
                     times.append(view.changed_at + every * (n + 1))
         later = [t for t in times if t > now]
-        if due is not None and due <= now:
+        if (due is not None and due <= now) or (step_at is not None and step_at <= now):
             return now
         return min(later) if later else None
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from monitor.events import Severity
 from monitor.ledger.model import LedgerEntry, State
 from monitor.metrics import TIME_TO_ACK
+from monitor.store import escalations
 from monitor.store.engine import in_chunks, insert_ignore
 from monitor.store.schema import acknowledgements, notifications
 from monitor.store.subscriptions import aware
@@ -82,6 +83,10 @@ async def acknowledge(conn: AsyncConnection, key: str, by: str, via: Via, now: d
         first = (await acks_of(conn, [key]))[key]
         raise AckRefused("already", f"acknowledged by {first.by} ({first.via}) at "
                                     f"{first.at.isoformat()}", first)
+    # Someone has it: the escalation of its condition stops here, in this transaction.
+    await escalations.acknowledged(conn, row.tenant_id, row.subscription_id,
+                                   [i["condition"]["id"] for i in row.payload["items"]], key,
+                                   now)
     sent = aware(row.delivered_at or row.created_at)
     TIME_TO_ACK.labels(severity=severity.value).observe(max(0.0, (now - sent).total_seconds()))
     return Ack(key, by, via, now)

@@ -115,6 +115,54 @@ silences = sa.Table(
     sa.Index("ix_silences_tenant_id_ends_at", "tenant_id", "ends_at"),
 )
 
+# A tenant's escalation policies (monitor.store.escalation_policies owns it).
+escalation_policies = sa.Table(
+    "escalation_policies", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), sa.ForeignKey("tenants.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("min_severity", sa.String(16), nullable=False),
+    sa.Column("steps", sa.JSON, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+# Escalation runs, one condition climbing one policy (monitor.store.escalations owns it and
+# the run's state machine). `steps` is the policy's ladder as it was when the run started.
+escalations = sa.Table(
+    "escalations", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), sa.ForeignKey("tenants.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("policy_id", sa.String(36), nullable=False),
+    sa.Column("condition_id", sa.String(200), nullable=False, index=True),
+    sa.Column("transition", sa.String(16), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("facts", sa.JSON, nullable=False),
+    sa.Column("steps", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("next_at", TS, nullable=True),
+    sa.Column("started_at", TS, nullable=False),
+    sa.Column("ended_at", TS, nullable=True),
+    sa.Column("ended_reason", sa.String(32), nullable=True),
+    sa.Column("acknowledged_key", sa.String(64), nullable=True),
+    sa.Index("ix_escalations_state_next_at", "state", "next_at"),
+)
+
+# Every subscription of a run's ladder, with the key that paged it once its step came.
+escalation_pages = sa.Table(
+    "escalation_pages", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("escalations.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("subscription_id", sa.String(36), primary_key=True, index=True),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("key", sa.String(64), nullable=True),
+    sa.Column("paged_at", TS, nullable=True),
+    sa.Column("muted", sa.String(200), nullable=True),
+)
+
 # A recipient's opt-out (SMS STOP, email one-click unsubscribe, a carrier's 21610), by channel
 # and address: a tenant cannot subscribe the address again until the recipient opts in (START).
 opt_outs = sa.Table(

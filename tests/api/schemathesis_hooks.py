@@ -49,12 +49,29 @@ def _fix_silence(body: dict[str, Any], match: dict[str, Any]) -> None:
         match["kinds"] = ["caiso.flex_alert"]
 
 
+ESCALATION_SUBSCRIPTIONS = tuple(f"00000000-0000-4000-8000-{n:012d}" for n in range(10))
+
+
+def _fix_policy(steps: list[Any]) -> None:
+    for n, step in enumerate(steps[:len(ESCALATION_SUBSCRIPTIONS)]):
+        if not isinstance(step, dict):
+            continue
+        step["subscriptions"] = [ESCALATION_SUBSCRIPTIONS[n]]
+        if n == 0:
+            step.pop("after", None)
+        else:
+            step["after"] = "PT10M"
+
+
 @schemathesis.hook
 def map_case(context: Any, case: Any) -> Any:
     body = case.body
     match = body.get("match") if isinstance(body, dict) else None
     if isinstance(match, dict) and "ends_at" in body:
         _fix_silence(body, match)
+    steps = body.get("steps") if isinstance(body, dict) else None
+    if isinstance(steps, list):
+        _fix_policy(steps)
     thresholds = match.get("thresholds") if isinstance(match, dict) else None
     if isinstance(thresholds, list):
         for threshold in thresholds:

@@ -16,8 +16,11 @@ from aiohttp import web
 from monitor.api.server import api_runner
 from monitor.clock import ManualClock
 from monitor.store import Store
+from monitor.store import subscriptions as sub_store
 from monitor.store import tenants as tenant_store
+from monitor.subscriptions import SubscriptionSpec
 from tests.api.conftest import ADMIN_KEY, make_app, make_runtime
+from tests.api.schemathesis_hooks import ESCALATION_SUBSCRIPTIONS
 
 ST = str(Path(sys.executable).with_name("st"))
 HOOKS = str(Path(__file__).with_name("schemathesis_hooks.py"))
@@ -61,8 +64,13 @@ async def test_api_matches_its_openapi(tmp_path: Path, clock: ManualClock) -> No
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'capmon.db'}")
     await store.upgrade()
     async with store.begin() as conn:
-        _tenant, key = await tenant_store.create_tenant(conn, "Schemathesis CCA", None,
-                                                        clock.now())
+        tenant, key = await tenant_store.create_tenant(conn, "Schemathesis CCA", None,
+                                                       clock.now())
+        # What generated escalation policies name (schemathesis_hooks.py).
+        for n, sub_id in enumerate(ESCALATION_SUBSCRIPTIONS):
+            await sub_store.create(conn, tenant.id, SubscriptionSpec.model_validate({
+                "name": f"step {n}", "channel": {"type": "sms", "phone": f"+1415555{n:04d}"}}),
+                clock.now(), sub_id=sub_id)
     # Every channel configured, so every channel is in the document; the Twilio routes answer
     # 403 to anything schemathesis can send (it cannot sign).
     rt = make_runtime(store, clock)

@@ -1,6 +1,7 @@
 """Decide's pipeline, one signature for every stage, like Alertmanager's `notify.Stage`:
 
-    match -> thresholds -> remind -> beat -> mute -> dedup -> group -> admit
+    match -> thresholds -> remind -> beat -> hold -> clear -> page -> mute -> dedup -> group
+      -> record -> admit
 
 A stage takes the frozen `Context` (the time, taken once; the store transaction; the
 subscription index; what changed) and the candidates so far, and returns the candidates for
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consumers.decide.index import Compiled, SubscriptionIndex
 from consumers.decide.rules import Derived, View
 from monitor.events import Condition, Severity
-from monitor.notifications import Notification, NotificationItem
+from monitor.notifications import EscalationRef, Notification, NotificationItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,8 @@ class Candidate:
     muted: str | None = None
     # Set by `group`: when its batch leaves.
     due_at: datetime | None = None
+    # Set by `escalate.page`: the run and step that page this subscription.
+    escalation: EscalationRef | None = None
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,15 @@ from consumers.decide.stages.summary import summary
 from monitor import ledger
 from monitor.events import Severity
 from monitor.metrics import NOTIFICATIONS_DECIDED, NOTIFICATIONS_SUPPRESSED
-from monitor.notifications import Notification, NotificationItem
+from monitor.notifications import EscalationRef, Notification, NotificationItem
 
 log = structlog.get_logger(__name__)
 
 
 def build(sub: Compiled, key: str, items: Sequence[NotificationItem],
           severities: Sequence[Severity], now: datetime,
-          lines: dict[tuple[int, ...], str] | None = None) -> Notification:
+          lines: dict[tuple[int, ...], str] | None = None,
+          escalation: EscalationRef | None = None) -> Notification:
     """`lines` remembers summaries by their items: K subscribers of one item share one."""
     ids = tuple(id(i) for i in items)
     text = lines.get(ids) if lines is not None else None
@@ -42,14 +43,15 @@ def build(sub: Compiled, key: str, items: Sequence[NotificationItem],
     return Notification(key=key, tenant_id=sub.tenant_id, subscription_id=sub.id,
                         subscription_name=sub.name, channel=sub.channel, decided_at=now,
                         severity=severity, items=tuple(items), summary=text,
-                        acknowledgeable=severity >= sub.ack_severity)
+                        acknowledgeable=severity >= sub.ack_severity, escalation=escalation)
 
 
 async def admit(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
     muted = [c for c in cands if c.muted is not None]
     if muted:
         await ledger.suppress(ctx.conn, [
-            (build(c.sub, c.key, (c.item,), (c.severity,), ctx.now), c.muted or "")
+            (build(c.sub, c.key, (c.item,), (c.severity,), ctx.now, escalation=c.escalation),
+             c.muted or "")
             for c in muted], ctx.now)
         for c in muted:
             # A silence's reason names it; the metric counts silences as one reason.
@@ -85,15 +87,19 @@ async def _close_due(ctx: Context, cands: list[Candidate]) -> None:
             continue
         items: list[NotificationItem] = []
         severities: list[Severity] = []
+        escalation: EscalationRef | None = None
         for key in batch.item_keys:
             if key in decided:
                 items.append(decided[key].item)
                 severities.append(decided[key].severity)
+                escalation = escalation or decided[key].escalation
             else:
-                severity, item = earlier[key]
+                severity, item, paged = earlier[key]
                 items.append(NotificationItem.model_validate(item))
                 severities.append(Severity(severity))
-        outgoing.append(build(sub, batch.key, items, severities, ctx.now, lines))
+                if paged is not None:
+                    escalation = escalation or EscalationRef.model_validate(paged)
+        outgoing.append(build(sub, batch.key, items, severities, ctx.now, lines, escalation))
         sent.append(batch)
     new = await ledger.admit(ctx.conn, outgoing, ctx.now)
     await groups.close(ctx.conn, sent, "sent", ctx.now)

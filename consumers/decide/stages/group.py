@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consumers.decide.stages import Candidate, Context, Grouping
 from monitor.notifications import Payloads, group_key
 from monitor.store.engine import in_chunks
-from monitor.store.schema import decide_items
+from monitor.store.schema import acknowledgements, decide_items
 from monitor.store.subscriptions import aware
 
 _I = decide_items.c
@@ -80,7 +80,9 @@ def _item_row(c: Candidate, item: Any, now: datetime) -> dict[str, Any]:
     return {"item_key": c.key, "subscription_id": c.sub.id, "tenant_id": c.sub.tenant_id,
             "state": "suppressed" if muted else "pending", "batch_key": c.key if muted else None,
             "due_at": now if muted else c.due_at,
-            "payload": {"severity": c.severity.value, "item": item},
+            "payload": {"severity": c.severity.value, "item": item,
+                        "escalation": None if c.escalation is None
+                        else c.escalation.model_dump(mode="json")},
             "created_at": now, "flushed_at": now if muted else None}
 
 
@@ -137,13 +139,16 @@ async def due_batches(conn: AsyncConnection, now: datetime) -> list[Batch]:
             for sid, members in by_sub.items()]
 
 
-async def items_of(conn: AsyncConnection, keys: list[str]) -> dict[str, tuple[str, Any]]:
-    """(severity, item JSON) of items logged earlier (those not decided in this run)."""
-    out: dict[str, tuple[str, Any]] = {}
+async def items_of(conn: AsyncConnection,
+                   keys: list[str]) -> dict[str, tuple[str, Any, Any]]:
+    """(severity, item JSON, escalation JSON or None) of items logged earlier (those not
+    decided in this run)."""
+    out: dict[str, tuple[str, Any, Any]] = {}
     for chunk in in_chunks(keys):
         rows = await conn.execute(sa.select(_I.item_key, _I.payload)
                                   .where(_I.item_key.in_(chunk)))
-        out.update((r[0], (r[1]["severity"], r[1]["item"])) for r in rows)
+        out.update((r[0], (r[1]["severity"], r[1]["item"], r[1].get("escalation")))
+                   for r in rows)
     return out
 
 
@@ -176,3 +181,14 @@ async def told_of(conn: AsyncConnection,
         _I.subscription_id.in_(sorted({s for s, _ in pairs})), _I.state == "sent",
         condition_id.in_(sorted({c for _, c in pairs}))))
     return {(r[0], r[1]) for r in rows} & pairs
+
+
+async def acknowledged(conn: AsyncConnection, condition_ids: set[str]) -> set[tuple[str, str]]:
+    """(subscription, condition) pairs whose subscriber acknowledged a notification that
+    carried an item about the condition."""
+    condition_id = _I.payload[("item", "condition", "id")].as_string()
+    rows = await conn.execute(
+        sa.select(_I.subscription_id, condition_id)
+        .join(acknowledgements, acknowledgements.c.key == _I.batch_key)
+        .where(_I.state == "sent", condition_id.in_(sorted(condition_ids))))
+    return {(r[0], r[1]) for r in rows}

@@ -6,10 +6,12 @@ from __future__ import annotations
 from consumers.decide.heartbeat import heartbeats_due
 from consumers.decide.rules import reminder_period
 from consumers.decide.stages import Candidate, Context
+from consumers.decide.stages.group import acknowledged
 from monitor.events import Severity
 from monitor.metrics import TRANSITIONS
 from monitor.notifications import NotificationItem, Transition, notification_key
 from monitor.source_health import health_conditions
+from monitor.store import escalations
 
 
 async def match(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
@@ -30,8 +32,10 @@ async def match(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
 
 
 async def remind(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
-    """Every `repeat_interval` of an active condition, a reminder (keyed by its period)."""
-    out = list(cands)
+    """Every `repeat_interval` of an active condition, a reminder (keyed by its period),
+    unless someone took it: an acknowledged escalation run stops its ladder's reminders of
+    the condition, an acknowledged notification its own subscription's."""
+    due: list[Candidate] = []
     for view, c in ctx.active:
         for sub in ctx.index.match(c):
             if sub.repeat is None or not sub.hears("reminder"):
@@ -42,8 +46,13 @@ async def remind(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
             facts = {"period": period, "since": view.changed_at.isoformat()}
             item = NotificationItem(transition=Transition.REMINDER, condition=c, facts=facts)
             key = notification_key(sub.id, c.id, Transition.REMINDER, facts)
-            out.append(Candidate(sub=sub, key=key, severity=c.severity, item=item))
-    return out
+            due.append(Candidate(sub=sub, key=key, severity=c.severity, item=item))
+    if not due:
+        return cands
+    ids = {c.item.condition.id for c in due}
+    taken = (await escalations.acknowledged_pairs(ctx.conn, ids)
+             | await acknowledged(ctx.conn, ids))
+    return [*cands, *(c for c in due if (c.sub.id, c.item.condition.id) not in taken)]
 
 
 async def beat(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
