@@ -45,6 +45,7 @@ from monitor.runtime import Runtime
 from monitor.source_health import POLLED_SOURCES, enabled_sources
 from monitor.store import Store, escalations
 from monitor.store import conditions as condition_store
+from monitor.store import escalation_policies as policy_store
 from monitor.store import silences as silence_store
 from monitor.store import subscriptions as sub_store
 from monitor.supervision import supervise
@@ -85,6 +86,8 @@ class DecideConfig:
 
 
 PUBLISH_SLICE = 500
+# The tables the index holds in memory: a write to any of them reloads it.
+_WATCHED = (sub_store.WATCH, silence_store.WATCH, policy_store.WATCH)
 
 PIPELINE: tuple[Stage, ...] = (match, thresholds, remind, beat, escalate.hold,
                                 escalate.clear, escalate.page, mute, groups.dedup,
@@ -100,8 +103,8 @@ class Decider:
                                  interval=timedelta(seconds=self.config.group_interval_s),
                                  urgent=self.config.urgent_severity)
         self.index = SubscriptionIndex()
-        self._version: tuple[tuple[int, str], tuple[int, str]] | None = None
-        self._local: tuple[int, int] | None = None
+        self._version: tuple[tuple[int, str], ...] | None = None
+        self._local: tuple[int, ...] | None = None
         self._refreshed_at = -1e18
         self.nudge = asyncio.Event()
         # When the last tick ran (heartbeats due since then go out on the next).
@@ -114,15 +117,16 @@ class Decider:
 
     async def refresh_index(self, *, force: bool = False) -> None:
         mono = self.clock.monotonic()
-        local = (sub_store.local_changes(), silence_store.local_changes())
+        local = tuple(w.local_changes for w in _WATCHED)
         if not force and local == self._local and mono - self._refreshed_at < self.config.refresh_s:
             return
         async with self.store.connect() as conn:
-            version = (await sub_store.version(conn), await silence_store.version(conn))
+            version = tuple([await w.version(conn) for w in _WATCHED])
             if force or local != self._local or version != self._version:
                 self.index = SubscriptionIndex(
                     await sub_store.active(conn),
-                    await silence_store.unexpired(conn, self.clock.now()))
+                    await silence_store.unexpired(conn, self.clock.now()),
+                    await policy_store.every_policy(conn))
                 log.info("subscription_index_loaded", subscriptions=len(self.index))
         self._version, self._local, self._refreshed_at = version, local, mono
 

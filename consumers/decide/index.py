@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from consumers.decide.regions import coverage
 from monitor.attributes import DrEventAttributes
+from monitor.escalation import Policy, held_from
 from monitor.events import Condition, Kind, Severity
 from monitor.notifications import AnyChannel
 from monitor.silences import Silence
@@ -65,11 +66,13 @@ def threshold_key(index: int, t: Threshold) -> str:
 
 
 class SubscriptionIndex:
-    """Active subscriptions, and the tenants' silences not yet ended (loaded and refreshed
-    together, so muting a revision reads no table)."""
+    """Active subscriptions, the tenants' silences not yet ended and their escalation
+    policies (loaded and refreshed together, so deciding a revision reads none of those
+    tables)."""
 
     def __init__(self, subscriptions: Iterable[StoredSubscription] = (),
-                 silences: Iterable[Silence] = ()) -> None:
+                 silences: Iterable[Silence] = (),
+                 policies: Iterable[Policy] = ()) -> None:
         self._by_kind: dict[str, list[list[Compiled]]] = {}
         self._thresholds: dict[str, list[ThresholdRule]] = {}
         self._by_id: dict[str, Compiled] = {}
@@ -79,6 +82,12 @@ class SubscriptionIndex:
         self._silences: dict[str, list[Silence]] = {}
         for silence in silences:
             self._silences.setdefault(silence.tenant_id, []).append(silence)
+        self._policies: dict[str, list[Policy]] = {}
+        for p in policies:
+            self._policies.setdefault(p.tenant_id, []).append(p)
+        # Subscription id -> the severity from which a policy holds it for its later steps.
+        self.held: dict[str, Severity] = held_from(
+            [p for ps in self._policies.values() for p in ps])
 
     def _add(self, s: StoredSubscription) -> None:
         c = compile_subscription(s)
@@ -109,6 +118,9 @@ class SubscriptionIndex:
     def silences(self, tenant_id: str, now: datetime) -> list[Silence]:
         """The tenant's silences in force at `now`, oldest first."""
         return [s for s in self._silences.get(tenant_id, ()) if s.starts_at <= now < s.ends_at]
+
+    def policies(self, tenant_id: str) -> list[Policy]:
+        return self._policies.get(tenant_id, [])
 
     def get(self, sub_id: str) -> Compiled | None:
         return self._by_id.get(sub_id)

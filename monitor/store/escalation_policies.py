@@ -4,7 +4,6 @@ always by tenant. Deleting a policy cancels its runs (monitor/store/escalations.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +15,12 @@ from monitor.events import Severity
 from monitor.store import escalations
 from monitor.store import subscriptions as sub_store
 from monitor.store.schema import escalation_policies
+from monitor.store.watched import Watched
 
 _P = escalation_policies.c
+# Decide keeps the policies in memory and reloads them when this changes
+# (monitor/store/watched.py).
+WATCH = Watched(escalation_policies)
 
 
 class PolicyRefused(Exception):
@@ -75,6 +78,7 @@ async def create(conn: AsyncConnection, tenant_id: str, spec: PolicySpec,
                created_at=now, updated_at=now)
     await conn.execute(escalation_policies.insert().values(
         id=p.id, tenant_id=tenant_id, created_at=now, updated_at=now, **_values(spec)))
+    WATCH.changed()
     return p
 
 
@@ -87,6 +91,7 @@ async def replace(conn: AsyncConnection, policy_id: str, tenant_id: str, spec: P
     await check(conn, tenant_id, spec, policy_id)
     await conn.execute(escalation_policies.update().where(_P.id == policy_id)
                        .values(updated_at=now, **_values(spec)))
+    WATCH.changed()
     return Policy(**spec.model_dump(), id=policy_id, tenant_id=tenant_id,
                   created_at=old.created_at, updated_at=now)
 
@@ -105,13 +110,10 @@ async def list_policies(conn: AsyncConnection, tenant_id: str, *, limit: int = 1
     return [_policy(r) for r in rows]
 
 
-async def for_tenants(conn: AsyncConnection, tenant_ids: Iterable[str]) -> list[Policy]:
-    """Decide's read: every policy of these tenants, in one statement."""
-    ids = sorted(set(tenant_ids))
-    if not ids:
-        return []
-    rows = await conn.execute(sa.select(escalation_policies)
-                              .where(_P.tenant_id.in_(ids)).order_by(_P.id))
+async def every_policy(conn: AsyncConnection) -> list[Policy]:
+    """Decide's read: every tenant's policies, in one statement (decide keeps them beside
+    its subscription index and reloads them with it)."""
+    rows = await conn.execute(sa.select(escalation_policies).order_by(_P.id))
     return [_policy(r) for r in rows]
 
 
@@ -121,5 +123,6 @@ async def delete(conn: AsyncConnection, policy_id: str, tenant_id: str,
         _P.id == policy_id, _P.tenant_id == tenant_id))
     if not result.rowcount:
         return False
+    WATCH.changed()
     await escalations.cancel_policy(conn, policy_id, now)
     return True

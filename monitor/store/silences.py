@@ -11,21 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.silences import Silence, SilenceMatch, SilenceSpec, SilenceState
 from monitor.store.schema import silences
+from monitor.store.watched import Watched
 
 _S = silences.c
 
-# Bumped on every write by this process, so decide beside the API (`capmon run`) sees a new
-# silence at once; decide in another process notices through `version`.
-_local_changes = 0
-
-
-def local_changes() -> int:
-    return _local_changes
-
-
-def _changed() -> None:
-    global _local_changes
-    _local_changes += 1
+# Decide keeps the silences in memory and reloads them when this changes
+# (monitor/store/watched.py).
+WATCH = Watched(silences)
 
 
 def _silence(row: Any) -> Silence:
@@ -44,7 +36,7 @@ async def create(conn: AsyncConnection, tenant_id: str, spec: SilenceSpec,
                 include_all_clear=spec.include_all_clear, created_at=now, updated_at=now)
     await conn.execute(silences.insert().values(
         **s.model_dump(exclude={"match"}), match=s.match.model_dump(mode="json")))
-    _changed()
+    WATCH.changed()
     return s
 
 
@@ -76,14 +68,6 @@ async def unexpired(conn: AsyncConnection, now: datetime) -> list[Silence]:
     return [_silence(r) for r in rows]
 
 
-async def version(conn: AsyncConnection) -> tuple[int, str]:
-    """A cheap fingerprint of the table: changes whenever a silence is made, ended or
-    deleted."""
-    row = (await conn.execute(sa.select(sa.func.count(), sa.func.max(_S.updated_at),
-                                        sa.func.max(_S.id)))).one()
-    return int(row[0]), f"{row[1]}|{row[2]}"
-
-
 async def expire(conn: AsyncConnection, silence_id: str, tenant_id: str,
                  now: datetime) -> Silence | None:
     """End it now (a pending one never starts); an expired one is left as it ended."""
@@ -93,12 +77,12 @@ async def expire(conn: AsyncConnection, silence_id: str, tenant_id: str,
     starts = min(s.starts_at, now)
     await conn.execute(silences.update().where(_S.id == s.id).values(
         starts_at=starts, ends_at=now, updated_at=now))
-    _changed()
+    WATCH.changed()
     return s.model_copy(update={"starts_at": starts, "ends_at": now, "updated_at": now})
 
 
 async def delete(conn: AsyncConnection, silence_id: str, tenant_id: str) -> bool:
     result = await conn.execute(silences.delete().where(
         _S.id == silence_id, _S.tenant_id == tenant_id))
-    _changed()
+    WATCH.changed()
     return bool(result.rowcount)

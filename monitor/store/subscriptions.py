@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.store.schema import subscriptions
+from monitor.store.watched import Watched
 from monitor.subscriptions import Subscription, SubscriptionSpec, SubStatus, new_webhook_secret
 
 ACTIVE: SubStatus = "active"
@@ -25,18 +26,8 @@ UNSUBSCRIBED: SubStatus = "unsubscribed"
 DISABLED: SubStatus = "disabled"
 STATUSES: tuple[str, ...] = get_args(SubStatus)
 
-# Bumped on every write by this process, so an index in the same process (decide beside the
-# API in `capmon run`) refreshes at once; other processes notice through `version`.
-_local_changes = 0
-
-
-def local_changes() -> int:
-    return _local_changes
-
-
-def _changed() -> None:
-    global _local_changes
-    _local_changes += 1
+# Decide's index reloads when this changes (monitor/store/watched.py).
+WATCH = Watched(subscriptions)
 
 _COLS = (subscriptions.c.id, subscriptions.c.tenant_id, subscriptions.c.spec,
          subscriptions.c.status, subscriptions.c.status_reason, subscriptions.c.created_at,
@@ -88,7 +79,7 @@ async def create(conn: AsyncConnection, tenant_id: str, spec: SubscriptionSpec,
         id=sub_id, tenant_id=tenant_id, name=spec.name, spec=_spec_json(spec),
         channel_type=spec.channel.type, target=spec.target(), secret=secret,
         status=spec.status, created_at=now, updated_at=now))
-    _changed()
+    WATCH.changed()
     return StoredSubscription(id=sub_id, tenant_id=tenant_id, spec=spec, status_reason=None,
                               created_at=now, updated_at=now), secret
 
@@ -159,7 +150,7 @@ async def replace(conn: AsyncConnection, sub_id: str, tenant_id: str, spec: Subs
         q = q.where(subscriptions.c.status == only_from)
     if not (await conn.execute(q.values(**values))).rowcount:
         return None
-    _changed()
+    WATCH.changed()
     stored = await get(conn, sub_id, tenant_id)
     return None if stored is None else (stored, new_secret)
 
@@ -186,7 +177,7 @@ async def set_status(conn: AsyncConnection, sub_id: str, status: str, now: datet
     result = await conn.execute(q.values(status=status, status_reason=reason, updated_at=now))
     changed = bool(result.rowcount)
     if changed:
-        _changed()
+        WATCH.changed()
     return changed
 
 
@@ -195,7 +186,7 @@ async def delete(conn: AsyncConnection, sub_id: str, tenant_id: str | None) -> b
     if tenant_id is not None:
         q = q.where(subscriptions.c.tenant_id == tenant_id)
     deleted = bool((await conn.execute(q)).rowcount)
-    _changed()
+    WATCH.changed()
     return deleted
 
 
@@ -204,13 +195,6 @@ async def secret_of(conn: AsyncConnection, sub_id: str) -> str | None:
     (deliver reads secrets with the endpoint, `endpoints.get_endpoints`)."""
     return (await conn.execute(sa.select(subscriptions.c.secret)
                                .where(subscriptions.c.id == sub_id))).scalar_one_or_none()
-
-
-async def version(conn: AsyncConnection) -> tuple[int, str]:
-    """A cheap fingerprint of the subscriptions table: changes whenever any row changes."""
-    row = (await conn.execute(sa.select(sa.func.count(), sa.func.max(subscriptions.c.updated_at),
-                                        sa.func.max(subscriptions.c.id)))).one()
-    return int(row[0]), f"{row[1]}|{row[2]}"
 
 
 async def rotate_secret(conn: AsyncConnection, sub_id: str, tenant_id: str, now: datetime,

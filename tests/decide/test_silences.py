@@ -199,7 +199,7 @@ async def test_a_silence_made_elsewhere_holds_once_decide_refreshes(
             "comment": "planned", "starts_at": pt("09/08 08:00").isoformat(),
             "ends_at": pt("09/08 12:00").isoformat()}), clock.now())
     # As if another process wrote it: this process's change counter never moved.
-    monkeypatch.setattr(silence_store, "_local_changes", silence_store.local_changes() - 1)
+    monkeypatch.setattr(silence_store.WATCH, "local_changes", silence_store.WATCH.local_changes - 1)
 
     async def reason(day: str, observed: str) -> str | None:
         await decider.handle(flex(day, observed))

@@ -43,12 +43,12 @@ async def test_one_writer_of_the_status_keeps_a_reason_and_tells_the_index(store
     async with store.begin() as conn:
         tenant, _ = await tenants.create_tenant(conn, "CPA mail", None, T0)
         sub, _ = await sub_store.create(conn, tenant.id, spec, T0)
-        before = sub_store.local_changes()
+        before = sub_store.WATCH.local_changes
         assert await endpoints.opt_out(conn, sub.id, "unsubscribe: one-click", T0)
-        assert sub_store.local_changes() == before + 1
+        assert sub_store.WATCH.local_changes == before + 1
         assert not await sub_store.set_status(conn, sub.id, sub_store.UNSUBSCRIBED, T0,
                                               reason="set by tenant", tenant_id=tenant.id)
-        assert sub_store.local_changes() == before + 1
+        assert sub_store.WATCH.local_changes == before + 1
         assert await endpoints.opted_out(conn, "email", "Desk@cpa.example") is not None
     async with store.connect() as conn:
         loaded = await sub_store.get(conn, sub.id)

@@ -21,10 +21,9 @@ from typing import Any
 
 from consumers.decide import state
 from consumers.decide.stages import Candidate, Context
-from monitor.escalation import Policy, held_from, policy_for
+from monitor.escalation import policy_for
 from monitor.events import Severity
 from monitor.notifications import EscalationRef, NotificationItem, Transition, notification_key
-from monitor.store import escalation_policies as policy_store
 from monitor.store import escalations
 
 _UNHELD = (Transition.TEST, Transition.HEARTBEAT)
@@ -51,19 +50,9 @@ def onset_facts(item: NotificationItem) -> dict[str, Any] | None:
     return None
 
 
-async def _policies(ctx: Context, tenant_ids: set[str]) -> dict[str, list[Policy]]:
-    out: dict[str, list[Policy]] = {}
-    for p in await policy_store.for_tenants(ctx.conn, tenant_ids):
-        out.setdefault(p.tenant_id, []).append(p)
-    return out
-
-
 async def hold(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
-    if not cands:
-        return cands
-    policies = await policy_store.for_tenants(ctx.conn, {c.sub.tenant_id for c in cands})
-    held = held_from(policies)
-    if not held:
+    held = ctx.index.held
+    if not cands or not held:
         return cands
     return [c for c in cands if c.item.transition in _UNHELD or c.sub.id not in held
             or c.severity < held[c.sub.id]]
@@ -125,10 +114,9 @@ async def record(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
     onsets = [(c, facts) for c in cands if c.escalation is None and c.muted is None
               and (facts := onset_facts(c.item)) is not None]
     if onsets:
-        policies = await _policies(ctx, {c.sub.tenant_id for c, _ in onsets})
         runs: dict[str, escalations.NewRun] = {}
         for c, facts in onsets:
-            policy = policy_for(policies.get(c.sub.tenant_id, []), c.sub.id, c.severity)
+            policy = policy_for(ctx.index.policies(c.sub.tenant_id), c.sub.id, c.severity)
             if policy is None:
                 continue
             run = escalations.NewRun(

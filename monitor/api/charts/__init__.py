@@ -49,7 +49,7 @@ class ThresholdCache:
     levels: list[ThresholdLevel] = field(default_factory=list)
 
     async def get(self, conn: AsyncConnection) -> list[ThresholdLevel]:
-        version = await subscriptions.version(conn)
+        version = await subscriptions.WATCH.version(conn)
         if version != self.version:
             active = await subscriptions.active(conn)
             self.levels = threshold_levels((s.tenant_id, s.spec) for s in active)
