@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import structlog
 
 from consumers.notifiers.base import Delivery, EndpointAction, Notifier, SendOutcome
@@ -15,6 +18,7 @@ from monitor.clock import Clock
 from monitor.config import Settings
 
 log = structlog.get_logger(__name__)
+C = TypeVar("C")
 
 
 def build_notifiers(settings: Settings, clock: Clock) -> dict[str, Notifier]:
@@ -26,23 +30,23 @@ def build_notifiers(settings: Settings, clock: Clock) -> dict[str, Notifier]:
     """
     notifiers: dict[str, Notifier] = {
         "webhook": WebhookNotifier(WebhookConfig.from_settings(settings), clock)}
-    why = unconfigured(settings, "sms")
-    sms = SmsConfig.from_settings(settings) if why is None else None
-    if sms is None:
-        log.warning("channel_not_configured", channel="sms", missing=why)
-    else:
+    if (sms := _configured(settings, "sms", SmsConfig.from_settings)) is not None:
         notifiers["sms"] = SmsNotifier(sms)
-    why = unconfigured(settings, "voice")
-    voice = VoiceConfig.from_settings(settings) if why is None else None
-    if voice is None:
-        log.warning("channel_not_configured", channel="voice", missing=why)
-    else:
+    if (voice := _configured(settings, "voice", VoiceConfig.from_settings)) is not None:
         notifiers["voice"] = VoiceNotifier(voice)
-    if (why := unconfigured(settings, "email")) is not None:
-        log.warning("channel_not_configured", channel="email", missing=why)
-    else:
-        notifiers["email"] = EmailNotifier(EmailConfig.from_settings(settings), clock)
+    if (email := _configured(settings, "email", EmailConfig.from_settings)) is not None:
+        notifiers["email"] = EmailNotifier(email, clock)
     return notifiers
+
+
+def _configured(settings: Settings, channel: str,
+                config_of: Callable[[Settings], C | None]) -> C | None:
+    """The channel's config, read only when it is configured; None (logged) when not."""
+    why = unconfigured(settings, channel)
+    config = config_of(settings) if why is None else None
+    if config is None:
+        log.warning("channel_not_configured", channel=channel, missing=why)
+    return config
 
 
 __all__ = ["Delivery", "EndpointAction", "Notifier", "SendOutcome", "build_notifiers"]

@@ -20,38 +20,27 @@ from datetime import UTC
 
 import aiohttp
 import structlog
-from pydantic import SecretStr
-from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.rest import Client
+from twilio.base.exceptions import TwilioException
 
-from consumers.notifiers.base import Delivery, EndpointAction, SendOutcome
+from consumers.notifiers.base import Delivery, SendOutcome
 from consumers.notifiers.sms_text import render_sms
+from consumers.notifiers.twilio_account import TwilioAccount, TwilioNotifier
 from monitor.config import Settings
-from monitor.delivery import twilio_code
 from monitor.errors import ConfigError
 from monitor.links import detail_url
 from monitor.metrics import SMS_FATE_CHECKS
-from monitor.store.endpoints import Endpoint
-from monitor.twilio_rest import TwilioHttp, rest_client
 
 log = structlog.get_logger(__name__)
 
 # How far back Twilio's log is read for an unsettled attempt: the most recent messages come
 # first, and the one looked for was sent within a lease or two of now.
 _LOG_LIMIT = 200
-_ACTIONS = {"invalid_contact": EndpointAction.INVALID_CONTACT,
-            "unsubscribe": EndpointAction.UNSUBSCRIBE}
 
 
-@dataclass(frozen=True, repr=False)
-class SmsConfig:
-    account_sid: str
-    auth_token: SecretStr
-    public_url: str
+@dataclass(frozen=True, repr=False, kw_only=True)
+class SmsConfig(TwilioAccount):
     messaging_service_sid: str | None = None
     from_number: str | None = None
-    api_base_url: str | None = None
-    timeout_s: float = 15.0
     # Twilio answers 20429 past its concurrency limit; stay under it.
     max_concurrency: int = 20
 
@@ -59,52 +48,24 @@ class SmsConfig:
         if not (self.messaging_service_sid or self.from_number):
             raise ConfigError("twilio needs messaging_service_sid or from_number")
 
-    def __repr__(self) -> str:
-        return f"SmsConfig(account_sid={self.account_sid!r}, auth_token=**********)"
-
     def status_callback_url(self, key: str, attempt_no: int) -> str:
         return f"{self.public_url.rstrip('/')}/v1/twilio/status?key={key}&attempt={attempt_no}"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmsConfig | None:
         t = settings.twilio
-        if not (t.account_sid and t.auth_token):
-            return None
-        return cls(account_sid=t.account_sid, auth_token=t.auth_token,
-                   public_url=settings.api.public_url,
-                   messaging_service_sid=t.messaging_service_sid, from_number=t.from_number,
-                   api_base_url=t.api_base_url)
+        return cls._from_settings(settings, messaging_service_sid=t.messaging_service_sid,
+                                  from_number=t.from_number)
 
 
-class SmsNotifier:
+class SmsNotifier(TwilioNotifier[SmsConfig]):
     channel = "sms"
-
-    def __init__(self, config: SmsConfig) -> None:
-        self.config = config
-        self._http: TwilioHttp | None = None
-        self._client: Client | None = None
-        self._slots = asyncio.Semaphore(config.max_concurrency)
-
-    async def start(self) -> None:
-        self._http = TwilioHttp(self.config.timeout_s)
-        self._client = rest_client(self.config.account_sid, self.config.auth_token, self._http,
-                                   self.config.api_base_url)
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-
-    async def send_endpoint_disabled(self, to: str, endpoint: Endpoint,
-                                     why: str) -> SendOutcome | None:
-        return None  # an admin contact is a mail address
 
     def text(self, delivery: Delivery) -> str:
         n = delivery.notification
         return render_sms(n, detail_url(self.config.public_url, n.key))
 
     async def send(self, delivery: Delivery) -> SendOutcome:
-        assert self._client is not None, "SmsNotifier.start() was not awaited"
         if delivery.unsettled:
             sent = await self._sent_already(delivery)
             if sent is not None:
@@ -117,17 +78,7 @@ class SmsNotifier:
             kwargs["messaging_service_sid"] = self.config.messaging_service_sid
         else:
             kwargs["from_"] = self.config.from_number
-        try:
-            async with self._slots, asyncio.timeout(self.config.timeout_s):
-                message = await self._client.messages.create_async(**kwargs)
-        except TwilioRestException as exc:
-            return twilio_failure(exc.code, exc.status, exc.msg)
-        except TimeoutError:
-            return SendOutcome.failed("timeout", "Twilio did not answer in time", retriable=True)
-        except aiohttp.ClientError as exc:
-            return SendOutcome.failed("connect", type(exc).__name__, retriable=True)
-        return SendOutcome.delivered(status_code=201, provider_id=str(message.sid),
-                                     detail=str(message.status or ""))
+        return await self._create(lambda client: client.messages.create_async(**kwargs))
 
     async def _sent_already(self, delivery: Delivery) -> SendOutcome | None:
         """The message an unsettled try of this attempt sent, as this attempt's delivery, or
@@ -185,11 +136,3 @@ class SmsNotifier:
                 return str(m.sid), str(m.status or ""), m.error_code
         return None
 
-
-def twilio_failure(code: int | None, status: int | None, msg: str | None) -> SendOutcome:
-    """A Twilio REST error as the outcome of a send (SMS and voice alike)."""
-    meaning = twilio_code(code, status)
-    detail = f"Twilio {code}: {(msg or '').strip()[:200]}" if code else f"Twilio HTTP {status}"
-    return SendOutcome.failed(meaning.reason, detail, retriable=meaning.retriable,
-                              status_code=status, provider_code=str(code) if code else None,
-                              action=_ACTIONS.get(meaning.contact, EndpointAction.NONE))

@@ -14,7 +14,9 @@ Every answer is a page, refusals included: the reader came from a mail, not an A
 
 from __future__ import annotations
 
+import functools
 import html
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -95,12 +97,22 @@ def _not_acknowledgeable(refused: acks.AckRefused, conflict: int) -> web.Respons
                                                f"{refused.detail}.", conflict)
 
 
+def _with_link(handler: Callable[[web.Request, _Link], Awaitable[web.Response]]
+               ) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """`handler` for a genuine link; the refusal's page for any other."""
+    @functools.wraps(handler)
+    async def checked(request: web.Request) -> web.Response:
+        try:
+            link = await _link(request)
+        except _Refused as refused:
+            return refused.response
+        return await handler(request, link)
+    return checked
+
+
 @routes.get(PATH)
-async def confirm_page(request: web.Request) -> web.Response:
-    try:
-        link = await _link(request)
-    except _Refused as refused:
-        return refused.response
+@_with_link
+async def confirm_page(request: web.Request, link: _Link) -> web.Response:
     rt = request.app[RUNTIME]
     async with rt.store.connect() as conn:
         first = (await acks.acks_of(conn, [link.entry.key])).get(link.entry.key)
@@ -122,11 +134,8 @@ async def confirm_page(request: web.Request) -> web.Response:
 
 
 @routes.post(PATH)
-async def acknowledge(request: web.Request) -> web.Response:
-    try:
-        link = await _link(request)
-    except _Refused as refused:
-        return refused.response
+@_with_link
+async def acknowledge(request: web.Request, link: _Link) -> web.Response:
     rt = request.app[RUNTIME]
     try:
         async with rt.store.begin() as conn:

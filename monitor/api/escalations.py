@@ -33,6 +33,7 @@ from monitor.store import escalation_policies as policy_store
 from monitor.store import escalations
 
 routes = web.RouteTableDef()
+_MISSING = "No such escalation policy"
 
 
 class PolicyPage(BaseModel):
@@ -64,6 +65,13 @@ def _refused(exc: policy_store.PolicyRefused) -> Problem:
                        [{"loc": exc.loc, "msg": exc.detail, "reason": "not_found"}])
     return Problem(409, "Subscription already escalated to", exc.detail,
                    [{"loc": exc.loc, "msg": exc.detail, "reason": "overlap"}])
+
+
+def _found(policy: Policy | None) -> web.Response:
+    """The policy, or 404 when the tenant has none of that id (another tenant's is none)."""
+    if policy is None:
+        raise Problem(404, _MISSING)
+    return web.json_response(policy.model_dump(mode="json"))
 
 
 @contextlib.contextmanager
@@ -101,9 +109,7 @@ async def get_one(request: web.Request) -> web.Response:
     tenant = await require_tenant(request)
     async with request.app[RUNTIME].store.connect() as conn:
         policy = await policy_store.get(conn, path_id(request), tenant.id)
-    if policy is None:
-        raise Problem(404, "No such escalation policy")
-    return web.json_response(policy.model_dump(mode="json"))
+    return _found(policy)
 
 
 @routes.put("/v1/escalation-policies/{id}")
@@ -115,9 +121,7 @@ async def replace(request: web.Request) -> web.Response:
         with _refusals():
             policy = await policy_store.replace(conn, policy_id, tenant.id, spec,
                                                 now_of(request))
-    if policy is None:
-        raise Problem(404, "No such escalation policy")
-    return web.json_response(policy.model_dump(mode="json"))
+    return _found(policy)
 
 
 @routes.delete("/v1/escalation-policies/{id}")
@@ -127,7 +131,7 @@ async def delete(request: web.Request) -> web.Response:
         deleted = await policy_store.delete(conn, path_id(request), tenant.id,
                                             now_of(request))
     if not deleted:
-        raise Problem(404, "No such escalation policy")
+        raise Problem(404, _MISSING)
     return web.Response(status=204)
 
 

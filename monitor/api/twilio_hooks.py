@@ -32,8 +32,9 @@ from monitor import ledger
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
 from monitor.config import TwilioSettings
-from monitor.delivery import dead_letter_event, fail_accepted_sms
+from monitor.delivery import LateFailure, dead_letter_event, fail_accepted_sms
 from monitor.ledger import acks
+from monitor.runtime import Runtime
 from monitor.store import endpoints as endpoint_store
 from monitor.store import subscriptions as sub_store
 from monitor.twilio_rest import TwilioHttp, rest_client
@@ -62,6 +63,16 @@ _CARRIER_OPT_OUT = "unsubscribed:"
 def sms_opt_out(reason: str | None) -> bool:
     """Whether an `unsubscribed` status is the recipient's SMS opt-out (START undoes it)."""
     return reason is not None and (reason == STOP_REASON or reason.startswith(_CARRIER_OPT_OUT))
+
+
+async def dead_letter(rt: Runtime, failure: LateFailure, now: datetime) -> None:
+    """A late failure that ended its notification goes to the dead-letter topic, as deliver
+    sends one that ends in a send."""
+    if failure.dead:
+        await rt.bus.publish(rt.settings.deliver.dlq_topic, failure.notification.key,
+                             dead_letter_event(failure.notification, reason=failure.reason,
+                                               error=failure.error, attempts=failure.attempts,
+                                               at=now))
 
 
 async def verified_form(request: web.Request) -> dict[str, str]:
@@ -119,11 +130,7 @@ async def status_callback(request: web.Request) -> web.Response:
     if failure is not None:
         log.warning("sms_failed_after_acceptance", key=failure.notification.key,
                     provider_code=code, dead=failure.dead)
-        if failure.dead:
-            await rt.bus.publish(rt.settings.deliver.dlq_topic, failure.notification.key,
-                                 dead_letter_event(failure.notification, reason=failure.reason,
-                                                   error=failure.error,
-                                                   attempts=failure.attempts, at=now))
+        await dead_letter(rt, failure, now)
     return web.Response(status=204)
 
 
@@ -247,25 +254,28 @@ def keyword(body: str) -> str:
     return " ".join(_EDGES.sub("", body).upper().split())
 
 
+# The spec of every Twilio callback: its signature header and its form.
+SIGNATURE = [{"name": "X-Twilio-Signature", "in": "header", "required": True,
+              "description": "Twilio's signature of the public URL and the form",
+              "schema": {"type": "string"}}]
+
+
+def twilio_form(*fields: str) -> dict[str, Any]:
+    return {"type": "object", "description": "Twilio's form fields",
+            "properties": {f: {"type": "string"} for f in fields}}
+
+
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
     spec = app[SPEC]
-    signature = [{"name": "X-Twilio-Signature", "in": "header", "required": True,
-                  "description": "Twilio's signature of the public URL and the form",
-                  "schema": {"type": "string"}}]
-
-    def form(*fields: str) -> dict[str, Any]:
-        return {"type": "object", "description": "Twilio's form fields",
-                "properties": {f: {"type": "string"} for f in fields}}
-
     # 403: not signed by Twilio; 404: Twilio is not configured here.
     spec.operation("POST", "/v1/twilio/status", summary="Twilio message status callback",
-                   tags=("twilio",), auth=None, parameters=signature,
-                   form=form("MessageSid", "MessageStatus", "ErrorCode"),
+                   tags=("twilio",), auth=None, parameters=SIGNATURE,
+                   form=twilio_form("MessageSid", "MessageStatus", "ErrorCode"),
                    responses={204: None}, problems=(400, 403, 404, 415))
     spec.operation("POST", "/v1/twilio/inbound",
                    summary="Inbound SMS: STOP/START/HELP update the subscription",
-                   tags=("twilio",), auth=None, parameters=signature,
-                   form=form("MessageSid", "From", "Body"),
+                   tags=("twilio",), auth=None, parameters=SIGNATURE,
+                   form=twilio_form("MessageSid", "From", "Body"),
                    responses={200: {"type": "string"}},
                    content_type=TWIML, problems=(400, 403, 404, 415, 503))

@@ -18,7 +18,6 @@ number cannot acknowledge this key.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import aiohttp
 import structlog
@@ -29,8 +28,8 @@ from twilio.base.exceptions import TwilioRestException
 from monitor import ledger, voice_script
 from monitor.api.keys import RUNTIME, SPEC
 from monitor.api.problems import Problem
-from monitor.api.twilio_hooks import TWIML, verified_form
-from monitor.delivery import dead_letter_event, fail_accepted_call
+from monitor.api.twilio_hooks import SIGNATURE, TWIML, dead_letter, twilio_form, verified_form
+from monitor.delivery import fail_accepted_call
 from monitor.ledger import acks
 from monitor.metrics import VOICE_CALLS, VOICE_KEYS
 from monitor.notifications import Notification
@@ -79,11 +78,7 @@ async def status_callback(request: web.Request) -> web.Response:
     if failure is not None:
         log.warning("voice_call_unanswered", key=failure.notification.key, dead=failure.dead,
                     error=failure.error)
-        if failure.dead:
-            await rt.bus.publish(rt.settings.deliver.dlq_topic, failure.notification.key,
-                                 dead_letter_event(failure.notification, reason=failure.reason,
-                                                   error=failure.error,
-                                                   attempts=failure.attempts, at=now))
+        await dead_letter(rt, failure, now)
     return web.Response(status=204)
 
 
@@ -195,28 +190,21 @@ async def _opt_out(conn: AsyncConnection, phone: str, now: datetime) -> None:
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
     spec = app[SPEC]
-    signature = [{"name": "X-Twilio-Signature", "in": "header", "required": True,
-                  "description": "Twilio's signature of the public URL and the form",
-                  "schema": {"type": "string"}}]
     key = [{"name": "key", "in": "query", "required": True, "schema": {"type": "string"},
             "description": "the notification the call was placed for"}]
 
-    def form(*fields: str) -> dict[str, Any]:
-        return {"type": "object", "description": "Twilio's form fields",
-                "properties": {f: {"type": "string"} for f in fields}}
-
     tags = ("twilio",)
     spec.operation("POST", "/v1/twilio/voice/status", summary="Twilio call status callback",
-                   tags=tags, auth=None, parameters=signature,
-                   form=form("CallSid", "CallStatus", "AnsweredBy", "ErrorCode"),
+                   tags=tags, auth=None, parameters=SIGNATURE,
+                   form=twilio_form("CallSid", "CallStatus", "AnsweredBy", "ErrorCode"),
                    responses={204: None}, problems=(400, 403, 404, 415))
     spec.operation("POST", "/v1/twilio/voice/amd",
                    summary="Answering machine detection: a machine is left the message once",
-                   tags=tags, auth=None, parameters=signature + key,
-                   form=form("CallSid", "AnsweredBy"), responses={204: None},
+                   tags=tags, auth=None, parameters=SIGNATURE + key,
+                   form=twilio_form("CallSid", "AnsweredBy"), responses={204: None},
                    problems=(400, 403, 404, 415))
     spec.operation("POST", "/v1/twilio/voice/gather",
                    summary="A key pressed on a call: 1 acknowledges, 9 stops calls",
-                   tags=tags, auth=None, parameters=signature + key,
-                   form=form("CallSid", "Digits"), responses={200: {"type": "string"}},
+                   tags=tags, auth=None, parameters=SIGNATURE + key,
+                   form=twilio_form("CallSid", "Digits"), responses={200: {"type": "string"}},
                    content_type=TWIML, problems=(400, 403, 404, 415))

@@ -23,6 +23,17 @@ _SMS_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3
              "canceled": 5, "partially_delivered": 5, "read": 6}
 
 
+async def _created(conn: AsyncConnection, table: sa.Table, **row: object) -> bool:
+    """Insert the first word of a SID; False when another writer created its row first (the
+    send and its first callback race to): the caller then updates that row instead."""
+    try:
+        async with conn.begin_nested():
+            await conn.execute(table.insert().values(**row))
+    except IntegrityError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class SmsUpdate:
     notification_key: str
@@ -53,13 +64,9 @@ async def record_sms_status(conn: AsyncConnection, sid: str, status: str,
     if row is None:
         if notification_key is None or attempt_no is None:
             return None
-        try:
-            async with conn.begin_nested():
-                await conn.execute(sms_messages.insert().values(
-                    sid=sid, notification_key=notification_key, attempt_no=attempt_no,
-                    status=status, error_code=error_code, created_at=now, updated_at=now))
-        except IntegrityError:
-            # The send and its first callback raced to create the row: update it instead.
+        if not await _created(conn, sms_messages, sid=sid, notification_key=notification_key,
+                              attempt_no=attempt_no, status=status, error_code=error_code,
+                              created_at=now, updated_at=now):
             return await record_sms_status(conn, sid, status, error_code, now)
         return SmsUpdate(notification_key, attempt_no, status, error_code, changed=True)
     if _SMS_RANK.get(status, -1) <= _SMS_RANK.get(row.status, 0):
@@ -123,13 +130,9 @@ async def record_call_status(conn: AsyncConnection, sid: str, status: str,
     if row is None:
         if notification_key is None or attempt_no is None:
             return None
-        try:
-            async with conn.begin_nested():
-                await conn.execute(voice_calls.insert().values(
-                    sid=sid, notification_key=notification_key, attempt_no=attempt_no,
-                    status=status, answered_by=answered_by, error_code=error_code,
-                    created_at=now, updated_at=now))
-        except IntegrityError:
+        if not await _created(conn, voice_calls, sid=sid, notification_key=notification_key,
+                              attempt_no=attempt_no, status=status, answered_by=answered_by,
+                              error_code=error_code, created_at=now, updated_at=now):
             return await record_call_status(conn, sid, status, error_code, now,
                                             answered_by=answered_by)
         return CallUpdate(notification_key, attempt_no, status, answered_by, error_code,

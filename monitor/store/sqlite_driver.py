@@ -77,19 +77,18 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         return cursor
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+        return await self._trip(operation, parameters, False)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        return await self._trip(operation, seq_of_parameters, True)
+
+    async def _trip(self, operation: Any, parameters: Any, many: bool) -> Any:
         async with self._adapt_connection._execute_mutex:
             conn: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-            done, rows = await _one_trip(conn, operation, parameters, False)
+            done, rows = await _one_trip(conn, operation, parameters, many)
             self._cursor = done  # type: ignore[assignment]
             if rows is not None:
                 self._rows = collections.deque(rows)
-            return done
-
-    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
-        async with self._adapt_connection._execute_mutex:
-            conn: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-            done, _ = await _one_trip(conn, operation, seq_of_parameters, True)
-            self._cursor = done  # type: ignore[assignment]
             return done
 
     def close(self) -> None:

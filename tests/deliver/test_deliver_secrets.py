@@ -12,7 +12,7 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import Iterator, MutableMapping
+from collections.abc import AsyncIterator, Iterable, Iterator, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from capmon.api import api_app
 from capmon.demo.twilio_calls import CallBehaviour
 from capmon.demo.twilio_standin import Behaviour, TwilioStandIn
+from consumers.deliver.deliverer import Deliverer
 from consumers.notifiers.email import EmailConfig, EmailNotifier
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
 from consumers.notifiers.voice import VoiceConfig, VoiceNotifier
@@ -47,6 +48,22 @@ def forms(secret: str) -> list[str]:
     return out
 
 
+ACCOUNT = "AC" + "1" * 32
+TWILIO_TOKEN = "tw-token-" + uuid.uuid4().hex
+WRONG_TOKEN = "tw-wrong-" + uuid.uuid4().hex
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[TwilioStandIn]:
+    """Twilio, taking TWILIO_TOKEN for ACCOUNT (and refusing WRONG_TOKEN)."""
+    standin = TwilioStandIn(ACCOUNT, TWILIO_TOKEN)
+    await standin.start()
+    try:
+        yield standin
+    finally:
+        await standin.stop()
+
+
 @pytest.fixture
 def logs() -> Iterator[list[MutableMapping[str, Any]]]:
     with structlog.testing.capture_logs() as captured:
@@ -67,6 +84,21 @@ async def everything_recorded(store: Store, keys: list[str], bus: MemoryBus) -> 
     return "\n".join(parts)
 
 
+async def submitted(d: Deliverer, store: Store, clock: ManualClock, tenant_id: str,
+                    channel: str, targets: Iterable[str], *, secret: str | None = None,
+                    previous_secret: str | None = None) -> list[str]:
+    """A notification for each target, each to its own new subscription, through `d`: their
+    keys."""
+    keys = []
+    for i, target in enumerate(targets):
+        sub_id = await add_subscription(store, tenant_id, channel, target, clock.now(),
+                                        secret=secret, previous_secret=previous_secret)
+        n = notification(tenant_id, sub_id, channel, target, n=i)
+        await d.submit(n)
+        keys.append(n.key)
+    return keys
+
+
 def assert_clean(secret: str, *texts: str) -> None:
     for text in texts:
         for form in forms(secret):
@@ -80,15 +112,10 @@ async def test_webhook_secret_never_leaks(
     tenant_id, _ = await add_tenant(store, wall_clock.now())
     d = await make_deliverer(store, memory_bus, wall_clock,
                              {"webhook": webhook_notifier(wall_clock, timeout_s=0.3)})
-    keys = []
     urls = [receiver.url(p, [secret, old]) for p in ("/ok", "/fail", "/hang", "/gone")]
     urls.append(f"http://127.0.0.1:{free_port()}/refused")
-    for i, url in enumerate(urls):
-        sub_id = await add_subscription(store, tenant_id, "webhook", url, wall_clock.now(),
-                                        secret=secret, previous_secret=old)
-        n = notification(tenant_id, sub_id, "webhook", url, n=i)
-        await d.submit(n)
-        keys.append(n.key)
+    keys = await submitted(d, store, wall_clock, tenant_id, "webhook", urls, secret=secret,
+                           previous_secret=old)
     assert len(logs) >= len(urls)
     recorded = await everything_recorded(store, keys, memory_bus)
     assert_clean(secret, repr(logs), recorded)
@@ -96,69 +123,49 @@ async def test_webhook_secret_never_leaks(
 
 
 async def test_twilio_token_never_leaks(store: Store, memory_bus: MemoryBus,
+                                        twilio: TwilioStandIn,
                                         logs: list[MutableMapping[str, Any]]) -> None:
     clock = ManualClock(datetime(2022, 9, 6, 17, 26, tzinfo=UTC))
-    token = "tw-token-" + uuid.uuid4().hex
-    wrong = "tw-wrong-" + uuid.uuid4().hex
-    standin = TwilioStandIn("AC" + "1" * 32, token)
-    await standin.start()
-    standin.behaviours["+16265550001"] = Behaviour(error=21211)
-    standin.behaviours["+16265550002"] = Behaviour(error=20429)
-    try:
-        tenant_id, _ = await add_tenant(store, clock.now())
-        keys = []
-        for notifier_token, phones in ((token, ("+16265550000", "+16265550001", "+16265550002")),
-                                       (wrong, ("+16265550003",))):
-            config = SmsConfig(account_sid="AC" + "1" * 32, auth_token=SecretStr(notifier_token),
-                               public_url=PUBLIC_URL, messaging_service_sid="MG" + "2" * 32,
-                               api_base_url=standin.base)
-            assert notifier_token not in repr(config)
-            d = await make_deliverer(store, memory_bus, clock, {"sms": SmsNotifier(config)})
-            for i, phone in enumerate(phones):
-                sub_id = await add_subscription(store, tenant_id, "sms", phone, clock.now())
-                n = notification(tenant_id, sub_id, "sms", phone, n=i)
-                await d.submit(n)
-                keys.append(n.key)
-        recorded = await everything_recorded(store, keys, memory_bus)
-        assert "20003" in recorded  # the wrong token was refused, and recorded as such
-        assert_clean(token, repr(logs), recorded)
-        assert_clean(wrong, repr(logs), recorded)
-    finally:
-        await standin.stop()
+    twilio.behaviours["+16265550001"] = Behaviour(error=21211)
+    twilio.behaviours["+16265550002"] = Behaviour(error=20429)
+    tenant_id, _ = await add_tenant(store, clock.now())
+    keys = []
+    for token, phones in ((TWILIO_TOKEN, ("+16265550000", "+16265550001", "+16265550002")),
+                          (WRONG_TOKEN, ("+16265550003",))):
+        config = SmsConfig(account_sid=ACCOUNT, auth_token=SecretStr(token),
+                           public_url=PUBLIC_URL, messaging_service_sid="MG" + "2" * 32,
+                           api_base_url=twilio.base)
+        assert token not in repr(config)
+        d = await make_deliverer(store, memory_bus, clock, {"sms": SmsNotifier(config)})
+        keys += await submitted(d, store, clock, tenant_id, "sms", phones)
+    recorded = await everything_recorded(store, keys, memory_bus)
+    assert "20003" in recorded  # the wrong token was refused, and recorded as such
+    assert_clean(TWILIO_TOKEN, repr(logs), recorded)
+    assert_clean(WRONG_TOKEN, repr(logs), recorded)
 
 
 async def test_twilio_token_never_leaks_from_calls(store: Store, memory_bus: MemoryBus,
+                                                   twilio: TwilioStandIn,
                                                    logs: list[MutableMapping[str, Any]]) -> None:
     clock = ManualClock(datetime(2022, 9, 6, 17, 26, tzinfo=UTC))
-    token = "tw-token-" + uuid.uuid4().hex
-    wrong = "tw-wrong-" + uuid.uuid4().hex
-    standin = TwilioStandIn("AC" + "1" * 32, token)
-    await standin.start()
     # The placed call never rings: its callbacks would go to the public URL.
-    standin.voice.behaviours["+16265550000"] = CallBehaviour(release=asyncio.Event())
-    standin.voice.behaviours["+16265550001"] = CallBehaviour(error=21217)
-    try:
-        tenant_id, _ = await add_tenant(store, clock.now())
-        keys = []
-        for notifier_token, phones in ((token, ("+16265550000", "+16265550001")),
-                                       (wrong, ("+16265550003",))):
-            config = VoiceConfig(account_sid="AC" + "1" * 32,
-                                 auth_token=SecretStr(notifier_token), public_url=PUBLIC_URL,
-                                 from_number="+15005550006", api_base_url=standin.base)
-            assert notifier_token not in repr(config)
-            d = await make_deliverer(store, memory_bus, clock, {"voice": VoiceNotifier(config)},
-                                     voice_rate_per_s=100)
-            for i, phone in enumerate(phones):
-                sub_id = await add_subscription(store, tenant_id, "voice", phone, clock.now())
-                n = notification(tenant_id, sub_id, "voice", phone, n=i)
-                await d.submit(n)
-                keys.append(n.key)
-        recorded = await everything_recorded(store, keys, memory_bus)
-        assert "20003" in recorded and "21217" in recorded
-        assert_clean(token, repr(logs), recorded)
-        assert_clean(wrong, repr(logs), recorded)
-    finally:
-        await standin.stop()
+    twilio.voice.behaviours["+16265550000"] = CallBehaviour(release=asyncio.Event())
+    twilio.voice.behaviours["+16265550001"] = CallBehaviour(error=21217)
+    tenant_id, _ = await add_tenant(store, clock.now())
+    keys = []
+    for token, phones in ((TWILIO_TOKEN, ("+16265550000", "+16265550001")),
+                          (WRONG_TOKEN, ("+16265550003",))):
+        config = VoiceConfig(account_sid=ACCOUNT, auth_token=SecretStr(token),
+                             public_url=PUBLIC_URL, from_number="+15005550006",
+                             api_base_url=twilio.base)
+        assert token not in repr(config)
+        d = await make_deliverer(store, memory_bus, clock, {"voice": VoiceNotifier(config)},
+                                 voice_rate_per_s=100)
+        keys += await submitted(d, store, clock, tenant_id, "voice", phones)
+    recorded = await everything_recorded(store, keys, memory_bus)
+    assert "20003" in recorded and "21217" in recorded
+    assert_clean(TWILIO_TOKEN, repr(logs), recorded)
+    assert_clean(WRONG_TOKEN, repr(logs), recorded)
 
 
 async def test_smtp_password_never_leaks(store: Store, memory_bus: MemoryBus,
@@ -184,11 +191,7 @@ async def test_smtp_password_never_leaks(store: Store, memory_bus: MemoryBus,
             assert pw not in repr(config)
             d = await make_deliverer(store, memory_bus, clock,
                                      {"email": EmailNotifier(config, clock)})
-            for i, address in enumerate(addresses):
-                sub_id = await add_subscription(store, tenant_id, "email", address, clock.now())
-                n = notification(tenant_id, sub_id, "email", address, n=i)
-                await d.submit(n)
-                keys.append(n.key)
+            keys += await submitted(d, store, clock, tenant_id, "email", addresses)
         assert len(handler.messages) == 1
         recorded = await everything_recorded(store, keys, memory_bus)
         assert "535" in recorded

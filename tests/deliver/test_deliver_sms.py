@@ -12,12 +12,9 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 import sqlalchemy as sa
-from aiohttp import web
-from pydantic import SecretStr
 from structlog.testing import capture_logs
 from twilio.request_validator import RequestValidator
 
-from capmon.api import api_app
 from capmon.demo.twilio_standin import Behaviour, TwilioStandIn
 from consumers.deliver.deliverer import Deliverer
 from consumers.notifiers.sms import SmsConfig, SmsNotifier
@@ -25,14 +22,13 @@ from consumers.notifiers.sms_text import is_single_segment
 from monitor import ledger
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
-from monitor.config import ApiSettings, Settings, TwilioSettings
-from monitor.runtime import Runtime
+from monitor.config import Settings
 from monitor.store import Store, endpoints
 from monitor.store import subscriptions as sub_store
 from monitor.store.schema import sms_messages, subscriptions
-from tests.deliver.conftest import LINK_SECRET, make_deliverer
+from tests.deliver.conftest import make_deliverer
 from tests.deliver.helpers import add_subscription, add_tenant, notification
-from tests.deliver.receivers import free_port
+from tests.deliver.twilio_api import twilio_api
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 TOKEN = "twilio-auth-token-" + uuid.uuid4().hex
@@ -89,29 +85,15 @@ class SmsEnv:
 async def _env(store: Store, memory_bus: MemoryBus, *, from_number: str | None = None
                ) -> AsyncIterator[SmsEnv]:
     clock = ManualClock(datetime(2022, 9, 6, 17, 26, tzinfo=UTC))
-    standin = TwilioStandIn(ACCOUNT, TOKEN, now=clock.now)
-    await standin.start()
-    port = free_port()
-    settings = Settings(
-        api=ApiSettings(public_url=f"http://127.0.0.1:{port}", link_secret=LINK_SECRET),
-        twilio=TwilioSettings(account_sid=ACCOUNT, auth_token=SecretStr(TOKEN),
-                              messaging_service_sid=None if from_number else SERVICE,
-                              from_number=from_number, api_base_url=standin.base))
-    rt = Runtime(settings=settings, clock=clock, bus=memory_bus, store=store)
-    runner = web.AppRunner(api_app(rt), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    config = SmsConfig.from_settings(settings)
-    assert config is not None
-    deliverer = await make_deliverer(store, memory_bus, clock, {"sms": SmsNotifier(config)})
-    tenant_id, _ = await add_tenant(store, clock.now())
-    async with aiohttp.ClientSession() as http:
-        try:
-            yield SmsEnv(store, memory_bus, clock, settings, f"http://127.0.0.1:{port}",
-                         standin, deliverer, tenant_id, http)
-        finally:
-            await standin.stop()
-            await runner.cleanup()
+    async with twilio_api(store, memory_bus, clock, ACCOUNT, TOKEN,
+                          messaging_service_sid=None if from_number else SERVICE,
+                          from_number=from_number) as t:
+        config = SmsConfig.from_settings(t.settings)
+        assert config is not None
+        deliverer = await make_deliverer(store, memory_bus, clock, {"sms": SmsNotifier(config)})
+        tenant_id, _ = await add_tenant(store, clock.now())
+        yield SmsEnv(store, memory_bus, clock, t.settings, t.api, t.twilio, deliverer,
+                     tenant_id, t.http)
 
 
 @pytest.fixture

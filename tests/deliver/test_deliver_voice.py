@@ -14,10 +14,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 import sqlalchemy as sa
-from aiohttp import web
-from pydantic import SecretStr
 
-from capmon.api import api_app
 from capmon.demo.twilio_calls import CallBehaviour
 from capmon.demo.twilio_standin import TwilioStandIn
 from consumers.deliver.deliverer import Deliverer
@@ -25,16 +22,14 @@ from consumers.notifiers.voice import VoiceConfig, VoiceNotifier
 from monitor import ledger, voice_script
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
-from monitor.config import ApiSettings, Settings, TwilioSettings
 from monitor.ledger import acks
 from monitor.metrics import VOICE_CALLS, VOICE_KEYS
 from monitor.notifications import Notification, VoiceChannel
-from monitor.runtime import Runtime
 from monitor.store import Store, endpoints
 from monitor.store.schema import subscriptions, voice_calls
-from tests.deliver.conftest import LINK_SECRET, make_deliverer
+from tests.deliver.conftest import make_deliverer
 from tests.deliver.helpers import add_subscription, add_tenant, dr_event, notification
-from tests.deliver.receivers import free_port
+from tests.deliver.twilio_api import twilio_api
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 TOKEN = "twilio-auth-token-" + uuid.uuid4().hex
@@ -98,30 +93,15 @@ class VoiceEnv:
 @pytest.fixture
 async def voice(store: Store, memory_bus: MemoryBus) -> AsyncIterator[VoiceEnv]:
     clock = ManualClock(datetime(2022, 9, 6, 20, 5, tzinfo=UTC))
-    standin = TwilioStandIn(ACCOUNT, TOKEN, now=clock.now)
-    await standin.start()
-    port = free_port()
-    settings = Settings(
-        api=ApiSettings(public_url=f"http://127.0.0.1:{port}", link_secret=LINK_SECRET),
-        twilio=TwilioSettings(account_sid=ACCOUNT, auth_token=SecretStr(TOKEN),
-                              from_number=FROM, api_base_url=standin.base))
-    rt = Runtime(settings=settings, clock=clock, bus=memory_bus, store=store)
-    runner = web.AppRunner(api_app(rt), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    config = VoiceConfig.from_settings(settings)
-    assert config is not None
-    # Twilio's one call a second would defer the second call of a test on the manual clock.
-    deliverer = await make_deliverer(store, memory_bus, clock, {"voice": VoiceNotifier(config)},
-                                     voice_rate_per_s=100)
-    tenant_id, _ = await add_tenant(store, clock.now())
-    async with aiohttp.ClientSession() as http:
-        try:
-            yield VoiceEnv(store, memory_bus, clock, f"http://127.0.0.1:{port}", standin,
-                           deliverer, tenant_id, http)
-        finally:
-            await standin.stop()
-            await runner.cleanup()
+    async with twilio_api(store, memory_bus, clock, ACCOUNT, TOKEN, from_number=FROM) as t:
+        config = VoiceConfig.from_settings(t.settings)
+        assert config is not None
+        # Twilio's one call a second would defer the second call of a test on the manual
+        # clock.
+        deliverer = await make_deliverer(store, memory_bus, clock,
+                                         {"voice": VoiceNotifier(config)}, voice_rate_per_s=100)
+        tenant_id, _ = await add_tenant(store, clock.now())
+        yield VoiceEnv(store, memory_bus, clock, t.api, t.twilio, deliverer, tenant_id, t.http)
 
 
 async def test_the_call_reads_the_alert_twice_and_1_acknowledges(voice: VoiceEnv) -> None:

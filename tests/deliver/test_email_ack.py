@@ -5,7 +5,8 @@ the mail went to, via email; forged, moved, expired and refused links change not
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -55,15 +56,50 @@ def ackable(tenant_id: str, sub_id: str, n: int = 0, to: str = DESK) -> Notifica
                         n=n).model_copy(update={"acknowledgeable": True})
 
 
-async def mailed(store: Store, memory_bus: MemoryBus, clock: ManualClock,
-                 smtp: tuple[SmtpCapture, int], n: Notification) -> EmailMessage:
-    """`n` delivered through the email notifier to the SMTP server: the mail it received."""
+Mail = Callable[[Notification], Awaitable[EmailMessage]]
+
+
+@pytest.fixture
+def mail(store: Store, memory_bus: MemoryBus, clock: ManualClock,
+         smtp: tuple[SmtpCapture, int]) -> Mail:
+    """A notification delivered through the email notifier to the SMTP server: the mail it
+    received."""
     handler, port = smtp
-    d = await make_deliverer(store, memory_bus, clock, {"email": email_notifier(clock, port)})
-    before = len(handler.messages)
-    await d.submit(n)
-    assert len(handler.messages) == before + 1
-    return handler.messages[-1]
+
+    async def delivered(n: Notification) -> EmailMessage:
+        d = await make_deliverer(store, memory_bus, clock,
+                                 {"email": email_notifier(clock, port)})
+        before = len(handler.messages)
+        await d.submit(n)
+        assert len(handler.messages) == before + 1
+        return handler.messages[-1]
+    return delivered
+
+
+@dataclass(frozen=True)
+class Desk:
+    """A tenant and its desk's email subscription."""
+
+    store: Store
+    tenant_id: str
+    api_key: str
+    sub_id: str
+
+    def alert(self, n: int = 0) -> Notification:
+        return ackable(self.tenant_id, self.sub_id, n)
+
+    async def move(self, target: str) -> None:
+        """The tenant points the subscription elsewhere (a PUT)."""
+        async with self.store.begin() as conn:
+            await conn.execute(sa.update(subscriptions)
+                               .where(subscriptions.c.id == self.sub_id).values(target=target))
+
+
+@pytest.fixture
+async def desk(store: Store, clock: ManualClock) -> Desk:
+    tenant_id, api_key = await add_tenant(store, clock.now())
+    return Desk(store, tenant_id, api_key,
+                await add_subscription(store, tenant_id, "email", DESK, clock.now()))
 
 
 def links_in(mail: EmailMessage) -> list[str]:
@@ -84,16 +120,14 @@ async def ack_row(store: Store, key: str) -> acks.Ack | None:
 
 
 async def test_the_link_in_the_mail_acknowledges_on_post_never_on_get(
-        store: Store, memory_bus: MemoryBus, clock: ManualClock,
-        smtp: tuple[SmtpCapture, int], api: TestClient[Any, Any]) -> None:
-    tenant_id, api_key = await add_tenant(store, clock.now())
-    sub_id = await add_subscription(store, tenant_id, "email", DESK, clock.now())
-    n = ackable(tenant_id, sub_id)
-    mail = await mailed(store, memory_bus, clock, smtp, n)
-    plain, html = links_in(mail)
+        store: Store, clock: ManualClock, api: TestClient[Any, Any], desk: Desk,
+        mail: Mail) -> None:
+    n = desk.alert()
+    mailed = await mail(n)
+    plain, html = links_in(mailed)
     assert plain == html
     assert "I have it (acknowledge): " + PUBLIC_URL + plain in \
-        mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        mailed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
     for _ in range(2):  # a mail scanner, then a link preview
         r = await api.get(plain)
@@ -123,7 +157,7 @@ async def test_the_link_in_the_mail_acknowledges_on_post_never_on_get(
     assert await ack_row(store, n.key) == got
 
     shown = await (await api.get(f"/v1/notifications/{n.key}",
-                                 headers={"Authorization": f"Bearer {api_key}"})).json()
+                                 headers={"Authorization": f"Bearer {desk.api_key}"})).json()
     assert shown["acknowledgement"] == {"by": DESK, "via": "email",
                                         "at": "2022-09-06T20:08:00Z"}
     detail = await (await api.get(f"/n/{n.key[:12]}")).text()
@@ -132,14 +166,12 @@ async def test_the_link_in_the_mail_acknowledges_on_post_never_on_get(
 
 
 async def test_somebody_elses_acknowledgement_stands_and_is_named(
-        store: Store, memory_bus: MemoryBus, clock: ManualClock,
-        smtp: tuple[SmtpCapture, int], api: TestClient[Any, Any]) -> None:
-    tenant_id, api_key = await add_tenant(store, clock.now())
-    sub_id = await add_subscription(store, tenant_id, "email", DESK, clock.now())
-    n = ackable(tenant_id, sub_id)
-    [link, _] = links_in(await mailed(store, memory_bus, clock, smtp, n))
+        store: Store, clock: ManualClock, api: TestClient[Any, Any], desk: Desk,
+        mail: Mail) -> None:
+    n = desk.alert()
+    [link, _] = links_in(await mail(n))
     r = await api.post(f"/v1/notifications/{n.key}/ack", json={"by": "DCE load management"},
-                       headers={"Authorization": f"Bearer {api_key}"})
+                       headers={"Authorization": f"Bearer {desk.api_key}"})
     assert r.status == 200
     for method, status in ((api.get, 200), (api.post, 409)):
         r = await method(link)
@@ -154,21 +186,19 @@ async def test_somebody_elses_acknowledgement_stands_and_is_named(
 @pytest.mark.parametrize("forgery", ["bad-mac", "other-key", "other-address", "unsubscribe",
                                      "no-mac", "undated", "garbage"])
 async def test_a_tampered_or_foreign_link_is_refused_and_changes_nothing(
-        store: Store, memory_bus: MemoryBus, clock: ManualClock,
-        smtp: tuple[SmtpCapture, int], api: TestClient[Any, Any], forgery: str) -> None:
-    tenant_id, _ = await add_tenant(store, clock.now())
-    sub_id = await add_subscription(store, tenant_id, "email", DESK, clock.now())
-    n, other = ackable(tenant_id, sub_id), ackable(tenant_id, sub_id, n=1)
+        store: Store, clock: ManualClock, api: TestClient[Any, Any], desk: Desk,
+        mail: Mail, forgery: str) -> None:
+    n, other = desk.alert(), desk.alert(n=1)
     async with store.begin() as conn:
         await ledger.admit(conn, [other], clock.now())
-    [link, _] = links_in(await mailed(store, memory_bus, clock, smtp, n))
+    [link, _] = links_in(await mail(n))
     token = link.rpartition("/")[2]
     key, day, mac = token.split(".")
     path = "/v1/ack/" + {
         "bad-mac": f"{key}.{day}.{mac[:-1]}{'A' if mac[-1] != 'A' else 'B'}",
         "other-key": f"{other.key}.{day}.{mac}",
         "other-address": ack_token(LINK_SECRET, n.key, "intruder@cca.example", clock.now()),
-        "unsubscribe": unsubscribe_token(LINK_SECRET, sub_id, DESK, clock.now()),
+        "unsubscribe": unsubscribe_token(LINK_SECRET, desk.sub_id, DESK, clock.now()),
         "no-mac": f"{key}.{day}",
         "undated": f"{key}.{mac}",
         "garbage": "not-a-token",
@@ -182,12 +212,10 @@ async def test_a_tampered_or_foreign_link_is_refused_and_changes_nothing(
 
 
 async def test_an_expired_link_is_a_clear_410_and_changes_nothing(
-        store: Store, memory_bus: MemoryBus, clock: ManualClock,
-        smtp: tuple[SmtpCapture, int], api: TestClient[Any, Any]) -> None:
-    tenant_id, _ = await add_tenant(store, clock.now())
-    sub_id = await add_subscription(store, tenant_id, "email", DESK, clock.now())
-    n = ackable(tenant_id, sub_id)
-    [link, _] = links_in(await mailed(store, memory_bus, clock, smtp, n))
+        store: Store, clock: ManualClock, api: TestClient[Any, Any], desk: Desk,
+        mail: Mail) -> None:
+    n = desk.alert()
+    [link, _] = links_in(await mail(n))
     clock.advance(timedelta(days=ACK_TOKEN_DAYS).total_seconds())
     assert (await api.get(link)).status == 200  # the last day it is good
     clock.advance(timedelta(days=1).total_seconds())
@@ -200,15 +228,13 @@ async def test_an_expired_link_is_a_clear_410_and_changes_nothing(
 
 
 async def test_a_notification_below_ack_severity_has_no_link_and_is_not_acknowledged(
-        store: Store, memory_bus: MemoryBus, clock: ManualClock,
-        smtp: tuple[SmtpCapture, int], api: TestClient[Any, Any]) -> None:
-    tenant_id, _ = await add_tenant(store, clock.now())
-    sub_id = await add_subscription(store, tenant_id, "email", DESK, clock.now())
+        store: Store, clock: ManualClock, api: TestClient[Any, Any], desk: Desk,
+        mail: Mail) -> None:
     rmo = eea3().model_copy(update={"severity": Severity.WARNING})  # below emergency
-    n = notification(tenant_id, sub_id, "email", DESK, condition=rmo)
-    mail = await mailed(store, memory_bus, clock, smtp, n)
+    n = notification(desk.tenant_id, desk.sub_id, "email", DESK, condition=rmo)
+    mailed = await mail(n)
     for kind in ("plain", "html"):
-        body = mail.get_body((kind,))
+        body = mailed.get_body((kind,))
         assert body is not None and "/v1/ack/" not in body.get_content()
         assert "I have it" not in body.get_content()
     # A genuine token for it all the same (decide's mark and the ledger's rule disagreeing):
@@ -223,15 +249,11 @@ async def test_a_notification_below_ack_severity_has_no_link_and_is_not_acknowle
 
 
 async def test_the_recipient_keeps_the_link_after_the_subscription_moves(
-        store: Store, memory_bus: MemoryBus, clock: ManualClock,
-        smtp: tuple[SmtpCapture, int], api: TestClient[Any, Any]) -> None:
-    tenant_id, _ = await add_tenant(store, clock.now())
-    sub_id = await add_subscription(store, tenant_id, "email", DESK, clock.now())
-    n = ackable(tenant_id, sub_id)
-    [link, _] = links_in(await mailed(store, memory_bus, clock, smtp, n))
-    async with store.begin() as conn:  # the tenant points the subscription elsewhere (a PUT)
-        await conn.execute(sa.update(subscriptions).where(subscriptions.c.id == sub_id)
-                           .values(target="night-desk@cca.example"))
+        store: Store, clock: ManualClock, api: TestClient[Any, Any], desk: Desk,
+        mail: Mail) -> None:
+    n = desk.alert()
+    [link, _] = links_in(await mail(n))
+    await desk.move("night-desk@cca.example")
     # The mail did reach the desk: its link acknowledges, by the desk. A token for an address
     # the notification never had is no good.
     stranger = "/v1/ack/" + ack_token(LINK_SECRET, n.key, "intruder@cca.example", clock.now())
@@ -242,27 +264,23 @@ async def test_the_recipient_keeps_the_link_after_the_subscription_moves(
 
 
 async def test_a_mail_sent_after_the_subscription_moved_acknowledges_by_its_address(
-        store: Store, memory_bus: MemoryBus, clock: ManualClock,
-        smtp: tuple[SmtpCapture, int], api: TestClient[Any, Any]) -> None:
-    tenant_id, _ = await add_tenant(store, clock.now())
-    sub_id = await add_subscription(store, tenant_id, "email", "night-desk@cca.example",
-                                    clock.now())
+        store: Store, clock: ManualClock, api: TestClient[Any, Any], desk: Desk,
+        mail: Mail) -> None:
     # Decided for the desk; by the time deliver sent it, the subscription pointed at the
     # night desk, which is where the mail went.
-    n = ackable(tenant_id, sub_id)
-    mail = await mailed(store, memory_bus, clock, smtp, n)
-    assert mail["To"] == "night-desk@cca.example"
-    [link, _] = links_in(mail)
+    n = desk.alert()
+    await desk.move("night-desk@cca.example")
+    mailed = await mail(n)
+    assert mailed["To"] == "night-desk@cca.example"
+    [link, _] = links_in(mailed)
     assert (await api.post(link)).status == 200
     got = await ack_row(store, n.key)
     assert got is not None and got.by == "night-desk@cca.example"
 
 
 async def test_without_a_link_secret_no_link_is_genuine(
-        store: Store, memory_bus: MemoryBus, clock: ManualClock) -> None:
-    tenant_id, _ = await add_tenant(store, clock.now())
-    sub_id = await add_subscription(store, tenant_id, "email", DESK, clock.now())
-    n = ackable(tenant_id, sub_id)
+        store: Store, memory_bus: MemoryBus, clock: ManualClock, desk: Desk) -> None:
+    n = desk.alert()
     async with store.begin() as conn:
         await ledger.admit(conn, [n], clock.now())
     path = "/v1/ack/" + ack_token(LINK_SECRET, n.key, DESK, clock.now())
