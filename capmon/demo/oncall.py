@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from capmon.demo.sinks import Received
 from capmon.demo.subscribers import DemoSubscription
 from monitor import ledger
 from monitor.clock import PACIFIC
@@ -26,6 +25,10 @@ from monitor.ledger import acks
 from monitor.store import Store, escalations
 from monitor.store import escalation_policies as policy_store
 from monitor.wording import wording
+
+if TYPE_CHECKING:
+    # Only the type: the sinks need the demo extra, and this module reads the store alone.
+    from capmon.demo.sinks import Received
 
 
 @dataclass(frozen=True)
