@@ -16,14 +16,16 @@ and all of that holds across a few event-loop turns. If the system makes no prog
 `stall_s` of real time while looking busy (an actor that ended for good), the level is
 re-learned, logged, and the replay goes on.
 
-With `speed` set, scenario time also never runs faster than `speed` x real time.
+With `speed` set, scenario time also never runs faster than `speed` x real time. Once settled,
+and before the clock moves, `on_settled` (the demo's look at acknowledgements and escalation
+steps) sees the present as capmon left it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -46,10 +48,12 @@ class DriverStats:
 class TimeDriver:
     def __init__(self, clock: ManualClock, bus: ObservedBus, *,
                  busy: Callable[[], int] = lambda: 0, speed: float | None = None,
-                 stall_s: float = 2.0, confirm_turns: int = 8) -> None:
+                 stall_s: float = 2.0, confirm_turns: int = 8,
+                 on_settled: Callable[[], Awaitable[None]] | None = None) -> None:
         self.clock = clock
         self.bus = bus
         self.busy = busy
+        self.on_settled = on_settled
         self.speed = speed
         self.stall_s = stall_s
         self.confirm_turns = confirm_turns
@@ -119,7 +123,7 @@ class TimeDriver:
     async def step(self, end: datetime) -> bool:
         """Settle, then move the clock to the next deadline (not past `end`); False when
         nothing is left to do before `end`."""
-        await self.settle()
+        await self._settled()
         deadline = self.clock.next_deadline()
         if deadline is None or deadline > end:
             if self.clock.now() < end:
@@ -136,7 +140,12 @@ class TimeDriver:
         the present, settled)."""
         while not (stop is not None and stop.is_set()) and await self.step(end):
             pass
+        await self._settled()
+
+    async def _settled(self) -> None:
         await self.settle()
+        if self.on_settled is not None:
+            await self.on_settled()
 
     async def _pace(self, target: datetime) -> None:
         if self.speed is None:

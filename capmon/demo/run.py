@@ -36,6 +36,7 @@ from capmon.api import api_app
 from capmon.demo import DEFAULT_SCENARIO, subscribers
 from capmon.demo.bus import ObservedBus
 from capmon.demo.driver import TimeDriver
+from capmon.demo.oncall import OnCall
 from capmon.demo.sinks import Received, SmsSink, SmtpSink, WebhookSink
 from capmon.demo.timeline import TimelinePrinter
 from capmon.replay import ReplayServer, load_timeline
@@ -126,7 +127,13 @@ def demo_settings(opts: DemoOptions, replay_url: str, api_url: str, smtp_port: i
         twilio={"account_sid": twilio.account_sid, "auth_token": twilio.auth_token,
                 "from_number": "+15005550006", "api_base_url": twilio.base},
         webhook={"allow_hosts": ["127.0.0.1"], "allow_http": True},
-        deliver={"scheduler_interval_s": 3600.0, "heartbeat_s": 3600.0, "concurrency": 1},
+        # The scheduler every 2 minutes: a call that rang out is called again after its
+        # retry_interval, scheduled by the API's status callback, which this scheduler does
+        # not hear of. Calls at 10 a second (Twilio's default is 1): the all-clear calls of
+        # 20:00 go at once, since a send waiting out the rate on the scenario clock holds
+        # its record unacknowledged, and the driver moves the clock only once none is.
+        deliver={"scheduler_interval_s": 120.0, "heartbeat_s": 3600.0, "concurrency": 1,
+                 "voice_rate_per_s": 10.0},
         decide={"max_tick_s": 21600.0, "refresh_s": 21600.0},
     )
 
@@ -168,10 +175,24 @@ async def run_demo(opts: DemoOptions, printer: TimelinePrinter | None = None) ->
         stack.push_async_callback(store.close)
         rt = Runtime(settings=settings, clock=clock, bus=bus, store=store)
 
-        subs = await subscribers.load(store, opts.subscriptions or opts.scenario /
-                                      "subscriptions.yaml", hooks.url, clock.now())
+        story = subscribers.read_file(opts.subscriptions or opts.scenario /
+                                      "subscriptions.yaml")
+        subs = await subscribers.load(store, story, hooks.url, clock.now())
         hooks.secrets = {s.id: s.secret for s in subs if s.secret}
+        sms.voice.behaviours = {n: p.behaviour() for n, p in story.phones.items()}
         printer.subscribers(subs)
+
+        def received() -> list[Received]:
+            return hooks.received + smtp.received + sms.received
+
+        oncall = OnCall(store, subs, received)
+
+        async def look() -> None:
+            new_acks, steps = await oncall.look()
+            for s in steps:
+                printer.on_step(s)
+            for a in new_acks:
+                printer.on_ack(a)
 
         api = api_runner(api_app(rt), rt.settings.api)
         await api.setup()
@@ -182,7 +203,8 @@ async def run_demo(opts: DemoOptions, printer: TimelinePrinter | None = None) ->
         stop = asyncio.Event()
         tasks: list[asyncio.Future[None]] = [
             asyncio.ensure_future(ROLES[name](rt, stop)) for name in DEMO_ROLES]
-        driver = TimeDriver(clock, bus, busy=sms.in_flight, speed=opts.speed)
+        driver = TimeDriver(clock, bus, busy=sms.in_flight, speed=opts.speed,
+                            on_settled=look)
         try:
             await driver.calibrate()
             await driver.run_until(end, opts.interrupt)
@@ -205,11 +227,12 @@ async def run_demo(opts: DemoOptions, printer: TimelinePrinter | None = None) ->
             if isinstance(res, BaseException) and not isinstance(res, asyncio.CancelledError):
                 raise RuntimeError(f"the {name} role failed: {res!r}") from res
 
-        received = sorted(hooks.received + smtp.received + sms.received,
-                          key=lambda r: (r.received_at, r.channel, r.recipient))
-        deliveries = await _describe(store, received, subs)
+        deliveries = await _describe(store, sorted(
+            received(), key=lambda r: (r.received_at, r.channel, r.recipient)), subs)
         summary = await _summary(store, timeline.scenario, timeline.start, end, opts, bus,
                                  driver, deliveries, subs, time.perf_counter() - started)
+        summary |= await oncall.summary([d["notification_key"] for d in deliveries
+                                         if d["notification_key"]])
         _write(opts.out, deliveries, subs, summary)
         printer.finish(summary, deliveries, subs)
         return DemoResult(summary=summary, deliveries=deliveries)
@@ -235,10 +258,17 @@ async def _describe(store: Store, received: list[Received],
                 "transitions": [i.transition.value for i in n.items] if n else [],
                 "summary": n.summary if n else r.summary,
                 "signature_verified": r.signature_verified,
+                "call": r.call,
                 "headers": r.headers,
                 "body": r.body,
             })
     return out
+
+
+def heard(d: dict[str, Any]) -> bool:
+    """Whether anyone received the message: a call that rang out reached nobody (and its
+    retry, the same notification, is no duplicate)."""
+    return d["call"] is None or d["call"]["outcome"] == "completed"
 
 
 async def _summary(store: Store, scenario: str, start: datetime, end: datetime,
@@ -270,8 +300,9 @@ async def _summary(store: Store, scenario: str, start: datetime, end: datetime,
         "deliveries_by_channel": dict(Counter(d["channel"] for d in deliveries)),
         "signatures_verified": sum(1 for d in webhooks if d["signature_verified"]),
         "signatures_failed": sum(1 for d in webhooks if not d["signature_verified"]),
-        "duplicates": len(deliveries) - len({(d["channel"], d["notification_key"])
-                                             for d in deliveries}),
+        "calls_unanswered": sum(1 for d in deliveries if not heard(d)),
+        "duplicates": sum(1 for d in deliveries if heard(d)) - len(
+            {(d["channel"], d["notification_key"]) for d in deliveries if heard(d)}),
         "subscriptions": [{"id": s.id, "tenant": s.tenant, "name": s.name,
                            "channel": s.channel, "deliveries": per_sub.get(s.id, 0)}
                           for s in subs],

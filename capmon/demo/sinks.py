@@ -4,7 +4,9 @@
   every delivery is verified with the `standardwebhooks` reference library and that
   subscription's secret.
 - `SmtpSink`: an aiosmtpd SMTP server running in this event loop.
-- `SmsSink`: the Twilio stand-in (Twilio's REST contract and signed status callbacks).
+- `SmsSink`: the Twilio stand-in (Twilio's REST contract and signed status callbacks); its
+  calls (`voice`) are recorded too, once each has been played: whether it was answered, what
+  was said and which keys were pressed.
 
 Each message a sink receives becomes one `Received`, stamped with the scenario time, and is
 passed to `on_receive` (the demo's live timeline).
@@ -26,6 +28,7 @@ from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from capmon.demo.twilio_calls import CallBehaviour, Calls
 from capmon.demo.twilio_standin import TwilioStandIn
 from monitor.clock import Clock
 
@@ -61,6 +64,8 @@ class Received:
     signature_verified: bool | None = None
     subscription_id: str | None = None
     summary: str = ""
+    # A call: its sid, the delivery attempt, how it ended, who answered, the keys pressed.
+    call: dict[str, Any] | None = None
 
 
 Listener = Callable[[Received], None]
@@ -162,8 +167,45 @@ class SmtpSink(_Sink):
         return "250 Message accepted for delivery"
 
 
+def _query(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+class _RecordedCalls(Calls):
+    """The stand-in's Calls API, recording each call once it has been played (so the
+    record says whether anyone heard it), in the scenario minute it was placed in."""
+
+    def __init__(self, twilio: TwilioStandIn, clock: Clock, recorder: _Sink) -> None:
+        super().__init__(twilio, clock.now)
+        self._recorder = recorder
+
+    async def _play(self, sid: str, form: dict[str, Any], behaviour: CallBehaviour) -> None:
+        try:
+            await super()._play(sid, form, behaviour)
+        finally:
+            played = self.played[sid]
+            query = _query(form.get("StatusCallback", ""))
+            said = [" ".join(line.split()) for line in played.said]
+            # The first sentence is the greeting naming the subscription: the timeline's
+            # line names it already, and the alert's own words follow.
+            words = said[0].partition(". ")[2] if said else ""
+            heard = played.ended == "completed"
+            keys = "".join(digits for digits, _ in played.keys)
+            outcome = (f"answered ({played.answered_by or 'human'})"
+                       + (f", pressed {keys}" if keys else "") if heard
+                       else f"{played.ended or 'not placed'}, nobody heard it")
+            self._recorder.record(Received(
+                channel="voice", recipient=form.get("To", ""), received_at=self.now(),
+                notification_key=query.get("key"), headers={}, body="\n".join(said),
+                summary=f"{outcome}: {words}" if heard else outcome,
+                call={"sid": sid, "attempt": int(query.get("attempt", "1")),
+                      "outcome": played.ended, "answered_by": played.answered_by,
+                      "keys": [digits for digits, _ in played.keys]}))
+
+
 class SmsSink(TwilioStandIn):
-    """The Twilio stand-in, recording each accepted message with the scenario time."""
+    """The Twilio stand-in, recording each accepted message with the scenario time, and
+    each call it played."""
 
     def __init__(self, clock: Clock, on_receive: Listener | None = None, **kwargs: Any) -> None:
         super().__init__(now=clock.now, **kwargs)
@@ -171,6 +213,7 @@ class SmsSink(TwilioStandIn):
         # Composed rather than inherited: the stand-in's own base class is fixed.
         self._recorder = _Sink(clock, on_receive)
         self.received = self._recorder.received
+        self.voice = _RecordedCalls(self, clock, self._recorder)
 
     def in_flight(self) -> int:
         return len(self._tasks)
@@ -179,10 +222,9 @@ class SmsSink(TwilioStandIn):
         response = await super()._create(request)
         if response.status == 201:
             form = self.requests[-1]
-            query = parse_qs(urlsplit(form.get("StatusCallback", "")).query)
             item = Received(
                 channel="sms", recipient=form.get("To", ""), received_at=self.clock.now(),
-                notification_key=query["key"][0] if query.get("key") else None,
+                notification_key=_query(form.get("StatusCallback", "")).get("key"),
                 headers={k: v for k, v in request.headers.items()
                          if k.lower() != "authorization"},
                 body=form.get("Body", ""), summary=form.get("Body", ""))

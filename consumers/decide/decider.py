@@ -160,8 +160,11 @@ class Decider:
 
     async def _run(self, ctx: Context) -> None:
         cands = await run_pipeline(PIPELINE, ctx)
-        if any(c.due_at is not None and c.due_at > ctx.now for c in cands):
-            self.nudge.set()  # a batch leaves later: the ticker recomputes its sleep
+        if (ctx.revision is not None and ctx.outbox) or any(
+                c.due_at is not None and c.due_at > ctx.now for c in cands):
+            # A batch leaves later, or a revision's notifications may have started an
+            # escalation run whose next step is due: the ticker recomputes its sleep.
+            self.nudge.set()
 
     async def _publish(self, outbox: list[Notification]) -> None:
         """Hand committed notifications to deliver. A failure loses nothing: they are due in

@@ -6,6 +6,7 @@ pages nobody twice; quiet hours, the all-clear and a policy's rules."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from consumers.decide.decider import Decider
+from consumers.decide.decider import DecideConfig, Decider
 from consumers.decide.stages import escalate
 from monitor import ledger
 from monitor.attributes import NoticeAttributes
@@ -381,3 +382,34 @@ async def test_a_paused_subscription_of_a_step_is_skipped(world: World) -> None:
     [run] = await world.runs()
     assert run.step == 1 and run.next_at == pt("14:20")
     assert set(await world.at(pt("14:20"))) == {"director", "ops"}
+
+
+async def test_a_run_started_by_a_revision_wakes_the_ticker_for_its_next_step(
+        world: World) -> None:
+    """The ticker asleep for its longest (nothing was due) when a revision starts a run:
+    it wakes at the run's next step, not at its next `max_tick_s` (the demo's six hours)."""
+    world.decider = Decider(world.store, world.bus, world.clock,
+                            DecideConfig(max_tick_s=6 * 3600.0))
+    await world.decider.refresh_index(force=True)
+    world.clock.set(pt("13:00"))
+    stop = asyncio.Event()
+    ticker = asyncio.create_task(world.decider.run_ticker(stop))
+
+    async def deadline(expected: datetime) -> None:
+        # The clock's sleepers, not an event: the ticker parks on the clock.
+        while world.clock.next_deadline() != expected:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+    try:
+        await asyncio.wait_for(deadline(pt("19:00")), 10)
+        world.clock.set(pt("14:00"))
+        await world.decider.handle(EEA2)
+        await asyncio.wait_for(deadline(pt("14:10")), 10)
+        world.clock.set(pt("14:10"))
+        second = {}
+        while not second:
+            second = await world.drain()
+        assert set(second) - {"oncall"} == {"backup"}
+    finally:
+        stop.set()
+        await asyncio.wait_for(ticker, 10)

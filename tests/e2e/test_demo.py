@@ -85,13 +85,65 @@ def test_every_message_is_well_formed_and_signed(embedded: tuple[Any, Any, Any])
         assert body["specversion"] == "1.0" and body["id"] == d["notification_key"]
 
 
+def heard(ds: list[Delivery]) -> list[Delivery]:
+    """What reached someone: a call that rang out did not (its retry is no second hearing)."""
+    return [d for d in ds if d["call"] is None or d["call"]["outcome"] == "completed"]
+
+
 def test_each_subscriber_hears_each_transition_once(embedded: tuple[Any, Any, Any]) -> None:
     deliveries, summary, subs = embedded
     for name, ds in by_name(deliveries, subs).items():
-        pairs = Counter((t, c) for _, t, c in items(ds))
+        pairs = Counter((t, c) for _, t, c in items(heard(ds)))
         assert [p for p, n in pairs.items() if n > 1] == [], name
     assert summary["duplicates"] == 0
-    assert summary["notifications_by_state"].get("dead", 0) == 0
+    # Dead: only the on-call's two calls (the EEA 3 and its all-clear), which rang out.
+    assert summary["notifications_by_state"].get("dead", 0) == 2
+    assert summary["calls_unanswered"] == 6
+
+
+def test_dce_escalation_of_the_eea3(embedded: tuple[Any, Any, Any]) -> None:
+    """The on-call scheduler sleeps through the 17:26 EEA 3 (SMS unanswered, the call rings
+    out and is tried again after 2 and 4 minutes); nobody acknowledging for 10 minutes calls
+    the backup at 17:36, who presses 1; the director is never paged; the all-clear at 20:00
+    reaches everyone who was paged."""
+    deliveries, summary, subs = embedded
+    named = by_name(deliveries, subs)
+    texts = items(named["DCE scheduler phone"])
+    oncall = named["DCE on-call scheduler (voice)"]
+    backup = named["DCE backup scheduler (voice)"]
+    assert ("09-06 17:26", "issued", EEA3) in texts
+    assert [(d["received_at"][5:16], d["call"]["outcome"], d["call"]["attempt"])
+            for d in oncall if EEA3 in d["condition_ids"] and "issued" in d["transitions"]] \
+        == [("09-06T17:26", "no-answer", 1), ("09-06T17:28", "no-answer", 2),
+            ("09-06T17:30", "no-answer", 3)]
+    [call] = [d for d in backup if "issued" in d["transitions"]]
+    assert call["received_at"] == "2022-09-06T17:36:00-07:00"
+    assert call["condition_ids"] == [EEA3] and call["channel"] == "voice"
+    assert call["call"]["outcome"] == "completed" and call["call"]["keys"] == ["1"]
+    assert "CAISO EEA 3 issued" in call["body"] and "Press 1 to acknowledge" in call["body"]
+    assert named["DCE director of power resources"] == []
+
+    backup_phone = call["recipient"]
+    acks = [a for a in summary["acknowledgements"] if a["key"] == call["notification_key"]]
+    assert acks == [{"key": call["notification_key"],
+                     "subscription": "DCE backup scheduler (voice)", "by": backup_phone,
+                     "via": "voice", "at": "2022-09-06T17:36:00-07:00"}]
+    [run] = [r for r in summary["escalations"] if r["condition"] == EEA3]
+    assert (run["policy"], run["tenant"], run["state"]) == (
+        "EEA 3 on-call", "Desert Community Energy", "acknowledged")
+    assert [(s["step"], s["at"], sorted(s["subscriptions"])) for s in run["steps"]] == [
+        (0, "2022-09-06T17:26:00-07:00",
+         ["DCE on-call scheduler (voice)", "DCE scheduler phone"]),
+        (1, "2022-09-06T17:36:00-07:00", ["DCE backup scheduler (voice)"])]
+    assert run["steps"][1]["keys"] == [call["notification_key"]]
+    assert run["acknowledgement"] == acks[0]
+
+    # The all-clear at 20:00 to each subscription the run paged.
+    for name in ("DCE scheduler phone", "DCE on-call scheduler (voice)",
+                 "DCE backup scheduler (voice)"):
+        assert ("09-06 20:00", "ended", EEA3) in items(named[name]), name
+    # Nothing else on the voice channel: EEA 2 is emergency, below the ladder's band.
+    assert {c for d in oncall + backup for c in d["condition_ids"]} == {EEA3}
 
 
 def test_dce_scheduler_phone_timeline(embedded: tuple[Any, Any, Any]) -> None:

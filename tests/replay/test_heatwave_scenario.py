@@ -134,7 +134,7 @@ def _check_subscription(sub: dict[str, Any]) -> None:
     assert set(sub["transitions"]) <= {"issued", "updated", "started", "ended", "cancelled",
                                        "reminder"}
     channel = sub["channel"]
-    if channel["type"] == "sms":
+    if channel["type"] in ("sms", "voice"):
         assert re.fullmatch(r"\+1\d{3}55501\d\d", channel["phone"])  # fictional numbers
     elif channel["type"] == "email":
         assert channel["address"].endswith(".example")
@@ -151,9 +151,13 @@ def test_subscriptions_are_realistic_and_follow_the_schema() -> None:
     assert names == ["Clean Power Alliance of Southern California", "Desert Community Energy"]
     for tenant in doc["tenants"]:
         channels = {s["channel"]["type"] for s in tenant["subscriptions"]}
-        assert channels == {"sms", "email", "webhook"}
+        # DCE's escalation ladder calls its schedulers.
+        assert channels == {"sms", "email", "webhook"} | (
+            {"voice"} if tenant["slug"] == "dce" else set())
         for sub in tenant["subscriptions"]:
             _check_subscription(sub)
+    # The phones of the story are fictional numbers too.
+    assert doc["phones"] and all(re.fullmatch(r"\+1\d{3}55501\d\d", n) for n in doc["phones"])
 
 
 def test_readme_marks_every_file_real_or_constructed() -> None:
