@@ -127,12 +127,13 @@ def demo_settings(opts: DemoOptions, replay_url: str, api_url: str, smtp_port: i
         twilio={"account_sid": twilio.account_sid, "auth_token": twilio.auth_token,
                 "from_number": "+15005550006", "api_base_url": twilio.base},
         webhook={"allow_hosts": ["127.0.0.1"], "allow_http": True},
-        # The scheduler every 2 minutes: a call that rang out is called again after its
-        # retry_interval, scheduled by the API's status callback, which this scheduler does
-        # not hear of. Calls at 10 a second (Twilio's default is 1): the all-clear calls of
-        # 20:00 go at once, since a send waiting out the rate on the scenario clock holds
-        # its record unacknowledged, and the driver moves the clock only once none is.
-        deliver={"scheduler_interval_s": 120.0, "heartbeat_s": 3600.0, "concurrency": 1,
+        # The scheduler hourly: it sleeps until the next retry it knows of, and a call that
+        # rang out is rescheduled by the API's status callback beside it, which tells it
+        # (`ledger.on_rescheduled`). Calls at 10 a second (Twilio's default is 1): the
+        # all-clear calls of 20:00 go at once, since a send waiting out the rate on the
+        # scenario clock holds its record unacknowledged, and the driver moves the clock
+        # only once none is.
+        deliver={"scheduler_interval_s": 3600.0, "heartbeat_s": 3600.0, "concurrency": 1,
                  "voice_rate_per_s": 10.0},
         decide={"max_tick_s": 21600.0, "refresh_s": 21600.0},
     )

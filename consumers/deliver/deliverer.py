@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -74,6 +74,14 @@ class Deliverer:
         # Set when a notification from the bus was left for later (a retry, a deferral): it
         # may be due before the scheduler's next pass.
         self.wake = asyncio.Event()
+        # The earliest retry this process was told of without seeing it committed (a late
+        # provider status handled by the API beside it): the scheduler sleeps no later.
+        self.expected: datetime | None = None
+
+    def expect(self, at: datetime) -> None:
+        """A retry falls due at `at` (`ledger.on_rescheduled`)."""
+        self.expected = at if self.expected is None else min(self.expected, at)
+        self.wake.set()
 
     async def handle(self, message: Message) -> None:
         """Bus handler: returns once the ledger holds the notification's fate."""
@@ -150,7 +158,13 @@ async def scheduler_loop(deliverer: Deliverer, stop: asyncio.Event) -> None:
                 due = await ledger.next_due_at(conn)
             if due is not None:
                 due = due if due.tzinfo is not None else due.replace(tzinfo=UTC)
-                delay = min(interval, max(0.01, (due - d.clock.now()).total_seconds()))
+            now = d.clock.now()
+            if deliverer.expected is not None and deliverer.expected <= now:
+                deliverer.expected = None  # its pass has run: the ledger speaks for it now
+            if deliverer.expected is not None:
+                due = deliverer.expected if due is None else min(due, deliverer.expected)
+            if due is not None:
+                delay = min(interval, max(0.01, (due - now).total_seconds()))
         except Exception as exc:  # store briefly down: try again next tick
             log.warning("scheduler_pass_failed", error=f"{type(exc).__name__}: {exc}")
         await sleep_or(d.clock, delay, stop, deliverer.wake)
@@ -200,6 +214,7 @@ async def run(rt: Runtime, stop: asyncio.Event,
     s = rt.settings.deliver
     log.info("deliver_started", channels=sorted(deps.notifiers), topic=s.topic, group=s.group,
              concurrency=s.concurrency, inflight=s.inflight)
+    unlisten = ledger.on_rescheduled(deliverer.expect)
     scheduler = asyncio.create_task(supervise(
         "deliver.scheduler", lambda: scheduler_loop(deliverer, stop), stop, rt.clock, rt.tasks))
     heartbeat = asyncio.create_task(supervise(
@@ -210,6 +225,7 @@ async def run(rt: Runtime, stop: asyncio.Event,
             dead_letters=s.dlq_topic, concurrency=s.inflight), stop, rt.clock, rt.tasks)
     finally:
         stop.set()
+        unlisten()
         await asyncio.gather(scheduler, heartbeat, return_exceptions=True)
         await _retire(deps)
         for notifier in deps.notifiers.values():

@@ -39,7 +39,15 @@ from monitor.ledger.queries import (
     next_due_at,
 )
 from monitor.ledger.senders import Sender, beat, retire
-from monitor.ledger.transitions import admit, claim, reopen, settle, suppress, undeliver
+from monitor.ledger.transitions import (
+    admit,
+    claim,
+    on_rescheduled,
+    reopen,
+    settle,
+    suppress,
+    undeliver,
+)
 
 __all__ = [
     "CLAIMABLE",
@@ -67,6 +75,7 @@ __all__ = [
     "get",
     "list_entries",
     "next_due_at",
+    "on_rescheduled",
     "record_call_status",
     "record_sms_status",
     "reopen",

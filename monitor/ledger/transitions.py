@@ -4,7 +4,7 @@ statement however many keys it moves, so a fan-out to 10,000 subscribers costs w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,17 @@ from monitor.store.engine import insert_ignore
 from monitor.store.schema import attempts, notifications
 
 _N = notifications.c
+
+# Told the retry time whenever a provider's late status puts a key back on the schedule: a
+# deliver in the same process (`capmon run`, the demo) then sleeps no later than that, where
+# otherwise it would learn of the retry only on its next scheduler pass.
+_rescheduled: list[Callable[[datetime], None]] = []
+
+
+def on_rescheduled(listener: Callable[[datetime], None]) -> Callable[[], None]:
+    """Register `listener`; returns the call that removes it."""
+    _rescheduled.append(listener)
+    return lambda: _rescheduled.remove(listener)
 
 
 def _row(n: Notification, payloads: Payloads, now: datetime, state: State,
@@ -145,4 +156,8 @@ async def undeliver(conn: AsyncConnection, key: str, attempt_no: int, now: datet
         .where(_N.key == key, _N.state == State.DELIVERED, _N.attempt_count == attempt_no)
         .values(state=state.value, next_attempt_at=next_attempt_at, last_error=error[:1000],
                 updated_at=now))
+    if result.rowcount and next_attempt_at is not None:
+        # Before the commit: a listener may only sleep less, never act on the row now.
+        for listener in list(_rescheduled):
+            listener(next_attempt_at)
     return bool(result.rowcount)

@@ -5,6 +5,7 @@ posts its signed status, answering-machine and keypress callbacks to capmon's re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 
 from capmon.demo.twilio_calls import CallBehaviour
 from capmon.demo.twilio_standin import TwilioStandIn
-from consumers.deliver.deliverer import Deliverer
+from consumers.deliver.deliverer import Deliverer, scheduler_loop
 from consumers.notifiers.voice import VoiceConfig, VoiceNotifier
 from monitor import ledger, voice_script
 from monitor.bus import MemoryBus
@@ -344,3 +345,41 @@ async def test_twilio_refusing_the_call(voice: VoiceEnv, code: int, state: str,
             subscriptions.c.id == sub_id))).scalar_one()
     assert attempt["provider_error"] == str(code) and status == sub_status
     assert await voice.calls() == []
+
+
+async def test_a_call_rescheduled_by_its_callback_wakes_the_scheduler_beside_it(
+        voice: VoiceEnv) -> None:
+    # The busy call's retry is scheduled by the API's status callback, not by deliver: a
+    # scheduler in the same process is told (`ledger.on_rescheduled`) and calls again at
+    # the retry time, though its own interval is an hour.
+    voice.twilio.voice.behaviours[PHONE] = CallBehaviour(answer="busy")
+    deps = voice.deliverer.deps
+    hourly = Deliverer(dataclasses.replace(deps, settings=deps.settings.model_copy(
+        update={"scheduler_interval_s": 3600.0})))
+    unlisten = ledger.on_rescheduled(hourly.expect)
+    stop = asyncio.Event()
+    scheduler = asyncio.create_task(scheduler_loop(hourly, stop))
+    try:
+        n = voice.alert(await voice.subscription())
+        await hourly.submit(n)
+        await voice.twilio.voice.wait_ended(1)
+        retry_at = voice.clock.now() + timedelta(minutes=2)
+        assert hourly.expected == retry_at
+        voice.twilio.voice.behaviours[PHONE] = CallBehaviour()
+
+        async def parked_until_the_retry() -> None:
+            # The manual clock's sleepers have no event to wait on: yield until the
+            # scheduler's pass after the wake has parked it at the retry time.
+            while voice.clock.next_deadline() != retry_at:  # noqa: ASYNC110
+                await asyncio.sleep(0)
+
+        await asyncio.wait_for(parked_until_the_retry(), 5)
+        voice.clock.advance(120)
+        await voice.twilio.voice.wait_ended(2)
+        e = await voice.entry(n.key)
+        assert e.state == "delivered" and e.attempt_count == 2
+    finally:
+        unlisten()
+        stop.set()
+        voice.clock.advance(3600)
+        await scheduler
