@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -35,6 +35,15 @@ class Transition(StrEnum):
     # The subscriber's daily "capmon is watching" (consumers/decide/heartbeat.py), not a
     # condition's.
     HEARTBEAT = "heartbeat"
+
+
+ALL_CLEAR = frozenset({Transition.ENDED, Transition.CANCELLED})
+
+
+def all_clear(transitions: Iterable[str]) -> bool:
+    """Whether a notification of these items' transitions only says something is over:
+    there is nothing left for anyone to take, so it takes no acknowledgement."""
+    return all(t in ALL_CLEAR for t in transitions)
 
 
 class _Frozen(BaseModel):

@@ -157,7 +157,8 @@ async def acknowledge_as(request: web.Request, tenant_id: str, key: str, by: str
         if exc.reason == "not_found":
             raise Problem(404, "No such notification") from None
         title = {"already": "Already acknowledged", "not_sent": "Nothing to acknowledge",
-                 "below_ack_severity": "Not acknowledgeable"}[exc.reason]
+                 "below_ack_severity": "Not acknowledgeable",
+                 "all_clear": "Nothing to acknowledge"}[exc.reason]
         raise Problem(409, title, exc.detail) from None
 
 

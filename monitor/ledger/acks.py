@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from monitor.events import Severity
 from monitor.ledger.model import LedgerEntry, State
 from monitor.metrics import TIME_TO_ACK
+from monitor.notifications import all_clear
 from monitor.store import escalations
 from monitor.store.engine import in_chunks, insert_ignore
 from monitor.store.schema import acknowledgements, notifications
@@ -63,7 +65,7 @@ class AckRefused(Exception):
 
 async def acknowledge(conn: AsyncConnection, key: str, by: str, via: Via, now: datetime, *,
                       tenant_id: str | None = None) -> Ack:
-    """Record the acknowledgement of `key`, or raise `AckRefused` (not_found, not_sent,
+    """Record the acknowledgement of `key`, or raise `AckRefused` (not_found, not_sent, all_clear,
     below_ack_severity, already)."""
     q = sa.select(_N.key, _N.tenant_id, _N.subscription_id, _N.state, _N.payload,
                   _N.created_at, _N.delivered_at).where(_N.key == key)
@@ -73,7 +75,8 @@ async def acknowledge(conn: AsyncConnection, key: str, by: str, via: Via, now: d
     if row is None:
         raise AckRefused("not_found", "no such notification")
     severity = Severity(row.payload["severity"])
-    refused = await _refusal(conn, row.state, severity, row.subscription_id, row.tenant_id)
+    refused = await _refusal(conn, row.state, row.payload, row.subscription_id,
+                             row.tenant_id)
     if refused is not None:
         raise refused
     inserted = await conn.execute(insert_ignore(conn, acknowledgements).values(
@@ -99,14 +102,17 @@ async def may_acknowledge(conn: AsyncConnection, entry: LedgerEntry) -> bool:
 
 async def refusal(conn: AsyncConnection, entry: LedgerEntry) -> AckRefused | None:
     """Why `acknowledge` would refuse this entry, were nobody to have taken it yet."""
-    severity = Severity(entry.payload["severity"])
-    return await _refusal(conn, entry.state, severity, entry.subscription_id, entry.tenant_id)
+    return await _refusal(conn, entry.state, entry.payload, entry.subscription_id,
+                          entry.tenant_id)
 
 
-async def _refusal(conn: AsyncConnection, state: str, severity: Severity, sub_id: str,
+async def _refusal(conn: AsyncConnection, state: str, payload: dict[str, Any], sub_id: str,
                    tenant_id: str) -> AckRefused | None:
     if state not in _ACKABLE_STATES:
         return AckRefused("not_sent", f"this notification is {state}: it was not sent")
+    if all_clear(i["transition"] for i in payload["items"]):
+        return AckRefused("all_clear", "an all-clear: there is nothing left to take")
+    severity = Severity(payload["severity"])
     floor = await _ack_severity(conn, sub_id, tenant_id)
     if severity < floor:
         return AckRefused("below_ack_severity", f"a {severity} notification; its subscription "

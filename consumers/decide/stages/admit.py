@@ -23,7 +23,7 @@ from consumers.decide.stages.summary import summary
 from monitor import ledger
 from monitor.events import Severity
 from monitor.metrics import NOTIFICATIONS_DECIDED, NOTIFICATIONS_SUPPRESSED
-from monitor.notifications import EscalationRef, Notification, NotificationItem
+from monitor.notifications import EscalationRef, Notification, NotificationItem, all_clear
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +43,8 @@ def build(sub: Compiled, key: str, items: Sequence[NotificationItem],
     return Notification(key=key, tenant_id=sub.tenant_id, subscription_id=sub.id,
                         subscription_name=sub.name, channel=sub.channel, decided_at=now,
                         severity=severity, items=tuple(items), summary=text,
-                        acknowledgeable=severity >= sub.ack_severity, escalation=escalation)
+                        acknowledgeable=severity >= sub.ack_severity
+                        and not all_clear(i.transition for i in items), escalation=escalation)
 
 
 async def admit(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
