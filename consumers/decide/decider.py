@@ -160,10 +160,10 @@ class Decider:
 
     async def _run(self, ctx: Context) -> None:
         cands = await run_pipeline(PIPELINE, ctx)
-        if (ctx.revision is not None and ctx.outbox) or any(
-                c.due_at is not None and c.due_at > ctx.now for c in cands):
-            # A batch leaves later, or a revision's notifications may have started an
-            # escalation run whose next step is due: the ticker recomputes its sleep.
+        if ctx.runs_started or any(c.due_at is not None and c.due_at > ctx.now for c in cands):
+            # A batch leaves later, or an escalation run's next step is due later: the ticker
+            # recomputes its sleep (a tick for every revision would cost each alert a
+            # second transaction beside its delivery).
             self.nudge.set()
 
     async def _publish(self, outbox: list[Notification]) -> None:

@@ -71,6 +71,8 @@ class Context:
     sources: tuple[str, ...] = ()
     # Filled by `admit`: notifications admitted to the ledger, to publish after commit.
     outbox: list[Notification] = dataclasses.field(default_factory=list)
+    # Filled by `escalate.record`: the escalation runs this revision or tick started.
+    runs_started: list[str] = dataclasses.field(default_factory=list)
 
 
 Stage = Callable[[Context, list[Candidate]], Awaitable[list[Candidate]]]

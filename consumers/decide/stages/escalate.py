@@ -124,6 +124,6 @@ async def record(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
                 transition=c.item.transition.value, severity=c.severity, facts=facts,
                 first={})
             runs.setdefault(run.id, run).first[c.sub.id] = c.key
-        await escalations.start(ctx.conn, list(runs.values()), ctx.now)
+        ctx.runs_started.extend(await escalations.start(ctx.conn, list(runs.values()), ctx.now))
     await escalations.mark_paged(ctx.conn, pages, ctx.now)
     return cands
