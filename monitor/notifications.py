@@ -11,13 +11,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from cloudevents.core.base import BaseCloudEvent
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from monitor.envelope import make_event
+from monitor.envelope import (
+    Record,
+    binary_json_data,
+    binary_record,
+    from_record,
+    structured_json,
+)
 from monitor.errors import BusError
 from monitor.events import Condition, Severity
 
@@ -137,35 +144,38 @@ def group_key(item_keys: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(item_keys)).encode("utf-8")).hexdigest()[:40]
 
 
-class Payloads:
-    """JSON forms (`model_dump(mode="json")`) of notifications that share items: a fan-out
-    is one condition's item in K subscribers' notifications, and dumping the condition K
-    times was most of decide's cost. Each item is dumped once per `Payloads`."""
-
-    def __init__(self) -> None:
-        # id -> (the item, kept alive so its id is not reused; its JSON form)
-        self._items: dict[int, tuple[NotificationItem, Any]] = {}
-
-    def __call__(self, n: Notification) -> dict[str, Any]:
-        out = n.model_dump(mode="json", exclude={"items"})
-        out["items"] = [self.item(i) for i in n.items]
-        return out
-
-    def item(self, item: NotificationItem) -> Any:
-        """One item's JSON form, dumped the first time it is asked for."""
-        hit = self._items.get(id(item))
-        if hit is None:
-            hit = self._items[id(item)] = (item, item.model_dump(mode="json"))
-        return hit[1]
+_JSON: TypeAdapter[Notification] = TypeAdapter(Notification)
 
 
-def notification_event(n: Notification, source: str = "/capmon/decide", *,
-                       payloads: Payloads | None = None) -> BaseCloudEvent:
-    return make_event(
-        event_id=n.key, source=source, type_=NOTIFICATION_TYPE, subject=n.subscription_id,
-        time=n.decided_at, data=(payloads or Payloads())(n),
-        extensions={"severity": n.severity.value},
-    )
+def notification_json(n: Notification) -> bytes:
+    """The notification's JSON (its `model_dump(mode="json")`), encoded by pydantic in one
+    step: a bus record's data, a ledger row's payload, a webhook's `data`."""
+    return _JSON.dump_json(n)
+
+
+def _attributes(n: Notification, source: str) -> dict[str, str | datetime]:
+    return {"id": n.key, "source": source, "type": NOTIFICATION_TYPE,
+            "subject": n.subscription_id, "time": n.decided_at,
+            "datacontenttype": "application/json", "severity": n.severity.value}
+
+
+def notification_record(n: Notification, source: str = "/capmon/decide") -> Record:
+    """The bus record of `n` (a CloudEvent in binary mode), keyed by its subscription."""
+    return binary_record(n.subscription_id, _attributes(n, source), notification_json(n))
+
+
+def notification_cloudevent_json(n: Notification, source: str) -> bytes:
+    """`n` as a structured-mode CloudEvent (`application/cloudevents+json`)."""
+    return structured_json(_attributes(n, source), notification_json(n))
+
+
+def notification_from_record(record: Record) -> Notification:
+    """Decode a bus record; raises BusError (not a notification) or a pydantic
+    ValidationError (one that does not validate)."""
+    data = binary_json_data(record, NOTIFICATION_TYPE)
+    if data is None:  # structured mode, or not a notification at all
+        return notification_from_event(from_record(record))
+    return Notification.model_validate_json(data)
 
 
 def notification_from_event(event: BaseCloudEvent) -> Notification:

@@ -40,7 +40,7 @@ from monitor.envelope import condition_from_event
 from monitor.errors import BusError, CapmonError
 from monitor.events import Condition, Kind, Severity
 from monitor.metrics import DECIDE_DURATION
-from monitor.notifications import Notification, Payloads, notification_event
+from monitor.notifications import Notification, notification_record
 from monitor.runtime import Runtime
 from monitor.source_health import POLLED_SOURCES, enabled_sources
 from monitor.store import Store, escalations
@@ -171,14 +171,12 @@ class Decider:
         the ledger, where deliver's scheduler finds them."""
         if not outbox:
             return
-        payloads = Payloads()
         try:
             # In slices: deliver starts on the first while the rest are encoded, and a
             # fan-out to 10,000 never holds 10,000 encoded events at once.
             for at in range(0, len(outbox), PUBLISH_SLICE):
-                await self.bus.publish_many(self.config.notifications_topic, [
-                    (n.subscription_id, notification_event(n, payloads=payloads))
-                    for n in outbox[at:at + PUBLISH_SLICE]])
+                await self.bus.publish_records(self.config.notifications_topic, [
+                    notification_record(n) for n in outbox[at:at + PUBLISH_SLICE]])
         except CapmonError as exc:
             log.warning("notifications_publish_failed", notifications=len(outbox),
                         error=str(exc), reason=exc.reason)

@@ -44,7 +44,7 @@ from monitor.bus.runner import consume
 from monitor.clock import sleep_or
 from monitor.errors import BusError, StoreError
 from monitor.metrics import DLQ_SIZE, RETRY_QUEUE
-from monitor.notifications import Notification, notification_from_event
+from monitor.notifications import Notification, notification_from_record
 from monitor.runtime import Runtime
 from monitor.supervision import supervise
 
@@ -86,7 +86,7 @@ class Deliverer:
     async def handle(self, message: Message) -> None:
         """Bus handler: returns once the ledger holds the notification's fate."""
         try:
-            n = notification_from_event(message.event())
+            n = notification_from_record(message.record)
         except ValueError as exc:  # pydantic: a record that isn't a valid notification
             raise BusError(f"invalid notification: {exc.__class__.__name__}",
                            reason="schema") from exc

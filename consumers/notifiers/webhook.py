@@ -20,9 +20,8 @@ from standardwebhooks import Webhook
 from consumers.notifiers.base import Delivery, EndpointAction, SendOutcome
 from monitor.clock import Clock
 from monitor.config import Settings, WebhookSettings
-from monitor.envelope import to_json
 from monitor.netguard import ForbiddenAddress, GuardedResolver, UnsafeUrlError, check_url_syntax
-from monitor.notifications import Notification, notification_event
+from monitor.notifications import Notification, notification_cloudevent_json
 from monitor.retry_after import parse_retry_after
 from monitor.store.endpoints import Endpoint
 
@@ -55,7 +54,7 @@ class WebhookConfig:
 
 def webhook_body(n: Notification) -> bytes:
     """The CloudEvent JSON a receiver gets: summary, severity, and the structured conditions."""
-    return to_json(notification_event(n, source=SOURCE))
+    return notification_cloudevent_json(n, SOURCE)
 
 
 @functools.lru_cache(maxsize=4096)

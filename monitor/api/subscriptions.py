@@ -50,8 +50,8 @@ from monitor.notifications import (
     Notification,
     NotificationItem,
     Transition,
-    notification_event,
     notification_key,
+    notification_record,
 )
 from monitor.store import endpoints as endpoint_store
 from monitor.store import subscriptions as sub_store
@@ -321,7 +321,7 @@ async def send_test(request: web.Request, sub: sub_store.StoredSubscription) -> 
     n = test_notification(sub, now_of(request))
     async with rt.store.begin() as conn:
         await ledger.admit(conn, [n], n.decided_at)
-    await rt.bus.publish(NOTIFICATIONS, sub.id, notification_event(n, source="/capmon/api"))
+    await rt.bus.publish_records(NOTIFICATIONS, [notification_record(n, source="/capmon/api")])
     return TestQueued(key=n.key)
 
 

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.ledger.model import HANDOFF, REPLAYABLE, Claim, State, Verdict
 from monitor.ledger.senders import Sender
-from monitor.notifications import Notification, Payloads
-from monitor.store.engine import insert_ignore
+from monitor.notifications import Notification, notification_json
+from monitor.store.engine import encoded_json, insert_ignore
 from monitor.store.schema import attempts, notifications
 
 _N = notifications.c
@@ -31,11 +31,11 @@ def on_rescheduled(listener: Callable[[datetime], None]) -> Callable[[], None]:
     return lambda: _rescheduled.remove(listener)
 
 
-def _row(n: Notification, payloads: Payloads, now: datetime, state: State,
-         reason: str | None, due: datetime | None = None) -> dict[str, Any]:
+def _row(n: Notification, now: datetime, state: State, reason: str | None,
+         due: datetime | None = None) -> dict[str, Any]:
     return {"key": n.key, "tenant_id": n.tenant_id, "subscription_id": n.subscription_id,
             "channel": n.channel.type, "state": state.value,
-            "payload": payloads(n), "attempt_count": 0, "attempt_base": 0,
+            "payload": encoded_json(notification_json(n)), "attempt_count": 0, "attempt_base": 0,
             "next_attempt_at": (due or now) if state == State.PENDING else None,
             "last_error": reason, "observed_at": n.earliest_observed_at,
             "created_at": now, "updated_at": now, "delivered_at": None}
@@ -57,16 +57,13 @@ async def admit(conn: AsyncConnection, ns: Iterable[Notification], now: datetime
     claim it at once and the scheduler only after `HANDOFF`; without it (deliver admitting a
     record it holds) it is due now."""
     due = now + HANDOFF if handoff else now
-    dump = Payloads()
-    return await _insert_new(conn, [_row(n, dump, now, State.PENDING, None, due) for n in ns])
+    return await _insert_new(conn, [_row(n, now, State.PENDING, None, due) for n in ns])
 
 
 async def suppress(conn: AsyncConnection, muted: Iterable[tuple[Notification, str]],
                    now: datetime) -> set[str]:
     """Decided but not to be sent, with the reason (quiet hours, inhibited...)."""
-    dump = Payloads()
-    return await _insert_new(conn, [_row(n, dump, now, State.SUPPRESSED, why)
-                                    for n, why in muted])
+    return await _insert_new(conn, [_row(n, now, State.SUPPRESSED, why) for n, why in muted])
 
 
 async def claim(conn: AsyncConnection, ns: Sequence[Notification], now: datetime,

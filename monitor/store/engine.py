@@ -145,6 +145,12 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def encoded_json(data: bytes) -> Any:
+    """A JSON column's value, or a part of one, that is JSON already: written as it is, not
+    decoded and encoded again (the columns' serializer is orjson's, which splices it in)."""
+    return orjson.Fragment(data)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets the API read while decide writes; a busy timeout instead of "database is locked".
     cur = dbapi_conn.cursor()

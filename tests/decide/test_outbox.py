@@ -91,10 +91,10 @@ class LosingBus(MemoryBus):
     """A broker that refuses every notification publish (down, or decide killed after its
     commit: either way the record never reaches deliver)."""
 
-    async def publish_many(self, topic: str, items: Any) -> None:
+    async def publish_records(self, topic: str, records: Any) -> None:
         if topic == NOTIFICATIONS:
             raise BusError("broker unavailable", reason="connect", retriable=True)
-        await super().publish_many(topic, items)
+        await super().publish_records(topic, records)
 
 
 async def test_a_lost_publish_is_in_the_ledger_for_delivers_scheduler(store: Store) -> None:

@@ -24,7 +24,7 @@ from monitor.bus import Bus, MemoryBus
 from monitor.bus.base import Message
 from monitor.bus.runner import consume
 from monitor.clock import ManualClock
-from monitor.envelope import condition_event
+from monitor.envelope import Record, condition_event
 from monitor.events import Condition
 from monitor.notifications import notification_from_event
 from monitor.store import Store
@@ -66,17 +66,14 @@ class CrashingBus:
         self.inner, self.left = inner, crash_after
         self.crashed_in: asyncio.Task[Any] | None = None
 
-    async def publish(self, topic: str, key: str, event: Any) -> None:
-        await self.inner.publish(topic, key, event)
-        if self.left is not None:
-            self.left -= 1
-            if self.left == 0:
-                self.crashed_in = asyncio.current_task()
-                raise Crash
-
-    async def publish_many(self, topic: str, items: list[tuple[str, Any]]) -> None:
-        for key, event in items:
-            await self.publish(topic, key, event)
+    async def publish_records(self, topic: str, records: list[Record]) -> None:
+        for record in records:
+            await self.inner.publish_records(topic, [record])
+            if self.left is not None:
+                self.left -= 1
+                if self.left == 0:
+                    self.crashed_in = asyncio.current_task()
+                    raise Crash
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

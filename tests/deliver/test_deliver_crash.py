@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from monitor import ledger
 from monitor.bus.kafka import KafkaBus
 from monitor.config import KafkaSettings
-from monitor.notifications import notification_event
+from monitor.notifications import notification_record
 from monitor.store import Store
 from monitor.store.schema import notifications
 from monitor.topics import TopicSpec
@@ -64,7 +64,7 @@ async def test_kill_9_mid_burst_loses_nothing_and_duplicates_only_in_flight(
                              TopicSpec(dlq, 1, 3_600_000, "delete")])
     ns = [notification(tenant_id, sub_id, "webhook", url, n=i, decided_at=now)
           for i in range(TOTAL // ENDPOINTS) for sub_id, url in subs]
-    await bus.publish_many(topic, [(n.subscription_id, notification_event(n)) for n in ns])
+    await bus.publish_records(topic, [notification_record(n) for n in ns])
     await bus.close()
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAPMON_")}

@@ -14,7 +14,7 @@ from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
 from monitor.config import DeliverSettings, Settings, WebhookSettings
 from monitor.metrics import BUS_CONSUMED, BUS_DEAD_LETTERS
-from monitor.notifications import notification_event
+from monitor.notifications import notification_record
 from monitor.runtime import Runtime
 from monitor.store import Store
 from tests.deliver.helpers import add_subscription, add_tenant, new_secret, notification
@@ -36,9 +36,9 @@ async def test_role_consumes_delivers_dead_letters_poison_and_drains(
     poison = CloudEvent(attributes={"id": "x", "source": "/test", "type": "capmon.other.v1",
                                     "datacontenttype": "application/json"}, data={"a": 1})
     await memory_bus.publish(TOPIC, sub_id, poison)
-    await memory_bus.publish_many(TOPIC, [(sub_id, notification_event(n)) for n in ns])
+    await memory_bus.publish_records(TOPIC, [notification_record(n) for n in ns])
     # Redelivered duplicates of the first five: the ledger admits each key once.
-    await memory_bus.publish_many(TOPIC, [(sub_id, notification_event(n)) for n in ns[:5]])
+    await memory_bus.publish_records(TOPIC, [notification_record(n) for n in ns[:5]])
     settings = Settings(webhook=WebhookSettings(allow_hosts=("127.0.0.1",), allow_http=True),
                         deliver=DeliverSettings(group="deliver-role-test"))
     rt = Runtime(settings=settings, clock=wall_clock, bus=memory_bus, store=store)

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.decide.stages import Candidate, Context, Grouping
-from monitor.notifications import Payloads, group_key
-from monitor.store.engine import in_chunks
+from monitor.notifications import group_key
+from monitor.store.engine import encoded_json, in_chunks
 from monitor.store.schema import acknowledgements, decide_items
 from monitor.store.subscriptions import aware
 
@@ -68,9 +68,12 @@ async def group(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
                                    .values(due_at=soon))
     out = [c if c.muted is not None else dataclasses.replace(c, due_at=dues[c.sub.id])
            for c in cands]
-    # One condition's item is shared by every subscriber it matched: dumped once.
-    dump = Payloads()
-    await ctx.conn.execute(decide_items.insert(), [_item_row(c, dump.item(c.item), now)
+    # One condition's item is shared by every subscriber it matched: encoded once.
+    encoded: dict[int, Any] = {}  # by id(item): `out` keeps every item alive meanwhile
+    for c in out:
+        if id(c.item) not in encoded:
+            encoded[id(c.item)] = encoded_json(c.item.model_dump_json().encode())
+    await ctx.conn.execute(decide_items.insert(), [_item_row(c, encoded[id(c.item)], now)
                                                    for c in out])
     return out
 
