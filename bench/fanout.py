@@ -74,6 +74,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from capmon.roles import ROLES
 from monitor.attributes import NoticeAttributes
 from monitor.bus import Bus, make_bus
+from monitor.collector import settle_after_start
 from monitor.config import (
     KafkaSettings,
     LogSettings,
@@ -351,6 +352,7 @@ async def embedded_worker(store_url: str, log_level: str) -> None:
     configure_logging(settings.log.level, settings.log.format)
     roles = {name: ROLES[name] for name in ("decide", "deliver")}
     rt = await open_runtime(settings)
+    settle_after_start()  # as `run_roles` does
     stop = asyncio.Event()
     tasks = [asyncio.ensure_future(fn(rt, stop)) for fn in roles.values()]
     loop = asyncio.get_running_loop()

@@ -18,6 +18,7 @@ import structlog
 
 from monitor.bus import Bus, make_bus
 from monitor.clock import Clock, SystemClock
+from monitor.collector import settle_after_start
 from monitor.config import Settings
 from monitor.logging import register_secret
 from monitor.source_health import HealthBoard
@@ -74,6 +75,7 @@ async def run_roles(settings: Settings, roles: Mapping[str, RoleFn]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     rt = await open_runtime(settings)
+    settle_after_start()
     log.info("capmon_started", roles=list(roles), bus=rt.bus.name,
              store=rt.store.engine.url.render_as_string(hide_password=True))
     tasks: dict[asyncio.Task[None], str] = {

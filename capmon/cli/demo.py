@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from capmon.demo import DEFAULT_SCENARIO
+from monitor.collector import settle_after_start
 from monitor.logging import configure_logging
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ def _demo(args: argparse.Namespace) -> int:
               "pip install 'capmon[demo]'", file=sys.stderr)
         return 2
     configure_logging("error", "auto")
+    settle_after_start()  # as `capmon run` does: the demo is a capmon process too
     signals: list[signal.Signals] = []
     interrupt = asyncio.Event()
     demo = run_demo(DemoOptions(
