@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -167,3 +169,31 @@ async def test_timestamps_come_back_aware_in_utc(store: Store) -> None:
     assert row.observed_at == T0 + timedelta(minutes=1)
     assert row.observed_at.tzinfo is not None and row.observed_at.utcoffset() == timedelta(0)
     assert row.window_start == datetime(2022, 9, 7, 0, 17, tzinfo=UTC)
+
+
+async def test_a_claim_reads_its_keys_not_every_pending_row(tmp_path: Path) -> None:
+    """A fan-out's claims come in slices of the keys in hand while thousands are pending:
+    each must look up its own keys, or the fan-out's claims cost the square of its size."""
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'plan.db'}")
+    await store.upgrade()
+    ns = [notification(f"{i:040d}") for i in range(2_000)]
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.startswith("UPDATE notifications"):
+            seen.append((statement, params))
+
+    try:
+        async with store.begin() as conn:
+            await ledger.admit(conn, ns, T0, handoff=False)
+        sa.event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+        async with store.begin() as conn:
+            got = await ledger.claim(conn, ns[:10], T0, T0 + timedelta(seconds=60))
+            assert set(got) == {n.key for n in ns[:10]}
+            [(statement, params)] = seen
+            plan = " ".join(str(row[-1]) for row in await conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + statement, params))
+    finally:
+        await store.close()
+    assert "sqlite_autoindex_notifications_1 (key=?)" in plan
+    assert "ix_notifications_state" not in plan
