@@ -141,14 +141,32 @@ def insert_ignore(conn: AsyncConnection, table: sa.Table,
     return sqlite_insert(table).on_conflict_do_nothing(index_elements=index_elements)
 
 
+class EncodedJSON:
+    """A JSON column's value, or a part of one, that is JSON text already: written as it is,
+    not decoded and encoded again. A whole value is handed to the driver as this very text,
+    so a fan-out's thousands of payloads are not held twice. (Not a dataclass: orjson would
+    encode one as an object of its fields instead of asking `_splice`.)"""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def encoded_json(data: bytes) -> EncodedJSON:
+    return EncodedJSON(data.decode("utf-8"))
+
+
 def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    if isinstance(value, EncodedJSON):
+        return value.text
+    return orjson.dumps(value, default=_splice, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def encoded_json(data: bytes) -> Any:
-    """A JSON column's value, or a part of one, that is JSON already: written as it is, not
-    decoded and encoded again (the columns' serializer is orjson's, which splices it in)."""
-    return orjson.Fragment(data)
+def _splice(value: Any) -> orjson.Fragment:
+    if isinstance(value, EncodedJSON):
+        return orjson.Fragment(value.text)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

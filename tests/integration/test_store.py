@@ -14,7 +14,8 @@ from monitor.errors import StoreConflict
 from monitor.events import Condition, Kind
 from monitor.notifications import EmailChannel, Notification, NotificationItem, Transition
 from monitor.store import Store, conditions, tenants
-from monitor.store.schema import metadata
+from monitor.store.engine import encoded_json
+from monitor.store.schema import decide_items, metadata
 
 T0 = datetime(2022, 9, 6, 17, 17, tzinfo=UTC)
 
@@ -197,3 +198,18 @@ async def test_a_claim_reads_its_keys_not_every_pending_row(tmp_path: Path) -> N
         await store.close()
     assert "sqlite_autoindex_notifications_1 (key=?)" in plan
     assert "ix_notifications_state" not in plan
+
+
+async def test_encoded_json_is_written_as_json_whole_or_inside_a_value(store: Store) -> None:
+    n = notification("e" * 40)
+    async with store.begin() as conn:
+        await ledger.admit(conn, [n], T0)  # the payload is the notification's encoded JSON
+        await conn.execute(decide_items.insert().values(
+            item_key="i" * 40, subscription_id="s1", tenant_id="t1", state="sent",
+            batch_key=n.key, due_at=T0, created_at=T0, flushed_at=T0,
+            payload={"severity": "critical", "item": encoded_json(b'{"condition": {"id": "c"}}')}))
+    async with store.connect() as conn:
+        entry = await ledger.get(conn, n.key)
+        assert entry is not None and entry.notification() == n
+        [payload] = (await conn.execute(sa.select(decide_items.c.payload))).scalars()
+    assert payload == {"severity": "critical", "item": {"condition": {"id": "c"}}}
