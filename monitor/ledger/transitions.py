@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from monitor.ledger.model import HANDOFF, REPLAYABLE, Claim, State, Verdict
 from monitor.ledger.senders import Sender
 from monitor.notifications import Notification, notification_json
-from monitor.store.engine import encoded_json, insert_ignore
+from monitor.store.engine import encoded_json, insert_ignore, unindexed
 from monitor.store.schema import attempts, notifications
 
 _N = notifications.c
@@ -94,10 +94,7 @@ async def claim(conn: AsyncConnection, ns: Sequence[Notification], now: datetime
         sa.select(_N.key).where(_N.key.in_(asked), _N.state == State.SENDING)
         .order_by(_N.key).with_for_update())).scalars()) if asked else set()
     rows = await conn.execute(
-        # `claimable` inside coalesce: no index can serve it, so the keys' own index does.
-        # Bare, SQLite's planner (no statistics) reckoned an OR over the state index cheaper
-        # than the keys, and each claim of a fan-out read every pending row: quadratic.
-        notifications.update().where(_N.key.in_(keys), sa.func.coalesce(claimable, sa.false()))
+        notifications.update().where(_N.key.in_(keys), unindexed(claimable))
         .values(state=State.SENDING.value, next_attempt_at=lease_until, updated_at=now,
                 claimed_by=sender.id if sender else None)
         .returning(_N.key, _N.attempt_count, _N.attempt_base))

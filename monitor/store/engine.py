@@ -127,6 +127,14 @@ def in_chunks(values: Iterable[str], size: int = 500) -> Iterator[list[str]]:
         yield unique[i:i + size]
 
 
+def unindexed(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    """`condition` as a filter no index can serve, beside `key IN (...)`: the statement then
+    finds its rows by their keys. Bare, SQLite's planner (it keeps no statistics) reckons an
+    OR over the `state` index cheaper than a few hundred keys, and then reads every row in
+    those states for each slice of a fan-out's keys: the fan-out costs the square of its size."""
+    return sa.func.coalesce(condition, sa.false())
+
+
 def insert_ignore(conn: AsyncConnection, table: sa.Table,
                   index_elements: Sequence[str] | None = None) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect: one statement, no

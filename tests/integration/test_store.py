@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consumers.decide.stages import group as groups
 from monitor import ledger
 from monitor.errors import StoreConflict
 from monitor.events import Condition, Kind
@@ -172,32 +175,76 @@ async def test_timestamps_come_back_aware_in_utc(store: Store) -> None:
     assert row.window_start == datetime(2022, 9, 7, 0, 17, tzinfo=UTC)
 
 
+async def plans_of(store: Store, table: str,
+                   work: Callable[[AsyncConnection], Awaitable[None]]) -> list[str]:
+    """The query plans SQLite chose for the UPDATEs of `table` that `work` made."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, _context: Any,
+                executemany: bool) -> None:
+        if statement.startswith(f"UPDATE {table} "):
+            seen.append((statement, params[0] if executemany else params))
+
+    sa.event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with store.begin() as conn:
+            await work(conn)
+            return [" ".join(str(row[-1]) for row in await conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + statement, params)) for statement, params in seen]
+    finally:
+        sa.event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
+
+
+# A fan-out's claims, and the closing of its batches, come in slices of its keys while
+# thousands are pending: each must look up its own keys, or the fan-out costs the square of
+# its size.
+
 async def test_a_claim_reads_its_keys_not_every_pending_row(tmp_path: Path) -> None:
-    """A fan-out's claims come in slices of the keys in hand while thousands are pending:
-    each must look up its own keys, or the fan-out's claims cost the square of its size."""
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'plan.db'}")
     await store.upgrade()
     ns = [notification(f"{i:040d}") for i in range(2_000)]
-    seen: list[tuple[str, Any]] = []
+    got: dict[str, ledger.Claim] = {}
 
-    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if statement.startswith("UPDATE notifications"):
-            seen.append((statement, params))
+    async def claim(conn: AsyncConnection) -> None:
+        got.update(await ledger.claim(conn, ns[:10], T0, T0 + timedelta(seconds=60)))
 
     try:
         async with store.begin() as conn:
             await ledger.admit(conn, ns, T0, handoff=False)
-        sa.event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
-        async with store.begin() as conn:
-            got = await ledger.claim(conn, ns[:10], T0, T0 + timedelta(seconds=60))
-            assert set(got) == {n.key for n in ns[:10]}
-            [(statement, params)] = seen
-            plan = " ".join(str(row[-1]) for row in await conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + statement, params))
+        [plan] = await plans_of(store, "notifications", claim)
     finally:
         await store.close()
+    assert set(got) == {n.key for n in ns[:10]}
     assert "sqlite_autoindex_notifications_1 (key=?)" in plan
     assert "ix_notifications_state" not in plan
+
+
+async def test_closing_single_item_batches_reads_their_keys(tmp_path: Path) -> None:
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'plan.db'}")
+    await store.upgrade()
+    keys = [f"{i:040d}" for i in range(2_000)]
+    single = [groups.Batch(key=k, subscription_id="s1", tenant_id="t1", item_keys=(k,))
+              for k in keys[:300]]
+    grouped = groups.Batch(key="g" * 40, subscription_id="s2", tenant_id="t1",
+                           item_keys=tuple(keys[300:302]))
+    try:
+        async with store.begin() as conn:
+            await conn.execute(decide_items.insert(), [
+                {"item_key": k, "subscription_id": "s1", "tenant_id": "t1",
+                 "state": "pending", "due_at": T0, "created_at": T0, "payload": {}}
+                for k in keys])
+        [alone, items] = await plans_of(
+            store, "decide_items",
+            lambda conn: groups.close(conn, [*single, grouped], "sent", T0))
+        async with store.connect() as conn:
+            rows = dict((await conn.execute(
+                sa.select(decide_items.c.item_key, decide_items.c.batch_key)
+                .where(decide_items.c.state == "sent"))).all())
+    finally:
+        await store.close()
+    assert "sqlite_autoindex_decide_items_1 (item_key=?)" in alone
+    assert "sqlite_autoindex_decide_items_1 (item_key=?)" in items
+    assert rows == {**{k: k for k in keys[:300]}, keys[300]: "g" * 40, keys[301]: "g" * 40}
 
 
 async def test_encoded_json_is_written_as_json_whole_or_inside_a_value(store: Store) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.decide.stages import Candidate, Context, Grouping
 from monitor.notifications import group_key
-from monitor.store.engine import encoded_json, in_chunks
+from monitor.store.engine import encoded_json, in_chunks, unindexed
 from monitor.store.schema import acknowledgements, decide_items
 from monitor.store.subscriptions import aware
 
@@ -157,17 +157,23 @@ async def items_of(conn: AsyncConnection,
 
 async def close(conn: AsyncConnection, batches: list[Batch], state: str, now: datetime) -> None:
     """Closed batches leave the log's open set: `sent` (admitted) or `suppressed` (their
-    subscription went inactive while they waited). One statement for any number."""
-    rows = [{"c_item": k, "c_batch": b.key} for b in batches for k in b.item_keys]
-    if not rows:
-        return
-    p = sa.bindparam
-    await conn.execute(
-        decide_items.update()
-        # OR, not IN: an IN list cannot be part of an executemany statement.
-        .where(_I.item_key == p("c_item"),
-               sa.or_(_I.state == "pending", _I.state == _LEGACY_BATCHED))
-        .values(state=state, batch_key=p("c_batch"), flushed_at=now), rows)
+    subscription went inactive while they waited). A fan-out's batches are single items,
+    which keep their own key as the batch's: those take one statement per 500, the items of
+    grouped batches one executemany."""
+    open_ = sa.or_(_I.state == "pending", _I.state == _LEGACY_BATCHED)
+    alone = [b.key for b in batches if b.item_keys == (b.key,)]
+    for chunk in in_chunks(alone):
+        await conn.execute(decide_items.update().where(_I.item_key.in_(chunk), unindexed(open_))
+                           .values(state=state, batch_key=_I.item_key, flushed_at=now))
+    rows = [{"c_item": k, "c_batch": b.key} for b in batches if b.item_keys != (b.key,)
+            for k in b.item_keys]
+    if rows:
+        p = sa.bindparam
+        await conn.execute(
+            decide_items.update()
+            # OR, not IN: an IN list cannot be part of an executemany statement.
+            .where(_I.item_key == p("c_item"), open_)
+            .values(state=state, batch_key=p("c_batch"), flushed_at=now), rows)
 
 
 async def next_due(conn: AsyncConnection) -> datetime | None:
