@@ -10,6 +10,7 @@ included.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -51,13 +52,19 @@ def scrub(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    # Log lines reuse a few hundred field names: the pattern runs once per name, not per line.
+    return _SECRET_KEYS.search(key) is not None
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, SecretStr):
         return REDACTED
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, dict):
-        return {k: REDACTED if _SECRET_KEYS.search(str(k)) else _clean(v) for k, v in value.items()}
+        return {k: REDACTED if _secret_key(str(k)) else _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
@@ -67,7 +74,7 @@ def redact_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for key, value in list(event_dict.items()):
-        if _SECRET_KEYS.search(key):
+        if _secret_key(key):
             event_dict[key] = REDACTED
         else:
             event_dict[key] = _clean(value)
