@@ -165,6 +165,11 @@ def encoded_json(data: bytes) -> EncodedJSON:
     return EncodedJSON(data.decode("utf-8"))
 
 
+def as_json(value: Any) -> EncodedJSON:
+    """`value` encoded now, for rows that share it."""
+    return EncodedJSON(_json_dumps(value))
+
+
 def _json_dumps(value: Any) -> str:
     if isinstance(value, EncodedJSON):
         return value.text

@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consumers.decide.stages import Candidate, Context, Grouping
-from monitor.notifications import group_key
-from monitor.store.engine import encoded_json, in_chunks, unindexed
+from monitor.events import Severity
+from monitor.notifications import EscalationRef, group_key
+from monitor.store.engine import EncodedJSON, as_json, encoded_json, in_chunks, unindexed
 from monitor.store.schema import acknowledgements, decide_items
 from monitor.store.subscriptions import aware
 
@@ -68,24 +69,32 @@ async def group(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
                                    .values(due_at=soon))
     out = [c if c.muted is not None else dataclasses.replace(c, due_at=dues[c.sub.id])
            for c in cands]
-    # One condition's item is shared by every subscriber it matched: encoded once.
-    encoded: dict[int, Any] = {}  # by id(item): `out` keeps every item alive meanwhile
+    # One condition's item is shared by every subscriber it matched: it is encoded once,
+    # and so is each payload that holds it (by severity and escalation step), which K rows
+    # then share instead of K copies.
+    items: dict[int, EncodedJSON] = {}  # by id(item): `out` keeps every item alive meanwhile
+    payloads: dict[tuple[int, Severity, EscalationRef | None], EncodedJSON] = {}
+    rows = []
     for c in out:
-        if id(c.item) not in encoded:
-            encoded[id(c.item)] = encoded_json(c.item.model_dump_json().encode())
-    await ctx.conn.execute(decide_items.insert(), [_item_row(c, encoded[id(c.item)], now)
-                                                   for c in out])
+        payload = payloads.get(shared := (id(c.item), c.severity, c.escalation))
+        if payload is None:
+            item = items.get(id(c.item))
+            if item is None:
+                item = items[id(c.item)] = encoded_json(c.item.model_dump_json().encode())
+            payload = payloads[shared] = as_json({
+                "severity": c.severity.value, "item": item,
+                "escalation": None if c.escalation is None
+                else c.escalation.model_dump(mode="json")})
+        rows.append(_item_row(c, payload, now))
+    await ctx.conn.execute(decide_items.insert(), rows)
     return out
 
 
-def _item_row(c: Candidate, item: Any, now: datetime) -> dict[str, Any]:
+def _item_row(c: Candidate, payload: EncodedJSON, now: datetime) -> dict[str, Any]:
     muted = c.muted is not None
     return {"item_key": c.key, "subscription_id": c.sub.id, "tenant_id": c.sub.tenant_id,
             "state": "suppressed" if muted else "pending", "batch_key": c.key if muted else None,
-            "due_at": now if muted else c.due_at,
-            "payload": {"severity": c.severity.value, "item": item,
-                        "escalation": None if c.escalation is None
-                        else c.escalation.model_dump(mode="json")},
+            "due_at": now if muted else c.due_at, "payload": payload,
             "created_at": now, "flushed_at": now if muted else None}
 
 
