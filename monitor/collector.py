@@ -19,7 +19,7 @@ OLDER = 10      # collections of a generation between collections of the next
 
 
 def settle_after_start() -> None:
-    """Call once the process has built what it keeps (runtime open, roles started)."""
+    """Call once the process has built what it keeps: its runtime open, before the work."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG, OLDER, OLDER)
