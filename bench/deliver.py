@@ -49,6 +49,7 @@ from consumers.notifiers.webhook import (
 from monitor import ledger
 from monitor.bus import MemoryBus
 from monitor.clock import SystemClock
+from monitor.collector import settle_after_start
 from monitor.config import DeliverSettings
 from monitor.logging import configure_logging
 from monitor.store import Store
@@ -197,6 +198,7 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
     notifier = WebhookNotifier(WebhookConfig(allow_hosts=("127.0.0.1",), allow_http=True,
                                              max_connections=256), clock)
     await notifier.start()
+    settle_after_start()  # as a capmon process does once it has built what it keeps
     # Warm both paths (connection pools, caches), then measure each twice, keep the best.
     await run_ceiling(requests[:500], args.concurrency)
     await run_notifier(items[:500], notifier, args.concurrency)
