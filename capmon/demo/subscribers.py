@@ -24,7 +24,6 @@ machine; SMS, voice and email targets are kept (the sinks accept any recipient).
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,9 +43,7 @@ from monitor.store import escalation_policies as policy_store
 from monitor.store import silences as silence_store
 from monitor.store import subscriptions as sub_store
 from monitor.store import tenants as tenant_store
-from monitor.subscriptions import SubscriptionSpec, WebhookTarget, validation_problems
-
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+from monitor.subscriptions import SubscriptionSpec, WebhookTarget, e164, validation_problems
 
 
 @dataclass(frozen=True)
@@ -133,11 +130,14 @@ def _phones(raw: Any, problems: list[str]) -> dict[str, Phone]:
         return {}
     out = {}
     for number, how in raw.items():
-        if not _E164.match(str(number)):
+        try:
+            # As a subscription's phone is checked and written: the keys match its targets.
+            phone = e164(str(number))
+        except ValueError:
             problems.append(f"phones[{number!r}]: not an E.164 phone number")
             continue
         try:
-            out[str(number)] = Phone.model_validate(how or {})
+            out[phone] = Phone.model_validate(how or {})
         except ValidationError as exc:
             problems += validation_problems(exc, f"phones[{number!r}].")
     return out
