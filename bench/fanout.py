@@ -2,7 +2,7 @@
 
 N webhook subscriptions (kinds `caiso.eea`) and one CAISO EEA 3 condition published on
 `capmon.caiso.v1`: how long from the publish to the first and to the N-th webhook at a
-receiver that runs in its own process. Three systems, in one run, against the same receiver:
+receiver that runs in its own process. Four systems, in one run, against the same receiver:
 
 - **embedded**: decide and deliver in one child process (`open_runtime` + the `ROLES` entry
   points) on the embedded bus with SQLite in a temporary directory; the child publishes the
@@ -13,6 +13,11 @@ receiver that runs in its own process. Three systems, in one run, against the sa
   installed with apt-get when missing and running as root) with N receivers of one
   webhook_config each and a route tree that fans every alert out to all of them; the bench
   posts one alert to `/api/v2/alerts`.
+- **bare**: the floor for any one Python process: a bare aiohttp client in a child process
+  that, told of an alert, builds and signs the N webhooks capmon would send (the same
+  CloudEvent bodies and Standard Webhooks headers), takes the publish time, and only then
+  posts them, 64 at a time (deliver's send slots) on kept-alive connections. No decide, no
+  ledger, no bus: what is left is the HTTP client and the receiver.
 
 For every system and size there is first one warm-up alert (its webhooks are counted apart
 and left out), then one measured alert. For N = 1 the single-subscriber latency is measured
@@ -72,6 +77,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from capmon.roles import ROLES
+from consumers.notifiers.webhook import signed_headers, webhook_body
 from monitor.attributes import NoticeAttributes
 from monitor.bus import Bus, make_bus
 from monitor.collector import settle_after_start
@@ -85,11 +91,18 @@ from monitor.config import (
 from monitor.envelope import condition_event
 from monitor.events import Condition, Kind, Severity, Status, Window, revision_at
 from monitor.logging import configure_logging
+from monitor.notifications import (
+    Notification,
+    NotificationItem,
+    Transition,
+    WebhookChannel,
+    notification_key,
+)
 from monitor.runtime import close_runtime, open_runtime
 from monitor.store import Store
 from monitor.store import subscriptions as sub_store
 from monitor.store import tenants as tenant_store
-from monitor.subscriptions import SubscriptionSpec
+from monitor.subscriptions import SubscriptionSpec, new_webhook_secret
 from monitor.topics import CAISO, CONDITION_TOPICS, NOTIFICATIONS, TOPIC_SPECS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -387,7 +400,56 @@ async def embedded_worker(store_url: str, log_level: str) -> None:
     reply(stopped=True)
 
 
-# -- the three systems ---------------------------------------------------------------------------
+async def bare_worker(base: str, n: int, concurrency: int = 64) -> None:
+    """The bare client's child: on each `publish`, N webhooks built and signed before the
+    publish time is taken, then posted."""
+    secret = new_webhook_secret()
+    sem = asyncio.Semaphore(concurrency)
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=concurrency), cookie_jar=aiohttp.DummyCookieJar())
+    loop = asyncio.get_running_loop()
+    commands = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
+    posting: set[asyncio.Future[list[None]]] = set()
+    print(MARK + json.dumps({"ready": True}), flush=True)
+
+    async def post(url: str, body: bytes, headers: dict[str, str]) -> None:
+        async with sem, session.post(url, data=body, headers=headers) as resp:
+            await resp.read()
+
+    try:
+        while line := await commands.readline():
+            cmd = json.loads(line)
+            if cmd["cmd"] != "publish":
+                break
+            now = datetime.now(UTC)
+            c = eea3_condition(cmd["tag"], now)
+            item = NotificationItem(transition=Transition.ISSUED, condition=c)
+            requests = []
+            for i in range(n):
+                url = f"{base}/capmon/{i}"
+                sub = f"bare-{i}"
+                note = Notification(
+                    key=notification_key(sub, c.id, Transition.ISSUED, {"status": "active"}),
+                    tenant_id="bare", subscription_id=sub,
+                    subscription_name=f"load-management system {i}",
+                    channel=WebhookChannel(url=url), decided_at=now, severity=c.severity,
+                    items=(item,), summary=f"CAISO EEA 3 active (notice {cmd['tag']})")
+                body = webhook_body(note)
+                requests.append((url, body, signed_headers((secret,), note.key,
+                                                           int(now.timestamp()), body)))
+            t0 = time.time()
+            task = asyncio.ensure_future(asyncio.gather(*(post(*r) for r in requests)))
+            posting.add(task)
+            task.add_done_callback(posting.discard)
+            print(MARK + json.dumps({"t0": t0}), flush=True)
+    finally:
+        await asyncio.gather(*posting, return_exceptions=True)
+        await session.close()
+        print(MARK + json.dumps({"stopped": True}), flush=True)
+
+
+# -- the four systems ----------------------------------------------------------------------------
 
 
 class System(Protocol):
@@ -440,16 +502,18 @@ class Embedded:
         url = f"sqlite+aiosqlite:///{self.dir / 'capmon.db'}"
         took = await create_subscriptions(url, self.n, self.receiver.base)
         log(f"embedded: {self.n:,} subscriptions in SQLite in {took:.1f} s")
+        await self._spawn("--embedded-worker", "--store-url", url, "--log-level", self.log_level)
+
+    async def _spawn(self, *argv: str) -> None:
         with (self.dir / "worker.log").open("wb") as err:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--embedded-worker", "--store-url", url,
-                "--log-level", self.log_level, stdin=asyncio.subprocess.PIPE,
+                sys.executable, __file__, *argv, stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE, stderr=err, env=child_env())
         assert self.proc.stdout is not None
         try:
             await read_reply(self.proc.stdout, START_TIMEOUT_S)
         except (RuntimeError, TimeoutError) as exc:
-            raise RuntimeError(f"embedded worker did not start ({exc!r}):\n"
+            raise RuntimeError(f"{self.name} worker did not start ({exc!r}):\n"
                                f"{tail(self.dir / 'worker.log')}") from exc
 
     async def _command(self, timeout: float, **cmd: str) -> dict[str, Any]:
@@ -462,7 +526,7 @@ class Embedded:
     async def publish(self, tag: str) -> float:
         reply = await self._command(SINGLE_TIMEOUT_S, cmd="publish", tag=tag)
         if "error" in reply:
-            raise RuntimeError(f"embedded worker: {reply['error']}")
+            raise RuntimeError(f"{self.name} worker: {reply['error']}")
         return float(reply["t0"])
 
     def pids(self) -> dict[str, int]:
@@ -475,8 +539,23 @@ class Embedded:
             await self._command(STOP_TIMEOUT_S, cmd="stop")
             await asyncio.wait_for(self.proc.wait(), 10)
         except (TimeoutError, RuntimeError, ConnectionError) as exc:
-            log(f"embedded worker did not stop cleanly ({exc!r}): killed")
+            log(f"{self.name} worker did not stop cleanly ({exc!r}): killed")
         await stop_process(self.proc, 5)
+
+
+class Bare(Embedded):
+    """The bare aiohttp client (`bare_worker`): the same protocol as the embedded child's."""
+
+    name = "bare"
+
+    def __init__(self, n: int, receiver: Receiver, tmp: Path) -> None:
+        super().__init__(n, receiver, tmp, "warning")
+        self.dir = tmp / f"bare-{n}"
+
+    async def start(self) -> None:
+        self.dir.mkdir()
+        await self._spawn("--bare-worker", "--base", self.receiver.base,
+                          "--subscribers", str(self.n))
 
 
 async def move_groups_to_end(bootstrap: str, groups: dict[str, Sequence[str]]) -> None:
@@ -844,14 +923,18 @@ def figures(results: list[Measured], args: argparse.Namespace,
             out[f"{p}_{proc}_cpu_s"] = None if v is None else round(v, 2)
         if m.note:
             out[f"{p}_note"] = m.note
-    for system in ("embedded", "kafka"):
+    # Against Alertmanager (the bare client's ratio says how far any Python sender can get),
+    # and against the bare client (what capmon adds to the HTTP).
+    pairs = [(s, "alertmanager", "am") for s in ("embedded", "kafka", "bare")]
+    pairs += [(s, "bare", "bare") for s in ("embedded", "kafka")]
+    for system, other, short in pairs:
         for n in args.sizes:
             for metric in ("first", "last", "p50", "p99", "peak_rss"):
                 unit = "mb" if metric == "peak_rss" else "s"
                 mine = out.get(f"{system}_{n}_{metric}_{unit}")
-                am = out.get(f"alertmanager_{n}_{metric}_{unit}")
-                if mine is not None and am:
-                    out[f"ratio_{system}_am_{n}_{metric}"] = round(mine / am, 2)
+                theirs = out.get(f"{other}_{n}_{metric}_{unit}")
+                if mine is not None and theirs:
+                    out[f"ratio_{system}_{short}_{n}_{metric}"] = round(mine / theirs, 2)
     return out
 
 
@@ -921,6 +1004,8 @@ async def run(args: argparse.Namespace, am_binary: str | None) -> list[Measured]
                 else:
                     results.append(Measured("kafka", n, note="skipped: CAPMON_TEST_KAFKA and "
                                             "CAPMON_TEST_PG_URL are not set"))
+            if "bare" in args.systems:
+                systems.append(Bare(n, receiver, tmp))
             if "alertmanager" in args.systems:
                 if am_binary:
                     systems.append(Alertmanager(n, receiver, tmp, am_binary))
@@ -935,7 +1020,7 @@ async def run(args: argparse.Namespace, am_binary: str | None) -> list[Measured]
             log(f"logs and rounds.jsonl (every alert's publish and receive times) kept in {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    order = {"embedded": 0, "kafka": 1, "alertmanager": 2}
+    order = {"embedded": 0, "kafka": 1, "bare": 2, "alertmanager": 3}
     return sorted(results, key=lambda m: (m.n, order[m.system]))
 
 
@@ -947,7 +1032,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="single-subscriber alerts for p50/p99 at N=1 (default 200)")
     parser.add_argument("--timeout", type=float, default=180.0,
                         help="seconds one alert may take to reach all N (default 180)")
-    parser.add_argument("--systems", default="embedded,kafka,alertmanager")
+    parser.add_argument("--systems", default="embedded,kafka,bare,alertmanager")
     parser.add_argument("--quick", action="store_true", help="sizes 1,100; 20 alerts; 60 s")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"],
                         help="capmon's log level (default info, capmon's own default)")
@@ -960,12 +1045,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--embedded-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--store-url", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--base", help=argparse.SUPPRESS)
+    parser.add_argument("--subscribers", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.alerts, args.timeout = "1,100", 20, 60.0
     args.sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
     args.systems = {s.strip() for s in args.systems.split(",")}
-    unknown = args.systems - {"embedded", "kafka", "alertmanager"}
+    unknown = args.systems - {"embedded", "kafka", "bare", "alertmanager"}
     if unknown or any(n < 1 for n in args.sizes) or args.alerts < 1:
         parser.error(f"bad --systems {sorted(unknown)}, --sizes or --alerts")
     return args
@@ -978,6 +1066,9 @@ def main() -> int:
         return 0
     if args.embedded_worker:
         asyncio.run(embedded_worker(args.store_url, args.log_level))
+        return 0
+    if args.bare_worker:
+        asyncio.run(bare_worker(args.base, args.subscribers))
         return 0
     am_binary: str | None = None
     am_version: str | None = None
