@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -154,34 +153,15 @@ def notification_json(n: Notification) -> bytes:
     return _JSON.dump_json(n)
 
 
-@dataclass(frozen=True, slots=True)
-class Encoded:
-    """A notification with its JSON, for a caller that writes it twice: decide's ledger row
-    and bus record take the same bytes. Built by `encode`, never from a notification and
-    JSON that do not belong together (the model is frozen, so they stay together)."""
-
-    notification: Notification
-    json: bytes
-
-
-def encode(n: Notification) -> Encoded:
-    return Encoded(n, notification_json(n))
-
-
-def _json_of(n: Notification | Encoded) -> bytes:
-    return n.json if isinstance(n, Encoded) else notification_json(n)
-
-
 def _attributes(n: Notification, source: str) -> dict[str, str | datetime]:
     return {"id": n.key, "source": source, "type": NOTIFICATION_TYPE,
             "subject": n.subscription_id, "time": n.decided_at,
             "datacontenttype": "application/json", "severity": n.severity.value}
 
 
-def notification_record(n: Notification | Encoded, source: str = "/capmon/decide") -> Record:
+def notification_record(n: Notification, source: str = "/capmon/decide") -> Record:
     """The bus record of `n` (a CloudEvent in binary mode), keyed by its subscription."""
-    model = n.notification if isinstance(n, Encoded) else n
-    return binary_record(model.subscription_id, _attributes(model, source), _json_of(n))
+    return binary_record(n.subscription_id, _attributes(n, source), notification_json(n))
 
 
 def notification_cloudevent_json(n: Notification, source: str) -> bytes:

@@ -40,7 +40,7 @@ from monitor.envelope import condition_from_event
 from monitor.errors import BusError, CapmonError
 from monitor.events import Condition, Kind, Severity
 from monitor.metrics import DECIDE_DURATION
-from monitor.notifications import Encoded, notification_record
+from monitor.notifications import Notification, notification_record
 from monitor.runtime import Runtime
 from monitor.source_health import POLLED_SOURCES, enabled_sources
 from monitor.store import Store, escalations
@@ -140,7 +140,7 @@ class Decider:
             await self._publish(outbox)
             DECIDE_DURATION.observe(max(0.0, self.clock.monotonic() - started))
 
-    async def _decide(self, c: Condition) -> list[Encoded]:
+    async def _decide(self, c: Condition) -> list[Notification]:
         await self.refresh_index()
         now = self.clock.now()
         async with self.store.begin() as conn:
@@ -166,7 +166,7 @@ class Decider:
             # second transaction beside its delivery).
             self.nudge.set()
 
-    async def _publish(self, outbox: list[Encoded]) -> None:
+    async def _publish(self, outbox: list[Notification]) -> None:
         """Hand committed notifications to deliver. A failure loses nothing: they are due in
         the ledger, where deliver's scheduler finds them."""
         if not outbox:
@@ -182,8 +182,7 @@ class Decider:
                         error=str(exc), reason=exc.reason)
             return
         log.info("notifications_published", notifications=len(outbox),
-                 first_key=outbox[0].notification.key,
-                 severity=max(e.notification.severity for e in outbox).value)
+                 first_key=outbox[0].key, severity=max(n.severity for n in outbox).value)
 
     # -- the clock ---------------------------------------------------------------------------
 
@@ -193,7 +192,7 @@ class Decider:
             outbox = await self._tick()
             await self._publish(outbox)
 
-    async def _tick(self) -> list[Encoded]:
+    async def _tick(self) -> list[Notification]:
         await self.refresh_index()
         now = self.clock.now()
         async with self.store.begin() as conn:

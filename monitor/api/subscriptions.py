@@ -50,7 +50,6 @@ from monitor.notifications import (
     Notification,
     NotificationItem,
     Transition,
-    encode,
     notification_key,
     notification_record,
 )
@@ -319,11 +318,11 @@ async def send_test(request: web.Request, sub: sub_store.StoredSubscription) -> 
     why = unconfigured(rt.settings, sub.spec.channel.type)
     if why is not None:  # made before its channel's settings were removed: it cannot be sent
         raise Problem(409, "Channel not configured", why)
-    e = encode(test_notification(sub, now_of(request)))
+    n = test_notification(sub, now_of(request))
     async with rt.store.begin() as conn:
-        await ledger.admit(conn, [e], e.notification.decided_at)
-    await rt.bus.publish_records(NOTIFICATIONS, [notification_record(e, source="/capmon/api")])
-    return TestQueued(key=e.notification.key)
+        await ledger.admit(conn, [n], n.decided_at)
+    await rt.bus.publish_records(NOTIFICATIONS, [notification_record(n, source="/capmon/api")])
+    return TestQueued(key=n.key)
 
 
 @routes.post("/v1/subscriptions/{id}/test")

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.ledger.model import HANDOFF, REPLAYABLE, Claim, State, Verdict
 from monitor.ledger.senders import Sender
-from monitor.notifications import Encoded, Notification, notification_json
+from monitor.notifications import Notification, notification_json
 from monitor.store.engine import encoded_json, insert_ignore, unindexed
 from monitor.store.schema import attempts, notifications
 
@@ -31,12 +31,11 @@ def on_rescheduled(listener: Callable[[datetime], None]) -> Callable[[], None]:
     return lambda: _rescheduled.remove(listener)
 
 
-def _row(e: Notification | Encoded, now: datetime, state: State, reason: str | None,
+def _row(n: Notification, now: datetime, state: State, reason: str | None,
          due: datetime | None = None) -> dict[str, Any]:
-    n, data = (e.notification, e.json) if isinstance(e, Encoded) else (e, notification_json(e))
     return {"key": n.key, "tenant_id": n.tenant_id, "subscription_id": n.subscription_id,
             "channel": n.channel.type, "state": state.value,
-            "payload": encoded_json(data), "attempt_count": 0, "attempt_base": 0,
+            "payload": encoded_json(notification_json(n)), "attempt_count": 0, "attempt_base": 0,
             "next_attempt_at": (due or now) if state == State.PENDING else None,
             "last_error": reason, "observed_at": n.earliest_observed_at,
             "created_at": now, "updated_at": now, "delivered_at": None}
@@ -49,11 +48,10 @@ async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[
     return {r[0] for r in await conn.execute(stmt, rows)}
 
 
-async def admit(conn: AsyncConnection, ns: Iterable[Notification | Encoded], now: datetime, *,
+async def admit(conn: AsyncConnection, ns: Iterable[Notification], now: datetime, *,
                 handoff: bool = True) -> set[str]:
     """New keys enter as `pending`; a key the ledger has is left as it is (a duplicate).
-    Returns the keys that were new. An `Encoded` notification's payload is its JSON as given
-    (the bytes its publisher puts on the bus too).
+    Returns the keys that were new.
 
     With `handoff` (decide, the API: the key is about to be published), the bus consumer may
     claim it at once and the scheduler only after `HANDOFF`; without it (deliver admitting a

@@ -26,7 +26,7 @@ from monitor.escalation import PolicySpec, RunState
 from monitor.events import Condition, Kind, Severity, Status, Window, revision_at
 from monitor.ledger import acks
 from monitor.metrics import ESCALATION_STEPS, ESCALATIONS_ENDED, ESCALATIONS_STARTED
-from monitor.notifications import Encoded, Notification, Transition, notification_from_event
+from monitor.notifications import Notification, Transition, notification_from_event
 from monitor.store import Store, escalations
 from monitor.store import escalation_policies as policy_store
 from monitor.store import subscriptions as sub_store
@@ -254,7 +254,7 @@ async def test_a_decide_killed_after_a_steps_commit_pages_nobody_twice(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     await world.at(pt("14:00"), EEA2)
 
-    async def killed(outbox: list[Encoded]) -> None:
+    async def killed(outbox: list[Notification]) -> None:
         return None  # the process died between the commit and the publish
 
     monkeypatch.setattr(world.decider, "_publish", killed)

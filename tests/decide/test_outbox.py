@@ -4,7 +4,6 @@ number of subscribers; a publish that is lost loses nothing."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from sqlalchemy import event
 
 from consumers.decide.decider import Decider
-from monitor import ledger, notifications
+from monitor import ledger
 from monitor.attributes import NoticeAttributes
 from monitor.bus import MemoryBus
 from monitor.clock import ManualClock
@@ -145,41 +144,3 @@ async def test_published_notifications_are_exactly_the_admitted_ones(
     async with store.connect() as conn:
         admitted = {e.key for e in await ledger.list_entries(conn, limit=100)}
     assert keys == admitted and len(keys) == n
-
-
-class CountingAdapter:
-    """Stands in for the notifications' JSON adapter, counting what it encodes."""
-
-    def __init__(self, real: Any) -> None:
-        self.real, self.keys = real, []
-
-    def dump_json(self, n: Any) -> bytes:
-        self.keys.append(n.key)
-        data: bytes = self.real.dump_json(n)
-        return data
-
-
-async def test_each_notification_is_encoded_once_for_its_ledger_row_and_its_record(
-        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    await subscribers(store, 4)
-    bus = MemoryBus()
-    await bus.start()
-    await bus.ensure_topics(TOPIC_SPECS)
-    reader = bus.subscribe([NOTIFICATIONS], "reader")
-    await reader.start()
-    decider = Decider(store, bus, ManualClock(ISSUED))
-    await decider.refresh_index(force=True)
-    adapter = CountingAdapter(notifications._JSON)
-    monkeypatch.setattr(notifications, "_JSON", adapter)
-    await decider.handle(eea3("202200020"))
-    records = {}
-    while (msg := await reader.get(timeout=0.05)) is not None:
-        records[msg.record.key] = msg.record.value
-        await reader.ack(msg)
-    assert len(records) == 4
-    assert sorted(adapter.keys) == sorted(set(adapter.keys)) and len(adapter.keys) == 4
-    async with store.connect() as conn:
-        entries = await ledger.list_entries(conn, limit=10)
-    # The same notification in both: the record's data is the ledger's payload.
-    assert {e.subscription_id: e.payload for e in entries} == {
-        key: json.loads(value) for key, value in records.items()}

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consumers.decide.index import Compiled, SubscriptionIndex
 from consumers.decide.rules import Derived, View
 from monitor.events import Condition, Severity
-from monitor.notifications import Encoded, EscalationRef, NotificationItem
+from monitor.notifications import EscalationRef, Notification, NotificationItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ class Context:
     # The sources capmon watches (a heartbeat counts those current).
     sources: tuple[str, ...] = ()
     # Filled by `admit`: notifications admitted to the ledger, to publish after commit.
-    outbox: list[Encoded] = dataclasses.field(default_factory=list)
+    outbox: list[Notification] = dataclasses.field(default_factory=list)
     # Filled by `escalate.record`: the escalation runs this revision or tick started.
     runs_started: list[str] = dataclasses.field(default_factory=list)
 

@@ -23,13 +23,7 @@ from consumers.decide.stages.summary import summary
 from monitor import ledger
 from monitor.events import Severity
 from monitor.metrics import NOTIFICATIONS_DECIDED, NOTIFICATIONS_SUPPRESSED
-from monitor.notifications import (
-    EscalationRef,
-    Notification,
-    NotificationItem,
-    all_clear,
-    encode,
-)
+from monitor.notifications import EscalationRef, Notification, NotificationItem, all_clear
 
 log = structlog.get_logger(__name__)
 
@@ -108,12 +102,10 @@ async def _close_due(ctx: Context, cands: list[Candidate]) -> None:
                     escalation = escalation or EscalationRef.model_validate(paged)
         outgoing.append(build(sub, batch.key, items, severities, ctx.now, lines, escalation))
         sent.append(batch)
-    # Encoded once: the ledger row and the bus record carry the same bytes.
-    encoded = [encode(n) for n in outgoing]
-    new = await ledger.admit(ctx.conn, encoded, ctx.now)
+    new = await ledger.admit(ctx.conn, outgoing, ctx.now)
     await groups.close(ctx.conn, sent, "sent", ctx.now)
     await groups.close(ctx.conn, inactive, "suppressed", ctx.now)
-    for e in encoded:
-        if e.notification.key in new:  # a key the ledger had is already on its way
-            ctx.outbox.append(e)
-            NOTIFICATIONS_DECIDED.labels(channel=e.notification.channel.type).inc()
+    for n in outgoing:
+        if n.key in new:  # a key the ledger had is already on its way
+            ctx.outbox.append(n)
+            NOTIFICATIONS_DECIDED.labels(channel=n.channel.type).inc()
