@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consumers.decide.stages import Candidate, Context, Grouping
 from monitor.events import Severity
 from monitor.notifications import EscalationRef, group_key
-from monitor.store.engine import EncodedJSON, as_json, encoded_json, in_chunks, unindexed
+from monitor.store.engine import EncodedJSON, as_json, in_chunks, unindexed
 from monitor.store.schema import acknowledgements, decide_items
 from monitor.store.subscriptions import aware
 
@@ -80,7 +80,7 @@ async def group(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
         if payload is None:
             item = items.get(id(c.item))
             if item is None:
-                item = items[id(c.item)] = encoded_json(c.item.model_dump_json().encode())
+                item = items[id(c.item)] = EncodedJSON(c.item.model_dump_json())
             payload = payloads[shared] = as_json({
                 "severity": c.severity.value, "item": item,
                 "escalation": None if c.escalation is None
