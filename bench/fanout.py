@@ -16,8 +16,9 @@ receiver that runs in its own process. Four systems, in one run, against the sam
 - **bare**: the floor for any one Python process: a bare aiohttp client in a child process
   that, told of an alert, builds and signs the N webhooks capmon would send (the same
   CloudEvent bodies and Standard Webhooks headers), takes the publish time, and only then
-  posts them, 64 at a time (deliver's send slots) on kept-alive connections. No decide, no
-  ledger, no bus: what is left is the HTTP client and the receiver.
+  posts them, 64 at a time on 64 kept-alive connections (capmon's webhook notifier keeps
+  32 per host). No decide, no ledger, no bus: what is left is the HTTP client and the
+  receiver.
 
 For every system and size there is first one warm-up alert (its webhooks are counted apart
 and left out), then one measured alert. For N = 1 the single-subscriber latency is measured
