@@ -362,11 +362,12 @@ decide_items = sa.Table(
     "decide_items", metadata,
     # The key of one transition for one subscription: decide's dedup log.
     sa.Column("item_key", sa.String(64), primary_key=True),
-    sa.Column("subscription_id", sa.String(36), nullable=False, index=True),
+    # No index of their own: `subscription_id` and `state` each lead a composite one below.
+    sa.Column("subscription_id", sa.String(36), nullable=False),
     sa.Column("tenant_id", sa.String(36), nullable=False),
     # pending (waiting for its group), batched (in a notification being published), sent,
     # suppressed (recorded in the ledger as such, never published)
-    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("state", sa.String(16), nullable=False),
     sa.Column("batch_key", sa.String(64), nullable=True, index=True),
     sa.Column("due_at", TS, nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
