@@ -35,8 +35,10 @@ class Candidate:
     item: NotificationItem
     # Set by `mute`: why it is recorded as suppressed instead of sent.
     muted: str | None = None
-    # Set by `group`: when its batch leaves.
+    # Set by `group`: when its batch leaves, and whether the batch is this item alone,
+    # leaving now (logged closed: admit sends it without reading the log back).
     due_at: datetime | None = None
+    alone: bool = False
     # Set by `escalate.page`: the run and step that page this subscription.
     escalation: EscalationRef | None = None
 

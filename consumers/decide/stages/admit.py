@@ -67,9 +67,15 @@ async def admit(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
 
 
 async def _close_due(ctx: Context, cands: list[Candidate]) -> None:
-    batches = await groups.due_batches(ctx.conn, ctx.now)
+    # Batches of one item that `group` logged closed, beside those the log holds open; in
+    # subscriber order either way.
+    alone = [groups.Batch(key=c.key, subscription_id=c.sub.id, tenant_id=c.sub.tenant_id,
+                          item_keys=(c.key,)) for c in cands if c.alone]
+    batches = sorted([*await groups.due_batches(ctx.conn, ctx.now), *alone],
+                     key=lambda b: b.subscription_id)
     if not batches:
         return
+    logged_closed = {b.key for b in alone}
     decided = {c.key: c for c in cands}
     earlier = await groups.items_of(ctx.conn, [k for b in batches for k in b.item_keys
                                                if k not in decided])
@@ -101,7 +107,8 @@ async def _close_due(ctx: Context, cands: list[Candidate]) -> None:
                 if paged is not None:
                     escalation = escalation or EscalationRef.model_validate(paged)
         outgoing.append(build(sub, batch.key, items, severities, ctx.now, lines, escalation))
-        sent.append(batch)
+        if batch.key not in logged_closed:
+            sent.append(batch)
     new = await ledger.admit(ctx.conn, outgoing, ctx.now)
     await groups.close(ctx.conn, sent, "sent", ctx.now)
     await groups.close(ctx.conn, inactive, "suppressed", ctx.now)

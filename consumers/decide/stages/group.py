@@ -8,11 +8,13 @@ Alertmanager's aggregation groups: an escalation ladder becomes one message, not
 
 Item states: pending (in an open batch, leaves at `due_at`) -> sent (admitted to the ledger
 under `batch_key`) | suppressed (muted, or its subscription went inactive while it waited).
+An item that is a batch of itself, due at once, is written `sent` from the start.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,22 +54,31 @@ async def dedup(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
 
 async def group(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
     """Give each candidate its batch's due time and log it: urgent subscribers' open
-    batches are pulled forward in one update, every item is written in one insert."""
+    batches are pulled forward in one update, every item is written in one insert.
+
+    A candidate due now that is its subscriber's only one, with no open batch to join, is a
+    batch of itself: it is logged closed (`sent`, its own key as the batch's), and admit
+    sends it from the candidate. A fan-out's items are all such, so none is written twice."""
     if not cands:
         return cands
     g, now = ctx.grouping, ctx.now
     live = [c for c in cands if c.muted is None]
+    subs = {c.sub.id for c in live}
     urgent = {c.sub.id for c in live if c.severity >= g.urgent}
-    dues = await _due_times(ctx.conn, {c.sub.id for c in live} - urgent, now, g)
+    open_ = await _open_batches(ctx.conn, subs)
+    dues = await _due_times(ctx.conn, subs - urgent, open_, now, g)
     if urgent:
         soon = now + g.wait
         dues.update((sid, soon) for sid in urgent)
-        for chunk in in_chunks(sorted(urgent)):
+        for chunk in in_chunks(sorted(urgent & open_.keys())):
             await ctx.conn.execute(decide_items.update()
                                    .where(_I.subscription_id.in_(chunk), _I.state == "pending",
                                           _I.due_at > soon)
                                    .values(due_at=soon))
-    out = [c if c.muted is not None else dataclasses.replace(c, due_at=dues[c.sub.id])
+    per_sub = Counter(c.sub.id for c in live)
+    out = [c if c.muted is not None else dataclasses.replace(
+               c, due_at=dues[c.sub.id],
+               alone=dues[c.sub.id] <= now and c.sub.id not in open_ and per_sub[c.sub.id] == 1)
            for c in cands]
     # One condition's item is shared by every subscriber it matched: it is encoded once,
     # and so is each payload that holds it (by severity and escalation step), which K rows
@@ -91,16 +102,32 @@ async def group(ctx: Context, cands: list[Candidate]) -> list[Candidate]:
 
 
 def _item_row(c: Candidate, payload: EncodedJSON, now: datetime) -> dict[str, Any]:
-    muted = c.muted is not None
+    closed = c.muted is not None or c.alone
+    state = "suppressed" if c.muted is not None else "sent" if c.alone else "pending"
     return {"item_key": c.key, "subscription_id": c.sub.id, "tenant_id": c.sub.tenant_id,
-            "state": "suppressed" if muted else "pending", "batch_key": c.key if muted else None,
-            "due_at": now if muted else c.due_at, "payload": payload,
-            "created_at": now, "flushed_at": now if muted else None}
+            "state": state, "batch_key": c.key if closed else None,
+            "due_at": now if c.muted is not None else c.due_at, "payload": payload,
+            "created_at": now, "flushed_at": now if closed else None}
 
 
-async def _due_times(conn: AsyncConnection, sub_ids: Iterable[str], now: datetime,
+async def _open_batches(conn: AsyncConnection, sub_ids: Iterable[str]) -> dict[str, datetime]:
+    """The subscribers among these with a pending batch, and when it leaves (one grouped
+    query per 500)."""
+    out: dict[str, datetime] = {}
+    for chunk in in_chunks(sorted(set(sub_ids))):
+        pending = await conn.execute(
+            sa.select(_I.subscription_id, sa.func.min(_I.due_at))
+            .where(_I.subscription_id.in_(chunk), _I.state == "pending")
+            .group_by(_I.subscription_id))
+        out.update((sid, aware(due)) for sid, due in pending if due is not None)
+    return out
+
+
+async def _due_times(conn: AsyncConnection, sub_ids: Iterable[str],
+                     open_: dict[str, datetime], now: datetime,
                      g: Grouping) -> dict[str, datetime]:
-    """`due_at` for many subscribers at once (two grouped queries per 500)."""
+    """`due_at` for many subscribers at once (one grouped query per 500): an open batch's,
+    which the item joins, or the group interval after the last notification."""
     ids = sorted(set(sub_ids))
     out = {sid: now + g.wait for sid in ids}
     for chunk in in_chunks(ids):
@@ -111,13 +138,7 @@ async def _due_times(conn: AsyncConnection, sub_ids: Iterable[str], now: datetim
         for sid, flushed in last:
             if flushed is not None:
                 out[sid] = max(out[sid], aware(flushed) + g.interval)
-        pending = await conn.execute(
-            sa.select(_I.subscription_id, sa.func.min(_I.due_at))
-            .where(_I.subscription_id.in_(chunk), _I.state == "pending")
-            .group_by(_I.subscription_id))
-        for sid, due in pending:
-            if due is not None:
-                out[sid] = aware(due)  # join the open batch
+    out.update((sid, due) for sid, due in open_.items() if sid in out)
     return out
 
 
