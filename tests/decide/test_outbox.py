@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import event
 
 from consumers.decide.decider import Decider
@@ -19,6 +20,7 @@ from monitor.errors import BusError
 from monitor.events import Condition, Kind, Severity, Status, revision_at
 from monitor.notifications import notification_from_event
 from monitor.store import Store
+from monitor.store.schema import decide_items
 from monitor.topics import NOTIFICATIONS, TOPIC_SPECS
 from tests.decide.conftest import add_subscription, add_tenant
 
@@ -46,11 +48,13 @@ class Statements:
 
     def __init__(self, store: Store) -> None:
         self.count = 0
+        self.texts: list[str] = []
         event.listen(store.engine.sync_engine, "before_cursor_execute", self._seen)
         self.store = store
 
-    def _seen(self, *_args: Any) -> None:
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.count += 1
+        self.texts.append(" ".join(statement.split()))
 
     def close(self) -> None:
         event.remove(self.store.engine.sync_engine, "before_cursor_execute", self._seen)
@@ -85,6 +89,32 @@ async def test_a_revision_costs_the_same_statements_for_1_or_300_subscribers(
     assert published_one == 1
     assert published_many == 301  # the second revision also reaches the first subscriber
     assert many == one
+
+
+async def test_a_fan_outs_items_are_logged_once_closed_and_never_updated(store: Store) -> None:
+    subs = await subscribers(store, 40)
+    bus = MemoryBus()
+    await bus.start()
+    await bus.ensure_topics(TOPIC_SPECS)
+    decider = Decider(store, bus, ManualClock(ISSUED))
+    await decider.refresh_index(force=True)
+    counter = Statements(store)
+    try:
+        await decider.handle(eea3("202200004"))
+    finally:
+        counter.close()
+    # Each subscriber's only item, due at once with no open batch: a batch of itself.
+    assert not [t for t in counter.texts if t.startswith("UPDATE decide_items")]
+    async with store.connect() as conn:
+        rows = (await conn.execute(sa.select(
+            decide_items.c.subscription_id, decide_items.c.item_key, decide_items.c.state,
+            decide_items.c.batch_key, decide_items.c.flushed_at))).all()
+        entries = await ledger.list_entries(conn, limit=100)
+    assert {r.subscription_id for r in rows} == set(subs)
+    assert {r.state for r in rows} == {"sent"}
+    assert all(r.batch_key == r.item_key and r.flushed_at is not None for r in rows)
+    # ...admitted under that key, one notification each.
+    assert {e.key for e in entries} == {r.item_key for r in rows}
 
 
 class LosingBus(MemoryBus):
