@@ -226,7 +226,7 @@ class DeliverSettings(Section):
     inflight: int = Field(default=512, ge=1, le=8192)
     # After each ledger commit, claims and outcomes gather this long before the next one
     # (consumers/deliver/group_commit.py): a burst shares transactions; a lone alert never waits.
-    commit_linger_s: float = Field(default=0.005, ge=0, le=0.1)
+    commit_linger_s: float = Field(default=0.002, ge=0, le=0.1)
     # How often the retry scheduler looks for due notifications.
     scheduler_interval_s: float = Field(default=1.0, gt=0)
     # A claimed key whose sender is stuck is reclaimed after this (must exceed a send's
